@@ -1,0 +1,167 @@
+/**
+ * Tracker configuration: defaults, `REDSWARM_*` environment variables and command-line flags (flags win),
+ * validated in one place with messages that say what is wrong.
+ */
+import { parseArgs } from 'node:util';
+
+export interface TrackerConfig {
+  /** Addresses to listen on; each gets HTTP (TCP) and UDP on `port`. `::` is dual-stack. */
+  hosts: string[];
+  port: number;
+  /** Seconds between announces that clients are told to wait (before jitter). */
+  interval: number;
+  /** Seconds clients must wait at least between announces. */
+  minInterval: number;
+  /** Share of the interval added at random to each reply, spreading re-announces out. */
+  intervalJitter: number;
+  /** Seconds a peer stays listed after its last announce. */
+  peerTtl: number;
+  /** Seconds between full expiry sweeps (swarms nobody touches are reclaimed by these). */
+  sweepInterval: number;
+  numwantDefault: number;
+  numwantMax: number;
+  /** Most info hashes one scrape may ask for (HTTP and UDP). */
+  scrapeMaxHashes: number;
+  /** Most swarms a full scrape (no info_hash) lists; 0 turns full scrape off. */
+  fullScrapeLimit: number;
+  /** Seconds a UDP connection ID stays valid beyond the 2 minutes of BEP 15. */
+  udpConnectionGrace: number;
+  /** Hex secret for UDP connection IDs; processes sharing it accept each other's IDs. Random if empty. */
+  udpSecret: string;
+  /** Seconds SIGINT/SIGTERM waits for requests in flight before exiting. */
+  shutdownTimeout: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+interface OptionSpec {
+  key: keyof TrackerConfig;
+  flag: string;
+  env: string;
+  help: string;
+  kind: 'int' | 'number' | 'string' | 'list' | 'level';
+  min?: number;
+  max?: number;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const OPTIONS: readonly OptionSpec[] = [
+  { key: 'hosts', flag: 'host', env: 'HOST', kind: 'list', help: 'addresses to listen on, comma-separated (default ::, all interfaces, IPv4 and IPv6)' },
+  { key: 'port', flag: 'port', env: 'PORT', kind: 'int', min: 1, max: 65535, help: 'port for HTTP and UDP (default 6969)' },
+  { key: 'interval', flag: 'interval', env: 'INTERVAL', kind: 'int', min: 10, max: 86400, help: 'announce interval in seconds (default 1800)' },
+  { key: 'minInterval', flag: 'min-interval', env: 'MIN_INTERVAL', kind: 'int', min: 0, max: 86400, help: 'minimum announce interval in seconds (default interval/2)' },
+  { key: 'intervalJitter', flag: 'interval-jitter', env: 'INTERVAL_JITTER', kind: 'number', min: 0, max: 1, help: 'random share of the interval added per reply (default 0.1)' },
+  { key: 'peerTtl', flag: 'peer-ttl', env: 'PEER_TTL', kind: 'int', min: 10, max: 7 * 86400, help: 'seconds a peer is kept after its last announce (default 1.5 × interval)' },
+  { key: 'sweepInterval', flag: 'sweep-interval', env: 'SWEEP_INTERVAL', kind: 'int', min: 1, max: 86400, help: 'seconds between expiry sweeps (default 60)' },
+  { key: 'numwantDefault', flag: 'numwant-default', env: 'NUMWANT_DEFAULT', kind: 'int', min: 0, max: 10000, help: 'peers returned when numwant is absent (default 50)' },
+  { key: 'numwantMax', flag: 'numwant-max', env: 'NUMWANT_MAX', kind: 'int', min: 0, max: 10000, help: 'most peers returned (default 200; UDP also caps to fit 1232 bytes)' },
+  { key: 'scrapeMaxHashes', flag: 'scrape-max-hashes', env: 'SCRAPE_MAX_HASHES', kind: 'int', min: 1, max: 74, help: 'most info hashes per scrape (default 74, the most a UDP scrape reply fits)' },
+  { key: 'fullScrapeLimit', flag: 'full-scrape-limit', env: 'FULL_SCRAPE_LIMIT', kind: 'int', min: 0, max: 1_000_000, help: 'most swarms listed by a full scrape; 0 disables it (default 0)' },
+  { key: 'udpConnectionGrace', flag: 'udp-connection-grace', env: 'UDP_CONNECTION_GRACE', kind: 'int', min: 0, max: 3600, help: 'seconds a UDP connection ID is accepted beyond 2 minutes (default 180)' },
+  { key: 'udpSecret', flag: 'udp-secret', env: 'UDP_SECRET', kind: 'string', help: 'hex secret (32+ hex digits) for UDP connection IDs (default: random per start)' },
+  { key: 'shutdownTimeout', flag: 'shutdown-timeout', env: 'SHUTDOWN_TIMEOUT', kind: 'int', min: 0, max: 600, help: 'seconds to finish requests in flight on SIGTERM (default 10)' },
+  { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', kind: 'level', help: `log level: ${LOG_LEVELS.join(', ')} (default info)` },
+];
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+export function defaultConfig(): TrackerConfig {
+  return {
+    hosts: ['::'],
+    port: 6969,
+    interval: 1800,
+    minInterval: 900,
+    intervalJitter: 0.1,
+    peerTtl: 2700,
+    sweepInterval: 60,
+    numwantDefault: 50,
+    numwantMax: 200,
+    scrapeMaxHashes: 74,
+    fullScrapeLimit: 0,
+    udpConnectionGrace: 180,
+    udpSecret: '',
+    shutdownTimeout: 10,
+    logLevel: 'info',
+  };
+}
+
+export function helpText(): string {
+  const lines = OPTIONS.map((o) => `  --${o.flag.padEnd(22)} ${o.help}\n  ${''.padEnd(24)} env REDSWARM_${o.env}`);
+  return `Usage: redswarm [options]\n\nA BitTorrent tracker: HTTP and UDP announce/scrape on one port.\n\nOptions:\n${lines.join('\n')}\n  --help                   show this help\n`;
+}
+
+function parseValue(spec: OptionSpec, raw: string, source: string): TrackerConfig[keyof TrackerConfig] {
+  const where = `${source}: `;
+  switch (spec.kind) {
+    case 'int':
+    case 'number': {
+      const value = Number(raw);
+      if (raw.trim() === '' || !Number.isFinite(value) || (spec.kind === 'int' && !Number.isInteger(value))) {
+        throw new ConfigError(`${where}expected ${spec.kind === 'int' ? 'an integer' : 'a number'}, got "${raw}"`);
+      }
+      if ((spec.min !== undefined && value < spec.min) || (spec.max !== undefined && value > spec.max)) {
+        throw new ConfigError(`${where}must be between ${spec.min} and ${spec.max}, got ${value}`);
+      }
+      return value;
+    }
+    case 'list': {
+      const items = raw.split(',').map((s) => s.trim()).filter((s) => s !== '');
+      if (items.length === 0) throw new ConfigError(`${where}expected at least one value`);
+      return items;
+    }
+    case 'level':
+      if (!(LOG_LEVELS as readonly string[]).includes(raw)) {
+        throw new ConfigError(`${where}expected one of ${LOG_LEVELS.join(', ')}, got "${raw}"`);
+      }
+      return raw as TrackerConfig['logLevel'];
+    case 'string':
+      return raw;
+  }
+}
+
+/** Builds the configuration from argv (without node and script) and an environment. */
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): TrackerConfig | 'help' {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: Object.fromEntries([
+        ...OPTIONS.map((o) => [o.flag, { type: 'string' as const }]),
+        ['help', { type: 'boolean' as const }],
+      ]),
+      strict: true,
+      allowPositionals: false,
+    }) as { values: Record<string, string | boolean | undefined> });
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+  if (values.help === true) return 'help';
+  const config = defaultConfig();
+  const given = new Set<keyof TrackerConfig>();
+  const target = config as unknown as Record<keyof TrackerConfig, unknown>;
+  for (const spec of OPTIONS) {
+    const fromFlag = values[spec.flag];
+    const fromEnv = env[`REDSWARM_${spec.env}`];
+    if (typeof fromFlag === 'string') target[spec.key] = parseValue(spec, fromFlag, `--${spec.flag}`);
+    else if (fromEnv !== undefined) target[spec.key] = parseValue(spec, fromEnv, `REDSWARM_${spec.env}`);
+    else continue;
+    given.add(spec.key);
+  }
+  if (!given.has('minInterval')) config.minInterval = Math.floor(config.interval / 2);
+  if (!given.has('peerTtl')) config.peerTtl = Math.ceil(config.interval * 1.5);
+  validate(config);
+  return config;
+}
+
+function validate(config: TrackerConfig): void {
+  if (config.minInterval > config.interval) throw new ConfigError('--min-interval cannot exceed --interval');
+  if (config.peerTtl < config.interval) {
+    throw new ConfigError('--peer-ttl must be at least --interval, or peers expire before they re-announce');
+  }
+  if (config.numwantDefault > config.numwantMax) throw new ConfigError('--numwant-default cannot exceed --numwant-max');
+  if (config.udpSecret !== '' && !/^(?:[0-9a-fA-F]{2}){16,}$/.test(config.udpSecret)) {
+    throw new ConfigError('--udp-secret must be at least 32 hex digits');
+  }
+}

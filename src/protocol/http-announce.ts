@@ -1,0 +1,176 @@
+/** HTTP announce (BEP 3), compact peers (BEP 23) and IPv6 peers (BEP 7): query parsing and reply encoding. */
+import {
+  bytesLength,
+  intLength,
+  writeAscii,
+  writeBytes,
+  writeInt,
+} from './bencode-writer.js';
+import { compactPeerAddressText, compactPeerPort } from './ip-address.js';
+import { forEachQueryParam, parseDecimal, percentDecodeBinary } from './query-string.js';
+import {
+  COMPACT_V4_LENGTH,
+  COMPACT_V6_LENGTH,
+  RequestError,
+  type AnnounceEvent,
+  type AnnounceResult,
+  type InfoHash,
+} from './types.js';
+
+/** An HTTP announce as the client sent it, validated. The source address is added by the server. */
+export interface HttpAnnounceQuery {
+  infoHash: InfoHash;
+  peerId: string;
+  port: number;
+  event: AnnounceEvent;
+  /** Bytes left to download; missing means unknown and counts as a leecher. */
+  left: number;
+  /** numwant as sent, or -1 when absent or unusable (the server applies its default). */
+  numwant: number;
+  /**
+   * compact=0 asks for the dictionary model (advisory in BEP 23; honoured). Dictionary peers never carry
+   * `peer id`, since redswarm does not store peer ids: as if every client sent `no_peer_id=1`.
+   */
+  compact: boolean;
+}
+
+const EVENTS: Readonly<Record<string, AnnounceEvent>> = {
+  '': 'none',
+  started: 'started',
+  completed: 'completed',
+  stopped: 'stopped',
+  // BEP 21 upload-only clients send `paused`: a regular announce as far as the swarm is concerned.
+  paused: 'none',
+};
+
+/**
+ * Parses the raw query string of `GET /announce`. Unknown parameters are ignored, as is `ip`
+ * (the source address is used instead) and `key`/`trackerid`/`uploaded`/`downloaded`, which no swarm decision uses.
+ * Throws RequestError with the message to send back.
+ */
+export function parseHttpAnnounceQuery(query: string): HttpAnnounceQuery {
+  let infoHash: string | undefined;
+  let peerId: string | undefined;
+  let port = -1;
+  let event: AnnounceEvent = 'none';
+  let left = -1;
+  let numwant = -1;
+  let compact = true;
+  forEachQueryParam(query, (name, start, end) => {
+    switch (name) {
+      case 'info_hash':
+        if (infoHash !== undefined) throw new RequestError('duplicate info_hash');
+        infoHash = percentDecodeBinary(query, start, end);
+        break;
+      case 'peer_id':
+        peerId = percentDecodeBinary(query, start, end);
+        break;
+      case 'port':
+        port = parseDecimal(query, start, end);
+        if (port < 1 || port > 65535) throw new RequestError('invalid port');
+        break;
+      case 'left':
+        left = parseDecimal(query, start, end);
+        // Some clients send -1 or garbage for magnets: unknown amount left, i.e. a leecher.
+        if (left < 0) left = Number.MAX_SAFE_INTEGER;
+        break;
+      case 'event': {
+        const value = EVENTS[percentDecodeBinary(query, start, end)];
+        if (value === undefined) throw new RequestError('invalid event');
+        event = value;
+        break;
+      }
+      case 'numwant':
+        numwant = parseDecimal(query, start, end);
+        break;
+      case 'compact':
+        compact = !(end - start === 1 && query.charCodeAt(start) === 48 /* 0 */);
+        break;
+    }
+  });
+  if (infoHash === undefined) throw new RequestError('missing info_hash');
+  if (infoHash.length !== 20) throw new RequestError('info_hash must be 20 bytes');
+  if (peerId === undefined) throw new RequestError('missing peer_id');
+  if (peerId.length !== 20) throw new RequestError('peer_id must be 20 bytes');
+  if (port < 0) throw new RequestError('missing port');
+  return {
+    infoHash,
+    peerId,
+    port,
+    event,
+    left: left < 0 ? Number.MAX_SAFE_INTEGER : left,
+    numwant,
+    compact,
+  };
+}
+
+/** Timing hints sent with every non-failure announce reply. */
+export interface AnnounceTiming {
+  interval: number;
+  minInterval: number;
+}
+
+const HEAD_COMPLETE = 'd8:complete';
+const KEY_INCOMPLETE = '10:incomplete';
+const KEY_INTERVAL = '8:interval';
+const KEY_MIN_INTERVAL = '12:min interval';
+const KEY_PEERS = '5:peers';
+const KEY_PEERS6 = '6:peers6';
+
+/**
+ * Encodes a compact reply. IPv4 requesters get `peers`; IPv6 requesters get `peers6` and an empty `peers`,
+ * which clients that only look for `peers` read as "no IPv4 peers".
+ */
+export function encodeCompactAnnounceReply(
+  result: AnnounceResult,
+  timing: AnnounceTiming,
+  requesterIsV6: boolean,
+): Buffer {
+  const peers = result.peers;
+  const length =
+    HEAD_COMPLETE.length +
+    intLength(result.complete) +
+    KEY_INCOMPLETE.length +
+    intLength(result.incomplete) +
+    KEY_INTERVAL.length +
+    intLength(timing.interval) +
+    KEY_MIN_INTERVAL.length +
+    intLength(timing.minInterval) +
+    KEY_PEERS.length +
+    (requesterIsV6 ? 2 + KEY_PEERS6.length : 0) +
+    bytesLength(peers.length) +
+    1;
+  const out = Buffer.allocUnsafe(length);
+  let at = writeAscii(out, 0, HEAD_COMPLETE);
+  at = writeInt(out, at, result.complete);
+  at = writeAscii(out, at, KEY_INCOMPLETE);
+  at = writeInt(out, at, result.incomplete);
+  at = writeAscii(out, at, KEY_INTERVAL);
+  at = writeInt(out, at, timing.interval);
+  at = writeAscii(out, at, KEY_MIN_INTERVAL);
+  at = writeInt(out, at, timing.minInterval);
+  at = writeAscii(out, at, KEY_PEERS);
+  if (requesterIsV6) {
+    at = writeAscii(out, at, '0:');
+    at = writeAscii(out, at, KEY_PEERS6);
+  }
+  at = writeBytes(out, at, peers);
+  out[at] = 101; // e
+  return out;
+}
+
+/** Encodes a dictionary-model reply (compact=0): `peers` is a list of `{ip, port}`; peer ids are not kept. */
+export function encodeDictAnnounceReply(result: AnnounceResult, timing: AnnounceTiming, requesterIsV6: boolean): Buffer {
+  const stride = requesterIsV6 ? COMPACT_V6_LENGTH : COMPACT_V4_LENGTH;
+  const peers = result.peers;
+  let list = 'l';
+  for (let at = 0; at + stride <= peers.length; at += stride) {
+    const ip = compactPeerAddressText(peers, at, stride);
+    list += `d2:ip${ip.length}:${ip}4:porti${compactPeerPort(peers, at, stride)}ee`;
+  }
+  list += 'e';
+  const text =
+    `d8:completei${result.complete}e10:incompletei${result.incomplete}e` +
+    `8:intervali${timing.interval}e12:min intervali${timing.minInterval}e5:peers${list}e`;
+  return Buffer.from(text, 'latin1');
+}

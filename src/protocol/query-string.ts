@@ -1,0 +1,67 @@
+/**
+ * Raw query-string access for tracker requests. Values are percent-decoded byte for byte into "binary"
+ * (latin1) strings, never as UTF-8, because info_hash and peer_id are arbitrary bytes.
+ */
+import { RequestError } from './types.js';
+
+function hexValue(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  c |= 0x20;
+  return c >= 97 && c <= 102 ? c - 87 : -1;
+}
+
+/** Percent-decodes query[start..end) into a binary string; `+` stays literal as BitTorrent clients escape it. */
+export function percentDecodeBinary(query: string, start: number, end: number): string {
+  const firstEscape = query.indexOf('%', start);
+  if (firstEscape < 0 || firstEscape >= end) return query.slice(start, end);
+  let out = query.slice(start, firstEscape);
+  for (let i = firstEscape; i < end; i++) {
+    const c = query.charCodeAt(i);
+    if (c === 37 /* % */) {
+      const hi = i + 2 < end ? hexValue(query.charCodeAt(i + 1)) : -1;
+      const lo = hi >= 0 ? hexValue(query.charCodeAt(i + 2)) : -1;
+      if (lo < 0) throw new RequestError('malformed percent-encoding');
+      out += String.fromCharCode((hi << 4) | lo);
+      i += 2;
+    } else if (c > 0xff) {
+      throw new RequestError('non-ASCII character in query');
+    } else {
+      out += query[i];
+    }
+  }
+  return out;
+}
+
+/**
+ * Calls visit(name, valueStart, valueEnd) for each `name=value` pair of a raw query string.
+ * Names are compared undecoded: every tracker parameter name is plain ASCII.
+ */
+export function forEachQueryParam(
+  query: string,
+  visit: (name: string, valueStart: number, valueEnd: number) => void,
+): void {
+  let start = 0;
+  const length = query.length;
+  while (start < length) {
+    let end = query.indexOf('&', start);
+    if (end < 0) end = length;
+    if (end > start) {
+      const eq = query.indexOf('=', start);
+      if (eq < 0 || eq > end) visit(query.slice(start, end), end, end);
+      else visit(query.slice(start, eq), eq + 1, end);
+    }
+    start = end + 1;
+  }
+}
+
+/** Parses an unsigned decimal integer in query[start..end); -1 if it is empty or not digits. */
+export function parseDecimal(query: string, start: number, end: number): number {
+  if (end <= start || end - start > 20) return -1;
+  let value = 0;
+  for (let i = start; i < end; i++) {
+    const d = query.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    value = value * 10 + d;
+  }
+  return value;
+}

@@ -1,0 +1,110 @@
+/** HTTP announce and scrape on uWebSockets.js: moves bytes between requests and the store. */
+import type { TrackerConfig } from '../config.js';
+import type { Logger } from '../log.js';
+import { encodeFailure } from '../protocol/bencode-writer.js';
+import {
+  encodeCompactAnnounceReply,
+  encodeDictAnnounceReply,
+  parseHttpAnnounceQuery,
+} from '../protocol/http-announce.js';
+import { encodeHttpScrapeReply, parseHttpScrapeQuery } from '../protocol/http-scrape.js';
+import { compactPeerFromBytes } from '../protocol/ip-address.js';
+import { COMPACT_V6_LENGTH, RequestError } from '../protocol/types.js';
+import type { Store } from '../store/store.js';
+import type { AnnouncePolicy } from './announce-policy.js';
+import type { InFlight } from './in-flight.js';
+import { uWS, type HttpResponse, type TemplatedApp } from './uws.js';
+
+const NOT_FOUND = encodeFailure('not found: use /announce or /scrape');
+const FULL_SCRAPE_OFF = encodeFailure('full scrape is disabled: give info_hash');
+const STORE_FAILURE = encodeFailure('tracker storage unavailable, retry later');
+
+export interface HttpTrackerDeps {
+  config: TrackerConfig;
+  store: Store;
+  policy: AnnouncePolicy;
+  inFlight: InFlight;
+  log: Logger;
+}
+
+export function createHttpApp({ config, store, policy, inFlight, log }: HttpTrackerDeps): TemplatedApp {
+  /** Sends a reply from outside the request handler: after an await, writes must be corked. */
+  const reply = (res: HttpResponse, state: { aborted: boolean }, body: Uint8Array): void => {
+    if (state.aborted) return;
+    res.cork(() => {
+      res.writeHeader('Content-Type', 'text/plain').end(body);
+    });
+  };
+
+  const fail = (res: HttpResponse, error: unknown, state?: { aborted: boolean }): void => {
+    const body = error instanceof RequestError ? encodeFailure(error.message) : STORE_FAILURE;
+    if (!(error instanceof RequestError)) log.error({ err: error }, 'store request failed');
+    if (state === undefined) res.writeHeader('Content-Type', 'text/plain').end(body);
+    else reply(res, state, body);
+  };
+
+  return uWS
+    .App()
+    .get('/announce', (res, req) => {
+      let request;
+      try {
+        request = parseHttpAnnounceQuery(req.getQuery() ?? '');
+      } catch (error) {
+        return fail(res, error);
+      }
+      const peer = compactPeerFromBytes(new Uint8Array(res.getRemoteAddress()), request.port);
+      const isV6 = peer.length === COMPACT_V6_LENGTH;
+      const state = { aborted: false };
+      res.onAborted(() => {
+        state.aborted = true;
+      });
+      const done = inFlight.begin();
+      store
+        .announce({
+          infoHash: request.infoHash,
+          peer,
+          event: request.event,
+          seeder: request.left === 0,
+          numwant: request.event === 'stopped' ? 0 : policy.numwant(request.numwant, Infinity),
+        })
+        .then(
+          (result) => {
+            const timing = { interval: policy.interval(), minInterval: policy.minInterval };
+            const body = request.compact
+              ? encodeCompactAnnounceReply(result, timing, isV6)
+              : encodeDictAnnounceReply(result, timing, isV6);
+            reply(res, state, body);
+          },
+          (error: unknown) => fail(res, error, state),
+        )
+        .finally(done);
+    })
+    .get('/scrape', (res, req) => {
+      let hashes;
+      try {
+        hashes = parseHttpScrapeQuery(req.getQuery() ?? '', config.scrapeMaxHashes);
+      } catch (error) {
+        return fail(res, error);
+      }
+      if (hashes.length === 0 && config.fullScrapeLimit === 0) {
+        res.writeHeader('Content-Type', 'text/plain').end(FULL_SCRAPE_OFF);
+        return;
+      }
+      const state = { aborted: false };
+      res.onAborted(() => {
+        state.aborted = true;
+      });
+      const done = inFlight.begin();
+      const listed = hashes.length > 0 ? Promise.resolve(hashes) : store.listSwarms(config.fullScrapeLimit);
+      listed
+        .then(async (infoHashes) => encodeHttpScrapeReply(infoHashes, await store.scrape(infoHashes)))
+        .then(
+          (body) => reply(res, state, body),
+          (error: unknown) => fail(res, error, state),
+        )
+        .finally(done);
+    })
+    .any('/*', (res) => {
+      res.writeStatus('404 Not Found').writeHeader('Content-Type', 'text/plain').end(NOT_FOUND);
+    });
+}

@@ -1,0 +1,134 @@
+/** UDP tracker (BEP 15) on node:dgram: moves datagrams between sockets and the store. */
+import dgram from 'node:dgram';
+import type { TrackerConfig } from '../config.js';
+import type { Logger } from '../log.js';
+import { compactPeerFromText } from '../protocol/ip-address.js';
+import { COMPACT_V4_LENGTH, COMPACT_V6_LENGTH } from '../protocol/types.js';
+import type { ConnectionIds } from '../protocol/udp-connection-id.js';
+import {
+  UDP_ACTION_ANNOUNCE,
+  UDP_ACTION_CONNECT,
+  UdpRequestError,
+  encodeUdpAnnounceReply,
+  encodeUdpConnectReply,
+  encodeUdpError,
+  encodeUdpScrapeReply,
+  parseUdpRequest,
+  udpPeersThatFit,
+  type UdpRequest,
+} from '../protocol/udp.js';
+import type { Store } from '../store/store.js';
+import type { AnnouncePolicy } from './announce-policy.js';
+import type { InFlight } from './in-flight.js';
+
+/** Replies stay within the IPv6 minimum MTU (1280 − 40 − 8), so they are never fragmented. */
+const MAX_REPLY_BYTES = 1232;
+const MAX_PEERS_V4 = udpPeersThatFit(MAX_REPLY_BYTES, COMPACT_V4_LENGTH);
+const MAX_PEERS_V6 = udpPeersThatFit(MAX_REPLY_BYTES, COMPACT_V6_LENGTH);
+
+export interface UdpTrackerDeps {
+  config: TrackerConfig;
+  store: Store;
+  policy: AnnouncePolicy;
+  connectionIds: ConnectionIds;
+  inFlight: InFlight;
+  log: Logger;
+}
+
+/** Counters a test or the metrics can read. */
+export interface UdpCounters {
+  invalidConnectionIds: number;
+  malformed: number;
+}
+
+export class UdpTracker {
+  readonly counters: UdpCounters = { invalidConnectionIds: 0, malformed: 0 };
+  private readonly sockets: dgram.Socket[] = [];
+
+  constructor(private readonly deps: UdpTrackerDeps) {}
+
+  /** Binds one socket per host; `::` is dual-stack, so IPv4 clients reach it too (as v4-mapped addresses). */
+  async listen(host: string, port: number): Promise<void> {
+    const socket = dgram.createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', ipv6Only: false });
+    socket.on('message', (packet, remote) => this.handle(socket, packet, remote.address, remote.port));
+    socket.on('error', (error) => this.deps.log.error({ err: error }, 'udp socket error'));
+    await new Promise<void>((resolve, reject) => {
+      socket.once('error', reject);
+      socket.bind(port, host, () => {
+        socket.off('error', reject);
+        resolve();
+      });
+    });
+    this.sockets.push(socket);
+  }
+
+  /** Stops receiving; replies already under way still go out (the sockets close after them). */
+  async close(): Promise<void> {
+    await Promise.all(this.sockets.map((socket) => new Promise<void>((resolve) => socket.close(() => resolve()))));
+    this.sockets.length = 0;
+  }
+
+  private handle(socket: dgram.Socket, packet: Buffer, address: string, sourcePort: number): void {
+    const { config, connectionIds } = this.deps;
+    let request: UdpRequest | null;
+    try {
+      request = parseUdpRequest(packet, config.scrapeMaxHashes);
+    } catch (error) {
+      this.counters.malformed++;
+      if (error instanceof UdpRequestError) this.send(socket, encodeUdpError(error.transactionId, error.message, packet.length), address, sourcePort);
+      return;
+    }
+    const peer = compactPeerFromText(address, sourcePort);
+    if (request === null || peer === null) {
+      this.counters.malformed++;
+      return;
+    }
+    const ip = peer.subarray(0, peer.length - 2);
+    if (request.action === UDP_ACTION_CONNECT) {
+      this.send(socket, encodeUdpConnectReply(request.transactionId, (out, at) => connectionIds.issue(ip, out, at)), address, sourcePort);
+      return;
+    }
+    if (!connectionIds.verify(packet, 0, ip)) {
+      this.counters.invalidConnectionIds++;
+      this.send(socket, encodeUdpError(request.transactionId, 'invalid connection id', packet.length), address, sourcePort);
+      return;
+    }
+    const { store, policy, inFlight, log } = this.deps;
+    const done = inFlight.begin();
+    const transactionId = request.transactionId;
+    const failed = (error: unknown): void => {
+      log.error({ err: error }, 'store request failed');
+      this.send(socket, encodeUdpError(transactionId, 'tracker storage unavailable, retry later', Infinity), address, sourcePort);
+    };
+    if (request.action === UDP_ACTION_ANNOUNCE) {
+      // The peer is reachable at the source address and the port it announced, not the source port.
+      peer[peer.length - 2] = request.port >> 8;
+      peer[peer.length - 1] = request.port & 0xff;
+      const isV4 = peer.length === COMPACT_V4_LENGTH;
+      store
+        .announce({
+          infoHash: request.infoHash,
+          peer,
+          event: request.event,
+          seeder: request.seeder,
+          numwant: request.event === 'stopped' ? 0 : policy.numwant(request.numwant, isV4 ? MAX_PEERS_V4 : MAX_PEERS_V6),
+        })
+        .then((result) => this.send(socket, encodeUdpAnnounceReply(transactionId, policy.interval(), result), address, sourcePort), failed)
+        .finally(done);
+    } else {
+      store
+        .scrape(request.infoHashes)
+        .then((counts) => this.send(socket, encodeUdpScrapeReply(transactionId, counts), address, sourcePort), failed)
+        .finally(done);
+    }
+  }
+
+  private send(socket: dgram.Socket, reply: Buffer | null, address: string, port: number): void {
+    if (reply === null) return;
+    try {
+      socket.send(reply, port, address);
+    } catch {
+      // The socket closed during shutdown while this reply waited on the store: nobody left to tell.
+    }
+  }
+}

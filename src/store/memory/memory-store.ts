@@ -1,0 +1,160 @@
+/** The embedded store: every swarm in this process's memory. Zero set-up; one process only. */
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import {
+  COMPACT_V4_LENGTH,
+  type AnnounceRequest,
+  type AnnounceResult,
+  type InfoHash,
+  type ScrapeCounts,
+} from '../../protocol/types.js';
+import { ZERO_COUNTS, type Store, type StoreOptions, type StoreStats, type SweepResult } from '../store.js';
+import { FLAG_COUNTED, FLAG_SEEDER, PeerTable } from './peer-table.js';
+
+const EMPTY = new Uint8Array(0);
+/** Swarms swept per event-loop turn, so a full sweep never stalls requests for long. */
+const SWEEP_SLICE = 20_000;
+
+class Swarm {
+  v4: PeerTable | null = null;
+  v6: PeerTable | null = null;
+  downloaded = 0;
+  constructor(
+    /** Last second this swarm's expired peers were dropped. */
+    public checkedAt: number,
+  ) {}
+
+  get complete(): number {
+    return (this.v4?.seeders ?? 0) + (this.v6?.seeders ?? 0);
+  }
+
+  get peers(): number {
+    return (this.v4?.count ?? 0) + (this.v6?.count ?? 0);
+  }
+}
+
+export class MemoryStore implements Store {
+  private readonly swarms = new Map<InfoHash, Swarm>();
+  private readonly ttl: number;
+  private readonly now: () => number;
+  private seeders = 0;
+  private peers = 0;
+
+  constructor(options: StoreOptions) {
+    this.ttl = options.peerTtlSeconds;
+    this.now = options.now;
+  }
+
+  async announce(request: AnnounceRequest): Promise<AnnounceResult> {
+    return this.announceNow(request);
+  }
+
+  /** The synchronous core of announce, also used directly by benchmarks. */
+  announceNow(request: AnnounceRequest): AnnounceResult {
+    const now = this.now();
+    const isV4 = request.peer.length === COMPACT_V4_LENGTH;
+    let swarm = this.swarms.get(request.infoHash);
+    if (swarm === undefined) {
+      if (request.event === 'stopped') return { complete: 0, incomplete: 0, downloaded: 0, peers: EMPTY };
+      swarm = new Swarm(now);
+      this.swarms.set(request.infoHash, swarm);
+    } else {
+      this.expire(swarm, now);
+    }
+    let table = isV4 ? swarm.v4 : swarm.v6;
+    if (table === null) {
+      table = new PeerTable(isV4 ? 1 : 4);
+      if (isV4) swarm.v4 = table;
+      else swarm.v6 = table;
+    }
+    const seedersBefore = table.seeders;
+    const countBefore = table.count;
+    let slot = table.find(request.peer);
+    let peers = EMPTY;
+    if (request.event === 'stopped') {
+      if (slot >= 0) table.remove(slot);
+    } else {
+      const oldFlags = slot >= 0 ? table.flags(slot) : 0;
+      let flags = (oldFlags & FLAG_COUNTED) | (request.seeder ? FLAG_SEEDER : 0);
+      if (request.event === 'completed' && !(flags & FLAG_COUNTED)) {
+        swarm.downloaded++;
+        flags |= FLAG_COUNTED;
+      }
+      if (slot >= 0) table.update(slot, flags, now + this.ttl);
+      else slot = table.insert(flags, now + this.ttl);
+      if (request.numwant > 0 && table.count > 1) {
+        const want = Math.min(request.numwant, table.count - 1);
+        const out = Buffer.allocUnsafe(want * table.peerLength);
+        const written = table.writeSample(out, 0, want, slot, now);
+        peers = written === out.length ? out : out.subarray(0, written);
+      }
+    }
+    this.seeders += table.seeders - seedersBefore;
+    this.peers += table.count - countBefore;
+    const complete = swarm.complete;
+    const result = { complete, incomplete: swarm.peers - complete, downloaded: swarm.downloaded, peers };
+    if (swarm.peers === 0) this.swarms.delete(request.infoHash);
+    return result;
+  }
+
+  async scrape(infoHashes: readonly InfoHash[]): Promise<ScrapeCounts[]> {
+    const now = this.now();
+    return infoHashes.map((infoHash) => {
+      const swarm = this.swarms.get(infoHash);
+      if (swarm === undefined) return ZERO_COUNTS;
+      this.expire(swarm, now);
+      if (swarm.peers === 0) this.swarms.delete(infoHash);
+      const complete = swarm.complete;
+      return { complete, incomplete: swarm.peers - complete, downloaded: swarm.downloaded };
+    });
+  }
+
+  async listSwarms(limit: number): Promise<InfoHash[]> {
+    const hashes: InfoHash[] = [];
+    for (const infoHash of this.swarms.keys()) {
+      if (hashes.length === limit) break;
+      hashes.push(infoHash);
+    }
+    return hashes;
+  }
+
+  async sweep(): Promise<SweepResult> {
+    const now = this.now();
+    let peersRemoved = 0;
+    let swarmsRemoved = 0;
+    let visited = 0;
+    for (const [infoHash, swarm] of this.swarms) {
+      peersRemoved += this.expire(swarm, now);
+      if (swarm.peers === 0) {
+        this.swarms.delete(infoHash);
+        swarmsRemoved++;
+      }
+      if (++visited % SWEEP_SLICE === 0) await nextTurn();
+    }
+    return { peersRemoved, swarmsRemoved };
+  }
+
+  async stats(): Promise<StoreStats> {
+    return { swarms: this.swarms.size, seeders: this.seeders, leechers: this.peers - this.seeders };
+  }
+
+  async close(): Promise<void> {
+    this.swarms.clear();
+  }
+
+  /**
+   * Drops a swarm's expired peers, at most once a second per swarm, keeping the store-wide totals right.
+   * Doing it whenever a swarm is touched is what keeps expired peers out of every count and reply between sweeps.
+   */
+  private expire(swarm: Swarm, now: number): number {
+    if (swarm.checkedAt === now) return 0;
+    swarm.checkedAt = now;
+    const peers = swarm.peers;
+    const seeders = swarm.complete;
+    swarm.v4?.expire(now);
+    swarm.v6?.expire(now);
+    const removed = peers - swarm.peers;
+    this.peers -= removed;
+    this.seeders -= seeders - swarm.complete;
+    return removed;
+  }
+}

@@ -1,0 +1,276 @@
+/**
+ * One address family's peers of one swarm, packed into a Uint32Array of fixed-size records:
+ *   [address word(s)…, port << 16 | flags, expiresAt]
+ * IPv4 records are 3 words (12 bytes), IPv6 records 6 words (24 bytes): no object per peer, which is what
+ * keeps the embedded store near 50 bytes a peer (see docs/performance.md).
+ * Peers are identified by address and port (not peer_id, which anyone can claim). Small tables are scanned;
+ * from INDEX_THRESHOLD peers on, an open-addressing index (linear probing, backward-shift deletion) maps an
+ * address to its record. Removal moves the last record into the hole, so records stay dense.
+ */
+import { randomInt } from 'node:crypto';
+
+export const FLAG_SEEDER = 1;
+/** The peer's `completed` was already counted in the swarm's downloads. */
+export const FLAG_COUNTED = 2;
+
+const INDEX_THRESHOLD = 16;
+const INITIAL_CAPACITY = 2;
+
+/** Seed of the index hash, so that nobody can choose ports that collide. */
+const HASH_SEED = randomInt(0x7fffffff) | 0;
+
+/** The key of the peer being looked up: address words, then the port in the last slot. */
+const key = new Uint32Array(5);
+const PORT_SLOT = 4;
+
+function hashKey(addressWords: number): number {
+  let h = HASH_SEED;
+  for (let i = 0; i < addressWords; i++) {
+    h = Math.imul(h ^ key[i]!, 0x9e3779b1);
+    h ^= h >>> 16;
+  }
+  h = Math.imul(h ^ key[PORT_SLOT]!, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
+export class PeerTable {
+  /** Words per record. */
+  private readonly stride: number;
+  private records: Uint32Array;
+  private index: Int32Array | null = null; // record slot + 1; 0 marks an empty bucket
+  count = 0;
+  seeders = 0;
+
+  constructor(
+    /** 1 for IPv4, 4 for IPv6. */
+    private readonly addressWords: number,
+  ) {
+    this.stride = addressWords + 2;
+    this.records = new Uint32Array(INITIAL_CAPACITY * this.stride);
+  }
+
+  /** Compact peer length of this family: address bytes + 2 port bytes. */
+  get peerLength(): number {
+    return this.addressWords * 4 + 2;
+  }
+
+  /** Record slot of a compact peer, or -1. */
+  find(peer: Uint8Array): number {
+    const words = this.addressWords;
+    for (let i = 0; i < words; i++) {
+      const at = i * 4;
+      key[i] = (peer[at]! << 24) | (peer[at + 1]! << 16) | (peer[at + 2]! << 8) | peer[at + 3]!;
+    }
+    const portAt = words * 4;
+    key[PORT_SLOT] = (peer[portAt]! << 8) | peer[portAt + 1]!;
+    return this.index === null ? this.scan() : this.lookup();
+  }
+
+  private matches(slot: number): boolean {
+    const r = this.records;
+    const base = slot * this.stride;
+    for (let i = 0; i < this.addressWords; i++) if (r[base + i] !== key[i]) return false;
+    return r[base + this.addressWords]! >>> 16 === key[PORT_SLOT];
+  }
+
+  private scan(): number {
+    for (let slot = 0; slot < this.count; slot++) if (this.matches(slot)) return slot;
+    return -1;
+  }
+
+  private lookup(): number {
+    const index = this.index!;
+    const mask = index.length - 1;
+    for (let b = hashKey(this.addressWords) & mask; ; b = (b + 1) & mask) {
+      const entry = index[b]!;
+      if (entry === 0) return -1;
+      if (this.matches(entry - 1)) return entry - 1;
+    }
+  }
+
+  /** Adds the peer last passed to find() (which must have returned -1); returns its slot. */
+  insert(flags: number, expiresAt: number): number {
+    if ((this.count + 1) * this.stride > this.records.length) this.resize(this.grownCapacity());
+    const slot = this.count++;
+    const r = this.records;
+    const base = slot * this.stride;
+    for (let i = 0; i < this.addressWords; i++) r[base + i] = key[i]!;
+    r[base + this.addressWords] = (key[PORT_SLOT]! << 16) | flags;
+    r[base + this.addressWords + 1] = expiresAt;
+    if (flags & FLAG_SEEDER) this.seeders++;
+    if (this.index !== null) {
+      if (this.count * 2 > this.index.length) this.rebuildIndex();
+      else this.indexInsert(slot);
+    } else if (this.count > INDEX_THRESHOLD) {
+      this.rebuildIndex();
+    }
+    return slot;
+  }
+
+  flags(slot: number): number {
+    return this.records[slot * this.stride + this.addressWords]! & 0xffff;
+  }
+
+  /** Refreshes a peer: new flags and expiry. */
+  update(slot: number, flags: number, expiresAt: number): void {
+    const at = slot * this.stride + this.addressWords;
+    const old = this.records[at]!;
+    this.seeders += (flags & FLAG_SEEDER) - (old & FLAG_SEEDER);
+    this.records[at] = (old & 0xffff0000) | flags;
+    this.records[at + 1] = expiresAt;
+  }
+
+  /** Removes a peer; the last record moves into its slot. */
+  remove(slot: number): void {
+    const r = this.records;
+    const stride = this.stride;
+    if (r[slot * stride + this.addressWords]! & FLAG_SEEDER) this.seeders--;
+    if (this.index !== null) this.indexDelete(slot);
+    const last = --this.count;
+    if (slot !== last) {
+      if (this.index !== null) this.indexRetarget(last, slot);
+      r.copyWithin(slot * stride, last * stride, last * stride + stride);
+    }
+    if (this.index !== null && this.count < INDEX_THRESHOLD / 2) this.index = null;
+    this.shrinkIfSparse();
+  }
+
+  /** Drops every peer with expiresAt <= now, keeping record order; returns how many went. */
+  expire(now: number): number {
+    const r = this.records;
+    const stride = this.stride;
+    const expiryAt = this.addressWords + 1;
+    let kept = 0;
+    for (let slot = 0; slot < this.count; slot++) {
+      const base = slot * stride;
+      if (r[base + expiryAt]! > now) {
+        if (kept !== slot) r.copyWithin(kept * stride, base, base + stride);
+        kept++;
+      } else if (r[base + this.addressWords]! & FLAG_SEEDER) {
+        this.seeders--;
+      }
+    }
+    const removed = this.count - kept;
+    if (removed > 0) {
+      this.count = kept;
+      this.shrinkIfSparse();
+      if (this.count > INDEX_THRESHOLD) this.rebuildIndex();
+      else this.index = null;
+    }
+    return removed;
+  }
+
+  /**
+   * Writes up to `want` live peers other than `exclude` as compact peers into out[at..], spread over the
+   * table: a random offset, then even strides (cheap, and a different sample for every call).
+   * Returns the number of bytes written.
+   */
+  writeSample(out: Uint8Array, at: number, want: number, exclude: number, now: number): number {
+    const candidates = exclude >= 0 ? this.count - 1 : this.count;
+    if (want > candidates) want = candidates;
+    if (want <= 0) return 0;
+    const step = candidates / want;
+    const offset = Math.random() * step;
+    const start = at;
+    for (let i = 0; i < want; i++) {
+      let slot = Math.floor(offset + i * step);
+      if (exclude >= 0 && slot >= exclude) slot++;
+      at = this.writePeer(slot, out, at, now);
+    }
+    return at - start;
+  }
+
+  private writePeer(slot: number, out: Uint8Array, at: number, now: number): number {
+    const r = this.records;
+    const base = slot * this.stride;
+    const words = this.addressWords;
+    if (r[base + words + 1]! <= now) return at; // expired since the last sweep of this swarm
+    for (let i = 0; i < words; i++) {
+      const w = r[base + i]!;
+      out[at++] = w >>> 24;
+      out[at++] = w >>> 16;
+      out[at++] = w >>> 8;
+      out[at++] = w;
+    }
+    const portWord = r[base + words]!;
+    out[at++] = portWord >>> 24;
+    out[at++] = portWord >>> 16;
+    return at;
+  }
+
+  private grownCapacity(): number {
+    const capacity = this.records.length / this.stride;
+    return capacity < 16 ? capacity * 2 : capacity + (capacity >> 1);
+  }
+
+  private shrinkIfSparse(): void {
+    const capacity = this.records.length / this.stride;
+    if (capacity > INITIAL_CAPACITY && this.count * 4 < capacity) {
+      this.resize(Math.max(INITIAL_CAPACITY, this.count * 2));
+    }
+  }
+
+  private resize(capacity: number): void {
+    const next = new Uint32Array(capacity * this.stride);
+    next.set(this.records.subarray(0, this.count * this.stride));
+    this.records = next;
+  }
+
+  private loadKey(slot: number): void {
+    const r = this.records;
+    const base = slot * this.stride;
+    for (let i = 0; i < this.addressWords; i++) key[i] = r[base + i]!;
+    key[PORT_SLOT] = r[base + this.addressWords]! >>> 16;
+  }
+
+  private rebuildIndex(): void {
+    let size = 64;
+    while (size < this.count * 4) size *= 2;
+    const saved = key.slice();
+    this.index = new Int32Array(size);
+    for (let slot = 0; slot < this.count; slot++) this.indexInsert(slot);
+    key.set(saved);
+  }
+
+  private indexInsert(slot: number): void {
+    const index = this.index!;
+    const mask = index.length - 1;
+    this.loadKey(slot);
+    let b = hashKey(this.addressWords) & mask;
+    while (index[b] !== 0) b = (b + 1) & mask;
+    index[b] = slot + 1;
+  }
+
+  /** The bucket holding a slot (which must be indexed). */
+  private bucketOf(slot: number): number {
+    const index = this.index!;
+    const mask = index.length - 1;
+    this.loadKey(slot);
+    let b = hashKey(this.addressWords) & mask;
+    while (index[b] !== slot + 1) b = (b + 1) & mask;
+    return b;
+  }
+
+  private indexRetarget(from: number, to: number): void {
+    this.index![this.bucketOf(from)] = to + 1;
+  }
+
+  /** Backward-shift deletion: later entries of the probe run move up, so lookups never need tombstones. */
+  private indexDelete(slot: number): void {
+    const index = this.index!;
+    const mask = index.length - 1;
+    let hole = this.bucketOf(slot);
+    for (let b = (hole + 1) & mask; index[b] !== 0; b = (b + 1) & mask) {
+      this.loadKey(index[b]! - 1);
+      const home = hashKey(this.addressWords) & mask;
+      // Move the entry into the hole if its home is not in the cyclic range (hole, b].
+      if (((b - home) & mask) >= ((b - hole) & mask)) {
+        index[hole] = index[b]!;
+        hole = b;
+      }
+    }
+    index[hole] = 0;
+  }
+}
