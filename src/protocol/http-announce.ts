@@ -1,4 +1,5 @@
 /** HTTP announce (BEP 3), compact peers (BEP 23) and IPv6 peers (BEP 7): query parsing and reply encoding. */
+import bencode from 'bencode';
 import {
   bytesLength,
   intLength,
@@ -160,17 +161,17 @@ export function encodeCompactAnnounceReply(
 }
 
 /** Encodes a dictionary-model reply (compact=0): `peers` is a list of `{ip, port}`; peer ids are not kept. */
-export function encodeDictAnnounceReply(result: AnnounceResult, timing: AnnounceTiming, requesterIsV6: boolean): Buffer {
+export function encodeDictAnnounceReply(result: AnnounceResult, timing: AnnounceTiming, requesterIsV6: boolean): Uint8Array {
   const stride = requesterIsV6 ? COMPACT_V6_LENGTH : COMPACT_V4_LENGTH;
-  const peers = result.peers;
-  let list = 'l';
-  for (let at = 0; at + stride <= peers.length; at += stride) {
-    const ip = compactPeerAddressText(peers, at, stride);
-    list += `d2:ip${ip.length}:${ip}4:porti${compactPeerPort(peers, at, stride)}ee`;
+  const peers: { ip: string; port: number }[] = [];
+  for (let at = 0; at + stride <= result.peers.length; at += stride) {
+    peers.push({ ip: compactPeerAddressText(result.peers, at, stride), port: compactPeerPort(result.peers, at, stride) });
   }
-  list += 'e';
-  const text =
-    `d8:completei${result.complete}e10:incompletei${result.incomplete}e` +
-    `8:intervali${timing.interval}e12:min intervali${timing.minInterval}e5:peers${list}e`;
-  return Buffer.from(text, 'latin1');
+  return bencode.encode({
+    complete: result.complete,
+    incomplete: result.incomplete,
+    interval: timing.interval,
+    'min interval': timing.minInterval,
+    peers,
+  });
 }

@@ -9,6 +9,7 @@ import {
 } from '../../protocol/types.js';
 import { ZERO_COUNTS, type Store, type StoreOptions, type StoreStats, type SweepResult } from '../store.js';
 import { FLAG_COUNTED, FLAG_SEEDER, PeerTable } from './peer-table.js';
+import { RecordSlabs } from './record-slabs.js';
 
 const EMPTY = new Uint8Array(0);
 /** Swarms swept per event-loop turn, so a full sweep never stalls requests for long. */
@@ -19,7 +20,7 @@ class Swarm {
   v6: PeerTable | null = null;
   downloaded = 0;
   constructor(
-    /** Last second this swarm's expired peers were dropped. */
+    /** Last second (since the store's epoch: a small integer, so V8 does not box it) expired peers were dropped. */
     public checkedAt: number,
   ) {}
 
@@ -34,14 +35,18 @@ class Swarm {
 
 export class MemoryStore implements Store {
   private readonly swarms = new Map<InfoHash, Swarm>();
+  private readonly slabsV4 = new RecordSlabs(3);
+  private readonly slabsV6 = new RecordSlabs(6);
   private readonly ttl: number;
   private readonly now: () => number;
+  private readonly epoch: number;
   private seeders = 0;
   private peers = 0;
 
   constructor(options: StoreOptions) {
     this.ttl = options.peerTtlSeconds;
     this.now = options.now;
+    this.epoch = options.now();
   }
 
   async announce(request: AnnounceRequest): Promise<AnnounceResult> {
@@ -55,14 +60,14 @@ export class MemoryStore implements Store {
     let swarm = this.swarms.get(request.infoHash);
     if (swarm === undefined) {
       if (request.event === 'stopped') return { complete: 0, incomplete: 0, downloaded: 0, peers: EMPTY };
-      swarm = new Swarm(now);
+      swarm = new Swarm(now - this.epoch);
       this.swarms.set(request.infoHash, swarm);
     } else {
       this.expire(swarm, now);
     }
     let table = isV4 ? swarm.v4 : swarm.v6;
     if (table === null) {
-      table = new PeerTable(isV4 ? 1 : 4);
+      table = new PeerTable(isV4 ? this.slabsV4 : this.slabsV6);
       if (isV4) swarm.v4 = table;
       else swarm.v6 = table;
     }
@@ -92,7 +97,7 @@ export class MemoryStore implements Store {
     this.peers += table.count - countBefore;
     const complete = swarm.complete;
     const result = { complete, incomplete: swarm.peers - complete, downloaded: swarm.downloaded, peers };
-    if (swarm.peers === 0) this.swarms.delete(request.infoHash);
+    if (swarm.peers === 0) this.drop(request.infoHash, swarm);
     return result;
   }
 
@@ -102,7 +107,7 @@ export class MemoryStore implements Store {
       const swarm = this.swarms.get(infoHash);
       if (swarm === undefined) return ZERO_COUNTS;
       this.expire(swarm, now);
-      if (swarm.peers === 0) this.swarms.delete(infoHash);
+      if (swarm.peers === 0) this.drop(infoHash, swarm);
       const complete = swarm.complete;
       return { complete, incomplete: swarm.peers - complete, downloaded: swarm.downloaded };
     });
@@ -125,7 +130,7 @@ export class MemoryStore implements Store {
     for (const [infoHash, swarm] of this.swarms) {
       peersRemoved += this.expire(swarm, now);
       if (swarm.peers === 0) {
-        this.swarms.delete(infoHash);
+        this.drop(infoHash, swarm);
         swarmsRemoved++;
       }
       if (++visited % SWEEP_SLICE === 0) await nextTurn();
@@ -141,13 +146,19 @@ export class MemoryStore implements Store {
     this.swarms.clear();
   }
 
+  private drop(infoHash: InfoHash, swarm: Swarm): void {
+    this.swarms.delete(infoHash);
+    swarm.v4?.release();
+    swarm.v6?.release();
+  }
+
   /**
    * Drops a swarm's expired peers, at most once a second per swarm, keeping the store-wide totals right.
    * Doing it whenever a swarm is touched is what keeps expired peers out of every count and reply between sweeps.
    */
   private expire(swarm: Swarm, now: number): number {
-    if (swarm.checkedAt === now) return 0;
-    swarm.checkedAt = now;
+    if (swarm.checkedAt === now - this.epoch) return 0;
+    swarm.checkedAt = now - this.epoch;
     const peers = swarm.peers;
     const seeders = swarm.complete;
     swarm.v4?.expire(now);

@@ -8,13 +8,16 @@
  * address to its record. Removal moves the last record into the hole, so records stay dense.
  */
 import { randomInt } from 'node:crypto';
+import { RecordSlabs, type Block } from './record-slabs.js';
 
 export const FLAG_SEEDER = 1;
 /** The peer's `completed` was already counted in the swarm's downloads. */
 export const FLAG_COUNTED = 2;
 
 const INDEX_THRESHOLD = 16;
-const INITIAL_CAPACITY = 2;
+/** Linear probing stays short up to this load; a rebuild halves it. */
+const MAX_INDEX_LOAD = 0.7;
+const INITIAL_CAPACITY = 1;
 
 /** Seed of the index hash, so that nobody can choose ports that collide. */
 const HASH_SEED = randomInt(0x7fffffff) | 0;
@@ -35,20 +38,33 @@ function hashKey(addressWords: number): number {
   return h ^ (h >>> 16);
 }
 
-export class PeerTable {
+const EMPTY_RECORDS = new Uint32Array(0);
+
+export class PeerTable implements Block {
   /** Words per record. */
   private readonly stride: number;
-  private records: Uint32Array;
+  private readonly addressWords: number;
+  /** The records live at array[base .. base + capacity × stride). */
+  array: Uint32Array;
+  base = 0;
+  private capacity = INITIAL_CAPACITY;
   private index: Int32Array | null = null; // record slot + 1; 0 marks an empty bucket
   count = 0;
   seeders = 0;
 
   constructor(
-    /** 1 for IPv4, 4 for IPv6. */
-    private readonly addressWords: number,
+    /** Shared record memory of this address family: stride 3 for IPv4, 6 for IPv6. */
+    private readonly slabs: RecordSlabs,
   ) {
-    this.stride = addressWords + 2;
-    this.records = new Uint32Array(INITIAL_CAPACITY * this.stride);
+    this.stride = slabs.stride;
+    this.addressWords = slabs.stride - 2;
+    this.array = EMPTY_RECORDS;
+    slabs.allocate(this.capacity, this);
+  }
+
+  /** Returns the records' memory; the table must not be used afterwards. */
+  release(): void {
+    this.slabs.release(this.capacity, this);
   }
 
   /** Compact peer length of this family: address bytes + 2 port bytes. */
@@ -69,8 +85,8 @@ export class PeerTable {
   }
 
   private matches(slot: number): boolean {
-    const r = this.records;
-    const base = slot * this.stride;
+    const r = this.array;
+    const base = this.base + slot * this.stride;
     for (let i = 0; i < this.addressWords; i++) if (r[base + i] !== key[i]) return false;
     return r[base + this.addressWords]! >>> 16 === key[PORT_SLOT];
   }
@@ -92,16 +108,16 @@ export class PeerTable {
 
   /** Adds the peer last passed to find() (which must have returned -1); returns its slot. */
   insert(flags: number, expiresAt: number): number {
-    if ((this.count + 1) * this.stride > this.records.length) this.resize(this.grownCapacity());
+    if (this.count === this.capacity) this.resize(this.grownCapacity());
     const slot = this.count++;
-    const r = this.records;
-    const base = slot * this.stride;
+    const r = this.array;
+    const base = this.base + slot * this.stride;
     for (let i = 0; i < this.addressWords; i++) r[base + i] = key[i]!;
     r[base + this.addressWords] = (key[PORT_SLOT]! << 16) | flags;
     r[base + this.addressWords + 1] = expiresAt;
     if (flags & FLAG_SEEDER) this.seeders++;
     if (this.index !== null) {
-      if (this.count * 2 > this.index.length) this.rebuildIndex();
+      if (this.count > this.index.length * MAX_INDEX_LOAD) this.rebuildIndex();
       else this.indexInsert(slot);
     } else if (this.count > INDEX_THRESHOLD) {
       this.rebuildIndex();
@@ -110,28 +126,29 @@ export class PeerTable {
   }
 
   flags(slot: number): number {
-    return this.records[slot * this.stride + this.addressWords]! & 0xffff;
+    return this.array[this.base + slot * this.stride + this.addressWords]! & 0xffff;
   }
 
   /** Refreshes a peer: new flags and expiry. */
   update(slot: number, flags: number, expiresAt: number): void {
-    const at = slot * this.stride + this.addressWords;
-    const old = this.records[at]!;
+    const at = this.base + slot * this.stride + this.addressWords;
+    const old = this.array[at]!;
     this.seeders += (flags & FLAG_SEEDER) - (old & FLAG_SEEDER);
-    this.records[at] = (old & 0xffff0000) | flags;
-    this.records[at + 1] = expiresAt;
+    this.array[at] = (old & 0xffff0000) | flags;
+    this.array[at + 1] = expiresAt;
   }
 
   /** Removes a peer; the last record moves into its slot. */
   remove(slot: number): void {
-    const r = this.records;
+    const r = this.array;
     const stride = this.stride;
-    if (r[slot * stride + this.addressWords]! & FLAG_SEEDER) this.seeders--;
+    const base = this.base;
+    if (r[base + slot * stride + this.addressWords]! & FLAG_SEEDER) this.seeders--;
     if (this.index !== null) this.indexDelete(slot);
     const last = --this.count;
     if (slot !== last) {
       if (this.index !== null) this.indexRetarget(last, slot);
-      r.copyWithin(slot * stride, last * stride, last * stride + stride);
+      r.copyWithin(base + slot * stride, base + last * stride, base + last * stride + stride);
     }
     if (this.index !== null && this.count < INDEX_THRESHOLD / 2) this.index = null;
     this.shrinkIfSparse();
@@ -139,14 +156,14 @@ export class PeerTable {
 
   /** Drops every peer with expiresAt <= now, keeping record order; returns how many went. */
   expire(now: number): number {
-    const r = this.records;
+    const r = this.array;
     const stride = this.stride;
     const expiryAt = this.addressWords + 1;
     let kept = 0;
     for (let slot = 0; slot < this.count; slot++) {
-      const base = slot * stride;
+      const base = this.base + slot * stride;
       if (r[base + expiryAt]! > now) {
-        if (kept !== slot) r.copyWithin(kept * stride, base, base + stride);
+        if (kept !== slot) r.copyWithin(this.base + kept * stride, base, base + stride);
         kept++;
       } else if (r[base + this.addressWords]! & FLAG_SEEDER) {
         this.seeders--;
@@ -183,8 +200,8 @@ export class PeerTable {
   }
 
   private writePeer(slot: number, out: Uint8Array, at: number, now: number): number {
-    const r = this.records;
-    const base = slot * this.stride;
+    const r = this.array;
+    const base = this.base + slot * this.stride;
     const words = this.addressWords;
     if (r[base + words + 1]! <= now) return at; // expired since the last sweep of this swarm
     for (let i = 0; i < words; i++) {
@@ -201,33 +218,37 @@ export class PeerTable {
   }
 
   private grownCapacity(): number {
-    const capacity = this.records.length / this.stride;
-    return capacity < 16 ? capacity * 2 : capacity + (capacity >> 1);
+    const capacity = this.capacity;
+    return RecordSlabs.capacityFor(capacity < 64 ? capacity * 2 : capacity + (capacity >> 1));
   }
 
   private shrinkIfSparse(): void {
-    const capacity = this.records.length / this.stride;
-    if (capacity > INITIAL_CAPACITY && this.count * 4 < capacity) {
-      this.resize(Math.max(INITIAL_CAPACITY, this.count * 2));
+    if (this.capacity > INITIAL_CAPACITY && this.count * 4 < this.capacity) {
+      this.resize(RecordSlabs.capacityFor(Math.max(INITIAL_CAPACITY, this.count * 2)));
     }
   }
 
   private resize(capacity: number): void {
-    const next = new Uint32Array(capacity * this.stride);
-    next.set(this.records.subarray(0, this.count * this.stride));
-    this.records = next;
+    const from = this.array;
+    const fromBase = this.base;
+    const fromCapacity = this.capacity;
+    this.slabs.allocate(capacity, this);
+    const words = this.count * this.stride;
+    this.array.set(from.subarray(fromBase, fromBase + words), this.base);
+    this.slabs.release(fromCapacity, { array: from, base: fromBase });
+    this.capacity = capacity;
   }
 
   private loadKey(slot: number): void {
-    const r = this.records;
-    const base = slot * this.stride;
+    const r = this.array;
+    const base = this.base + slot * this.stride;
     for (let i = 0; i < this.addressWords; i++) key[i] = r[base + i]!;
     key[PORT_SLOT] = r[base + this.addressWords]! >>> 16;
   }
 
   private rebuildIndex(): void {
     let size = 64;
-    while (size < this.count * 4) size *= 2;
+    while (this.count > size * (MAX_INDEX_LOAD / 2)) size *= 2;
     const saved = key.slice();
     this.index = new Int32Array(size);
     for (let slot = 0; slot < this.count; slot++) this.indexInsert(slot);

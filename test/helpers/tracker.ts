@@ -1,0 +1,42 @@
+/** Starts a real redswarm tracker in this process on a free loopback port, with a controllable clock. */
+import { defaultConfig, type TrackerConfig } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
+import { startTracker, type RunningTracker } from '../../src/server/tracker.js';
+import { MemoryStore } from '../../src/store/memory/memory-store.js';
+import type { Store } from '../../src/store/store.js';
+import { freePort } from './ports.js';
+
+export interface TestTracker {
+  readonly port: number;
+  readonly host: string;
+  readonly httpUrl: string;
+  readonly udpUrl: string;
+  readonly store: Store;
+  readonly tracker: RunningTracker;
+  stop(): Promise<void>;
+}
+
+export async function startTestTracker(
+  overrides: Partial<TrackerConfig> = {},
+  makeStore?: (config: TrackerConfig) => Store,
+): Promise<TestTracker> {
+  const host = overrides.hosts?.[0] ?? '127.0.0.1';
+  const port = overrides.port ?? (await freePort(host));
+  const config: TrackerConfig = { ...defaultConfig(), hosts: [host], port, logLevel: 'silent', ...overrides };
+  const store =
+    makeStore?.(config) ?? new MemoryStore({ peerTtlSeconds: config.peerTtl, now: () => Math.floor(Date.now() / 1000) });
+  const tracker = await startTracker(config, store, createLogger(config.logLevel));
+  const authority = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  return {
+    port,
+    host,
+    httpUrl: `http://${authority}/announce`,
+    udpUrl: `udp://${authority}`,
+    store,
+    tracker,
+    async stop() {
+      await tracker.close();
+      await store.close();
+    },
+  };
+}
