@@ -27,6 +27,12 @@ export function writeAscii(out: Buffer, at: number, text: string): number {
   return at + out.write(text, at, 'latin1');
 }
 
+/** Copies pre-encoded bytes; for the few bytes of a dictionary key a loop beats a native call. */
+export function writeConst(out: Buffer, at: number, bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length; i++) out[at + i] = bytes[i]!;
+  return at + bytes.length;
+}
+
 export function writeDigits(out: Buffer, at: number, n: number): number {
   const end = at + digitCount(n);
   let i = end;

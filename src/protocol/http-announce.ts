@@ -1,14 +1,8 @@
 /** HTTP announce (BEP 3), compact peers (BEP 23) and IPv6 peers (BEP 7): query parsing and reply encoding. */
 import bencode from 'bencode';
-import {
-  bytesLength,
-  intLength,
-  writeAscii,
-  writeBytes,
-  writeInt,
-} from './bencode-writer.js';
+import { bytesLength, intLength, writeBytes, writeConst, writeInt } from './bencode-writer.js';
 import { compactPeerAddressText, compactPeerPort } from './ip-address.js';
-import { forEachQueryParam, parseDecimal, percentDecodeBinary } from './query-string.js';
+import { forEachQueryParam, isParam, parseDecimal, percentDecodeBinary } from './query-string.js';
 import {
   COMPACT_V4_LENGTH,
   COMPACT_V6_LENGTH,
@@ -35,14 +29,15 @@ export interface HttpAnnounceQuery {
   compact: boolean;
 }
 
-const EVENTS: Readonly<Record<string, AnnounceEvent>> = {
-  '': 'none',
-  started: 'started',
-  completed: 'completed',
-  stopped: 'stopped',
+/** A Map, not an object literal: `event=constructor` must not find Object.prototype's members. */
+const EVENTS: ReadonlyMap<string, AnnounceEvent> = new Map([
+  ['', 'none'],
+  ['started', 'started'],
+  ['completed', 'completed'],
+  ['stopped', 'stopped'],
   // BEP 21 upload-only clients send `paused`: a regular announce as far as the swarm is concerned.
-  paused: 'none',
-};
+  ['paused', 'none'],
+]);
 
 /**
  * Parses the raw query string of `GET /announce`. Unknown parameters are ignored, as is `ip`
@@ -58,35 +53,26 @@ export function parseHttpAnnounceQuery(query: string): HttpAnnounceQuery {
   let numwant = -1;
   let compact = true;
   forEachQueryParam(query, (name, start, end) => {
-    switch (name) {
-      case 'info_hash':
-        if (infoHash !== undefined) throw new RequestError('duplicate info_hash');
-        infoHash = percentDecodeBinary(query, start, end);
-        break;
-      case 'peer_id':
-        peerId = percentDecodeBinary(query, start, end);
-        break;
-      case 'port':
-        port = parseDecimal(query, start, end);
-        if (port < 1 || port > 65535) throw new RequestError('invalid port');
-        break;
-      case 'left':
-        left = parseDecimal(query, start, end);
-        // Some clients send -1 or garbage for magnets: unknown amount left, i.e. a leecher.
-        if (left < 0) left = Number.MAX_SAFE_INTEGER;
-        break;
-      case 'event': {
-        const value = EVENTS[percentDecodeBinary(query, start, end)];
-        if (value === undefined) throw new RequestError('invalid event');
-        event = value;
-        break;
-      }
-      case 'numwant':
-        numwant = parseDecimal(query, start, end);
-        break;
-      case 'compact':
-        compact = !(end - start === 1 && query.charCodeAt(start) === 48 /* 0 */);
-        break;
+    if (isParam(query, name, start, 'info_hash')) {
+      if (infoHash !== undefined) throw new RequestError('duplicate info_hash');
+      infoHash = percentDecodeBinary(query, start, end);
+    } else if (isParam(query, name, start, 'peer_id')) {
+      peerId = percentDecodeBinary(query, start, end);
+    } else if (isParam(query, name, start, 'port')) {
+      port = parseDecimal(query, start, end);
+      if (port < 1 || port > 65535) throw new RequestError('invalid port');
+    } else if (isParam(query, name, start, 'left')) {
+      // Some clients send -1 or garbage for magnets: an unknown amount left, i.e. a leecher.
+      left = parseDecimal(query, start, end);
+      if (left < 0) left = Number.MAX_SAFE_INTEGER;
+    } else if (isParam(query, name, start, 'event')) {
+      const value = EVENTS.get(percentDecodeBinary(query, start, end));
+      if (value === undefined) throw new RequestError('invalid event');
+      event = value;
+    } else if (isParam(query, name, start, 'numwant')) {
+      numwant = parseDecimal(query, start, end);
+    } else if (isParam(query, name, start, 'compact')) {
+      compact = !(end - start === 1 && query.charCodeAt(start) === 48 /* 0 */);
     }
   });
   if (infoHash === undefined) throw new RequestError('missing info_hash');
@@ -111,12 +97,12 @@ export interface AnnounceTiming {
   minInterval: number;
 }
 
-const HEAD_COMPLETE = 'd8:complete';
-const KEY_INCOMPLETE = '10:incomplete';
-const KEY_INTERVAL = '8:interval';
-const KEY_MIN_INTERVAL = '12:min interval';
-const KEY_PEERS = '5:peers';
-const KEY_PEERS6 = '6:peers6';
+const HEAD_COMPLETE = Buffer.from('d8:complete');
+const KEY_INCOMPLETE = Buffer.from('10:incomplete');
+const KEY_INTERVAL = Buffer.from('8:interval');
+const KEY_MIN_INTERVAL = Buffer.from('12:min interval');
+const KEY_PEERS = Buffer.from('5:peers');
+const EMPTY_PEERS_KEY_PEERS6 = Buffer.from('5:peers0:6:peers6');
 
 /**
  * Encodes a compact reply. IPv4 requesters get `peers`; IPv6 requesters get `peers6` and an empty `peers`,
@@ -137,24 +123,19 @@ export function encodeCompactAnnounceReply(
     intLength(timing.interval) +
     KEY_MIN_INTERVAL.length +
     intLength(timing.minInterval) +
-    KEY_PEERS.length +
-    (requesterIsV6 ? 2 + KEY_PEERS6.length : 0) +
+    (requesterIsV6 ? EMPTY_PEERS_KEY_PEERS6.length : KEY_PEERS.length) +
     bytesLength(peers.length) +
     1;
   const out = Buffer.allocUnsafe(length);
-  let at = writeAscii(out, 0, HEAD_COMPLETE);
+  let at = writeConst(out, 0, HEAD_COMPLETE);
   at = writeInt(out, at, result.complete);
-  at = writeAscii(out, at, KEY_INCOMPLETE);
+  at = writeConst(out, at, KEY_INCOMPLETE);
   at = writeInt(out, at, result.incomplete);
-  at = writeAscii(out, at, KEY_INTERVAL);
+  at = writeConst(out, at, KEY_INTERVAL);
   at = writeInt(out, at, timing.interval);
-  at = writeAscii(out, at, KEY_MIN_INTERVAL);
+  at = writeConst(out, at, KEY_MIN_INTERVAL);
   at = writeInt(out, at, timing.minInterval);
-  at = writeAscii(out, at, KEY_PEERS);
-  if (requesterIsV6) {
-    at = writeAscii(out, at, '0:');
-    at = writeAscii(out, at, KEY_PEERS6);
-  }
+  at = writeConst(out, at, requesterIsV6 ? EMPTY_PEERS_KEY_PEERS6 : KEY_PEERS);
   at = writeBytes(out, at, peers);
   out[at] = 101; // e
   return out;

@@ -1,6 +1,6 @@
 /** HTTP scrape (BEP 48): query parsing and reply encoding. */
 import { bytesLength, intLength, writeAscii, writeBinaryString, writeInt } from './bencode-writer.js';
-import { forEachQueryParam, percentDecodeBinary } from './query-string.js';
+import { forEachQueryParam, isParam, percentDecodeBinary } from './query-string.js';
 import { RequestError, type InfoHash, type ScrapeCounts } from './types.js';
 
 /**
@@ -10,7 +10,7 @@ import { RequestError, type InfoHash, type ScrapeCounts } from './types.js';
 export function parseHttpScrapeQuery(query: string, maxHashes: number): InfoHash[] {
   const hashes: InfoHash[] = [];
   forEachQueryParam(query, (name, start, end) => {
-    if (name !== 'info_hash') return;
+    if (!isParam(query, name, start, 'info_hash')) return;
     const hash = percentDecodeBinary(query, start, end);
     if (hash.length !== 20) throw new RequestError('info_hash must be 20 bytes');
     if (hashes.includes(hash)) return;

@@ -10,35 +10,39 @@ function hexValue(c: number): number {
   return c >= 97 && c <= 102 ? c - 87 : -1;
 }
 
+/** Decoding goes through one reusable buffer: string concatenation per byte would allocate per byte. */
+const scratch = Buffer.allocUnsafe(256);
+
 /** Percent-decodes query[start..end) into a binary string; `+` stays literal as BitTorrent clients escape it. */
 export function percentDecodeBinary(query: string, start: number, end: number): string {
   const firstEscape = query.indexOf('%', start);
   if (firstEscape < 0 || firstEscape >= end) return query.slice(start, end);
-  let out = query.slice(start, firstEscape);
-  for (let i = firstEscape; i < end; i++) {
-    const c = query.charCodeAt(i);
+  const out = end - start <= scratch.length ? scratch : Buffer.allocUnsafe(end - start);
+  let length = 0;
+  for (let i = start; i < end; i++) {
+    let c = query.charCodeAt(i);
     if (c === 37 /* % */) {
       const hi = i + 2 < end ? hexValue(query.charCodeAt(i + 1)) : -1;
       const lo = hi >= 0 ? hexValue(query.charCodeAt(i + 2)) : -1;
       if (lo < 0) throw new RequestError('malformed percent-encoding');
-      out += String.fromCharCode((hi << 4) | lo);
+      c = (hi << 4) | lo;
       i += 2;
     } else if (c > 0xff) {
       throw new RequestError('non-ASCII character in query');
-    } else {
-      out += query[i];
     }
+    out[length++] = c;
   }
-  return out;
+  return out.toString('latin1', 0, length);
 }
 
 /**
- * Calls visit(name, valueStart, valueEnd) for each `name=value` pair of a raw query string.
+ * Calls visit(name, valueStart, valueEnd) for each `name=value` pair of a raw query string, where `name` is
+ * the position of the pair; `isParam(query, name, valueStart, 'port')` tests it without slicing a string.
  * Names are compared undecoded: every tracker parameter name is plain ASCII.
  */
 export function forEachQueryParam(
   query: string,
-  visit: (name: string, valueStart: number, valueEnd: number) => void,
+  visit: (name: number, valueStart: number, valueEnd: number) => void,
 ): void {
   let start = 0;
   const length = query.length;
@@ -47,11 +51,16 @@ export function forEachQueryParam(
     if (end < 0) end = length;
     if (end > start) {
       const eq = query.indexOf('=', start);
-      if (eq < 0 || eq > end) visit(query.slice(start, end), end, end);
-      else visit(query.slice(start, eq), eq + 1, end);
+      if (eq < 0 || eq > end) visit(start, end + 1, end);
+      else visit(start, eq + 1, end);
     }
     start = end + 1;
   }
+}
+
+/** True if the parameter at `name` (whose value starts at valueStart, after its `=`) is called `expected`. */
+export function isParam(query: string, name: number, valueStart: number, expected: string): boolean {
+  return valueStart - 1 - name === expected.length && query.startsWith(expected, name);
 }
 
 /** Parses an unsigned decimal integer in query[start..end); -1 if it is empty or not digits. */
