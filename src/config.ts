@@ -3,6 +3,7 @@
  * validated in one place with messages that say what is wrong.
  */
 import { parseArgs } from 'node:util';
+import { compactPeerFromText } from './protocol/ip-address.js';
 
 export interface TrackerConfig {
   /** Addresses to listen on; each gets HTTP (TCP) and UDP on `port`. `::` is dual-stack. */
@@ -28,6 +29,11 @@ export interface TrackerConfig {
   udpConnectionGrace: number;
   /** Hex secret for UDP connection IDs; processes sharing it accept each other's IDs. Random if empty. */
   udpSecret: string;
+  /**
+   * Addresses of reverse proxies whose X-Forwarded-For is believed: the client is the right-most address in it
+   * that is not itself a trusted proxy. Empty: the header is ignored.
+   */
+  trustedProxies: string[];
   /** Seconds SIGINT/SIGTERM waits for requests in flight before exiting. */
   shutdownTimeout: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -59,6 +65,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { key: 'fullScrapeLimit', flag: 'full-scrape-limit', env: 'FULL_SCRAPE_LIMIT', kind: 'int', min: 0, max: 1_000_000, help: 'most swarms listed by a full scrape; 0 disables it (default 0)' },
   { key: 'udpConnectionGrace', flag: 'udp-connection-grace', env: 'UDP_CONNECTION_GRACE', kind: 'int', min: 0, max: 3600, help: 'seconds a UDP connection ID is accepted beyond 2 minutes (default 180)' },
   { key: 'udpSecret', flag: 'udp-secret', env: 'UDP_SECRET', kind: 'string', help: 'hex secret (32+ hex digits) for UDP connection IDs (default: random per start)' },
+  { key: 'trustedProxies', flag: 'trusted-proxies', env: 'TRUSTED_PROXIES', kind: 'list', help: 'reverse-proxy addresses whose X-Forwarded-For is used, comma-separated (default none)' },
   { key: 'shutdownTimeout', flag: 'shutdown-timeout', env: 'SHUTDOWN_TIMEOUT', kind: 'int', min: 0, max: 600, help: 'seconds to finish requests in flight on SIGTERM (default 10)' },
   { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', kind: 'level', help: `log level: ${LOG_LEVELS.join(', ')} (default info)` },
 ];
@@ -82,6 +89,7 @@ export function defaultConfig(): TrackerConfig {
     fullScrapeLimit: 0,
     udpConnectionGrace: 180,
     udpSecret: '',
+    trustedProxies: [],
     shutdownTimeout: 10,
     logLevel: 'info',
   };
@@ -161,6 +169,9 @@ function validate(config: TrackerConfig): void {
     throw new ConfigError('--peer-ttl must be at least --interval, or peers expire before they re-announce');
   }
   if (config.numwantDefault > config.numwantMax) throw new ConfigError('--numwant-default cannot exceed --numwant-max');
+  for (const proxy of config.trustedProxies) {
+    if (compactPeerFromText(proxy, 0) === null) throw new ConfigError(`--trusted-proxies: "${proxy}" is not an IP address`);
+  }
   if (config.udpSecret !== '' && !/^(?:[0-9a-fA-F]{2}){16,}$/.test(config.udpSecret)) {
     throw new ConfigError('--udp-secret must be at least 32 hex digits');
   }

@@ -8,12 +8,12 @@ import {
   parseHttpAnnounceQuery,
 } from '../protocol/http-announce.js';
 import { encodeHttpScrapeReply, parseHttpScrapeQuery } from '../protocol/http-scrape.js';
-import { compactPeerFromBytes } from '../protocol/ip-address.js';
+import { compactPeerFromBytes, compactPeerFromText } from '../protocol/ip-address.js';
 import { COMPACT_V6_LENGTH, RequestError } from '../protocol/types.js';
 import type { Store } from '../store/store.js';
 import type { AnnouncePolicy } from './announce-policy.js';
 import type { InFlight } from './in-flight.js';
-import { uWS, type HttpResponse, type TemplatedApp } from './uws.js';
+import { uWS, type HttpRequest, type HttpResponse, type TemplatedApp } from './uws.js';
 
 const NOT_FOUND = encodeFailure('not found: use /announce or /scrape');
 const FULL_SCRAPE_OFF = encodeFailure('full scrape is disabled: give info_hash');
@@ -27,7 +27,29 @@ export interface HttpTrackerDeps {
   log: Logger;
 }
 
+/** The IP bytes of a compact peer, as a Set key. */
+function ipKey(peer: Uint8Array): string {
+  return Buffer.from(peer.buffer, peer.byteOffset, peer.length - 2).toString('hex');
+}
+
+/**
+ * The requester's compact peer: the connection's source address, or, when that is a trusted reverse proxy,
+ * the right-most X-Forwarded-For address that is not one (the left part of the header is client-controlled).
+ */
+function requesterPeer(res: HttpResponse, req: HttpRequest, port: number, trusted: ReadonlySet<string>): Uint8Array {
+  const peer = compactPeerFromBytes(new Uint8Array(res.getRemoteAddress()), port);
+  if (trusted.size === 0 || !trusted.has(ipKey(peer))) return peer;
+  const hops = req.getHeader('x-forwarded-for').split(',');
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = compactPeerFromText(hops[i]!.trim(), port);
+    if (hop === null) break;
+    if (!trusted.has(ipKey(hop))) return hop;
+  }
+  return peer;
+}
+
 export function createHttpApp({ config, store, policy, inFlight, log }: HttpTrackerDeps): TemplatedApp {
+  const trustedProxies = new Set(config.trustedProxies.map((text) => ipKey(compactPeerFromText(text, 0)!)));
   /** Sends a reply from outside the request handler: after an await, writes must be corked. */
   const reply = (res: HttpResponse, state: { aborted: boolean }, body: Uint8Array): void => {
     if (state.aborted) return;
@@ -52,7 +74,7 @@ export function createHttpApp({ config, store, policy, inFlight, log }: HttpTrac
       } catch (error) {
         return fail(res, error);
       }
-      const peer = compactPeerFromBytes(new Uint8Array(res.getRemoteAddress()), request.port);
+      const peer = requesterPeer(res, req, request.port, trustedProxies);
       const isV6 = peer.length === COMPACT_V6_LENGTH;
       const state = { aborted: false };
       res.onAborted(() => {
