@@ -106,7 +106,8 @@ function parseValue(spec: OptionSpec, raw: string, source: string): TrackerConfi
     case 'int':
     case 'number': {
       const value = Number(raw);
-      if (raw.trim() === '' || !Number.isFinite(value) || (spec.kind === 'int' && !Number.isInteger(value))) {
+      const pattern = spec.kind === 'int' ? /^-?\d+$/ : /^-?\d+(\.\d+)?$/;
+      if (!pattern.test(raw) || !Number.isFinite(value)) {
         throw new ConfigError(`${where}expected ${spec.kind === 'int' ? 'an integer' : 'a number'}, got "${raw}"`);
       }
       if ((spec.min !== undefined && value < spec.min) || (spec.max !== undefined && value > spec.max)) {
@@ -151,7 +152,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Tra
   const target = config as unknown as Record<keyof TrackerConfig, unknown>;
   for (const spec of OPTIONS) {
     const fromFlag = values[spec.flag];
-    const fromEnv = env[`REDSWARM_${spec.env}`];
+    const fromEnv = env[`REDSWARM_${spec.env}`] || undefined; // set but empty counts as unset
     if (typeof fromFlag === 'string') target[spec.key] = parseValue(spec, fromFlag, `--${spec.flag}`);
     else if (fromEnv !== undefined) target[spec.key] = parseValue(spec, fromEnv, `REDSWARM_${spec.env}`);
     else continue;

@@ -12,6 +12,7 @@ function parseIPv4Into(text: string, start: number, end: number, out: Uint8Array
       out[at + part++] = value;
       value = -1;
     } else if (c >= 48 && c <= 57) {
+      if (value === 0) return false; // a leading zero (octal to some parsers): refused, as inet_pton does
       value = value < 0 ? c - 48 : value * 10 + (c - 48);
       if (value > 255) return false;
     } else {
@@ -75,6 +76,7 @@ function parseIPv6(text: string): Uint8Array | null {
     }
   }
   if (gap >= 0) {
+    if (pos === 16) return null; // `::` must stand for at least one zero group
     const tail = pos - gap;
     out.copyWithin(16 - tail, gap, pos);
     out.fill(0, gap, 16 - tail);

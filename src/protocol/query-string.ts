@@ -13,10 +13,12 @@ function hexValue(c: number): number {
 /** Decoding goes through one reusable buffer: string concatenation per byte would allocate per byte. */
 const scratch = Buffer.allocUnsafe(256);
 
-/** Percent-decodes query[start..end) into a binary string; `+` stays literal as BitTorrent clients escape it. */
+/**
+ * Percent-decodes query[start..end) into a binary string; `+` stays literal as BitTorrent clients escape it.
+ * A raw character above 0x7f is refused: the HTTP layer has already read such bytes as UTF-8, so the bytes the
+ * client meant can no longer be known.
+ */
 export function percentDecodeBinary(query: string, start: number, end: number): string {
-  const firstEscape = query.indexOf('%', start);
-  if (firstEscape < 0 || firstEscape >= end) return query.slice(start, end);
   const out = end - start <= scratch.length ? scratch : Buffer.allocUnsafe(end - start);
   let length = 0;
   for (let i = start; i < end; i++) {
@@ -27,8 +29,8 @@ export function percentDecodeBinary(query: string, start: number, end: number): 
       if (lo < 0) throw new RequestError('malformed percent-encoding');
       c = (hi << 4) | lo;
       i += 2;
-    } else if (c > 0xff) {
-      throw new RequestError('non-ASCII character in query');
+    } else if (c > 0x7f) {
+      throw new RequestError('unescaped non-ASCII byte in query');
     }
     out[length++] = c;
   }

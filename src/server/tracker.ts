@@ -8,7 +8,7 @@ import { AnnouncePolicy } from './announce-policy.js';
 import { createHttpApp } from './http-server.js';
 import { InFlight } from './in-flight.js';
 import { UdpTracker } from './udp-server.js';
-import { uWS, usingNativeUws, type us_listen_socket } from './uws.js';
+import { uWS, usingNativeUws, type TemplatedApp, type us_listen_socket } from './uws.js';
 
 /** BEP 15: a connection ID is good for two minutes. */
 const UDP_CONNECTION_LIFETIME = 120;
@@ -17,6 +17,11 @@ export interface RunningTracker {
   readonly udp: UdpTracker;
   /** Stops accepting, waits (bounded) for requests in flight, stops the sweep. The store stays open. */
   close(): Promise<void>;
+}
+
+/** Closes every HTTP connection, idle keep-alive ones included (in this build, not in its type declarations). */
+function closeConnections(app: TemplatedApp): void {
+  (app as TemplatedApp & { close(): void }).close();
 }
 
 export async function startTracker(config: TrackerConfig, store: Store, log: Logger): Promise<RunningTracker> {
@@ -67,6 +72,7 @@ export async function startTracker(config: TrackerConfig, store: Store, log: Log
       for (const token of listenSockets) uWS.us_listen_socket_close(token);
       const drained = await inFlight.drain(config.shutdownTimeout * 1000);
       if (!drained) log.warn({ pending: inFlight.pending }, 'shutdown timeout: requests still in flight');
+      closeConnections(app);
       await udp.close();
     },
   };
