@@ -10,7 +10,7 @@ import {
   writeBytes,
   writeInt,
 } from '../../src/protocol/bencode-writer.js';
-import { decodeStrictDict } from './wire.js';
+import { decodeStrictDict } from '../helpers/wire.js';
 
 describe('encodeFailure', () => {
   it('is a one-key dictionary with the failure reason', () => {

@@ -7,7 +7,7 @@ import {
   parseHttpAnnounceQuery,
 } from '../../src/protocol/http-announce.js';
 import { RequestError, type AnnounceResult } from '../../src/protocol/types.js';
-import { BDict, binary, decodeStrictDict, percentEncodeAll } from './wire.js';
+import { BDict, binary, decodeStrictDict, percentEncodeAll } from '../helpers/wire.js';
 
 const HASH = Uint8Array.from({ length: 20 }, (_, i) => [0x00, 0xff, 0x80, 0x25, 0x26, 0x3d, 0x2b, 0x20][i % 8]! ^ i);
 const PEER = Buffer.from('-RS0001-abcdefghijkl', 'latin1');

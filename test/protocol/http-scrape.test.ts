@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import bencode from 'bencode';
 import { encodeHttpScrapeReply, parseHttpScrapeQuery } from '../../src/protocol/http-scrape.js';
 import { RequestError } from '../../src/protocol/types.js';
-import { BDict, binary, decodeStrictDict, percentEncodeAll } from './wire.js';
+import { BDict, binary, decodeStrictDict, percentEncodeAll } from '../helpers/wire.js';
 
 const hash = (seed: number): Uint8Array => Uint8Array.from({ length: 20 }, (_, i) => (seed * 37 + i * 101) & 0xff);
 const param = (h: Uint8Array): string => `info_hash=${percentEncodeAll(h)}`;

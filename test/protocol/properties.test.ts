@@ -23,7 +23,7 @@ import {
   percentEncodeMixed,
   udpAnnouncePacket,
   udpScrapePacket,
-} from './wire.js';
+} from '../helpers/wire.js';
 
 const RUNS = 1000;
 const bytes20 = fc.uint8Array({ minLength: 20, maxLength: 20 });

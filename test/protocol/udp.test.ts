@@ -22,7 +22,7 @@ import {
   udpConnectPacket,
   udpScrapePacket,
   type UdpAnnounceFields,
-} from './wire.js';
+} from '../helpers/wire.js';
 
 const CID = Buffer.from('0123456789abcdef', 'hex');
 const HASH = Uint8Array.from({ length: 20 }, (_, i) => 255 - i * 7);

@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { ConfigError, defaultConfig, helpText, loadConfig, type TrackerConfig } from '../../src/config.js';
-import { decodeStrictDict, percentEncodeAll } from '../protocol/wire.js';
+import { decodeStrictDict, percentEncodeAll } from '../helpers/wire.js';
 import { freePort } from '../helpers/ports.js';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));

@@ -7,7 +7,7 @@ import dgram from 'node:dgram';
 import http from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { startTestTracker, type TestTracker } from '../helpers/tracker.js';
-import { decodeStrictDict, percentEncodeAll, udpAnnouncePacket, udpConnectPacket } from '../protocol/wire.js';
+import { decodeStrictDict, percentEncodeAll, udpAnnouncePacket, udpConnectPacket } from '../helpers/wire.js';
 
 const LOOPBACK6 = Buffer.from('00000000000000000000000000000001', 'hex');
 

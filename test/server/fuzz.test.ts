@@ -26,7 +26,7 @@ import {
   udpAnnouncePacket,
   udpConnectPacket,
   udpScrapePacket,
-} from '../protocol/wire.js';
+} from '../helpers/wire.js';
 import { startTestTracker, type TestTracker } from '../helpers/tracker.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? randomInt(2 ** 31));

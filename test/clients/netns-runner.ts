@@ -1,0 +1,269 @@
+// One seeder → tracker → leecher scenario. This script runs INSIDE a fresh
+// network + PID namespace created by netns.ts (`unshare --net --pid ...`), so
+// the only interface is `lo` and every process started here dies with it.
+//
+// Usage (internal): node --import tsx test/clients/netns-runner.ts '<ScenarioConfig JSON>'
+// Writes <workDir>/result.json (ScenarioResult) and progress lines to stderr.
+import { execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { CLIENTS, type ClientName, type RunningClient } from './clients.js';
+import { tailFile, waitFor } from './proc.js';
+import { makeTorrent } from './torrent.js';
+import { scrape, startTracker, type Proto, type RunningTracker, type ScrapeResult, type TrackerKind } from './tracker.js';
+
+export interface ScenarioConfig {
+  proto: Proto;
+  seeder: ClientName;
+  leecher: ClientName;
+  tracker: TrackerKind;
+  workDir: string;
+  repoRoot: string;
+  fileSize: number;
+  pieceLength: number;
+  timeouts: { trackerReadyMs: number; seederRegisteredMs: number; downloadMs: number };
+}
+
+export type Phase = 'setup' | 'tracker' | 'seeder' | 'leecher' | 'done';
+
+export interface ScenarioResult {
+  ok: boolean;
+  /** The phase that failed (or 'done'). */
+  phase: Phase;
+  error?: string;
+  seedSha256: string;
+  leechSha256?: string;
+  infoHashHex: string;
+  announceUrl: string;
+  /** ms from scenario start at which each step finished. */
+  timings: Record<string, number>;
+  diagnostics: string;
+}
+
+const TRACKER_HOST = '127.0.0.1';
+const TRACKER_PORT = 6969;
+const SEED_PORT = 51413;
+const LEECH_PORT = 51414;
+const SEED_AUX_PORT = 52413;
+const LEECH_AUX_PORT = 52414;
+
+const t0 = Date.now();
+const log = (msg: string): void => {
+  process.stderr.write(`[runner +${((Date.now() - t0) / 1000).toFixed(1)}s] ${msg}\n`);
+};
+
+function sha256File(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+/** Bring up `lo` and refuse to run unless it is the only interface. */
+function setupNamespaceNetwork(): void {
+  execFileSync('ip', ['link', 'set', 'lo', 'up']);
+  const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => l.split(':')[1]?.trim().split('@')[0]);
+  if (links.length !== 1 || links[0] !== 'lo') {
+    throw new Error(`refusing to run: the namespace must only have lo, found: ${links.join(', ')}`);
+  }
+}
+
+async function main(): Promise<void> {
+  const cfg = JSON.parse(process.argv[2] ?? '') as ScenarioConfig;
+  const timings: Record<string, number> = {};
+  const mark = (name: string): void => {
+    timings[name] = Date.now() - t0;
+    log(name);
+  };
+  let phase: Phase = 'setup';
+  let tracker: RunningTracker | undefined;
+  let seeder: RunningClient | undefined;
+  let leecher: RunningClient | undefined;
+  let lastScrape: ScrapeResult | string = '(no scrape yet)';
+  const seedSpec = CLIENTS[cfg.seeder];
+  const leechSpec = CLIENTS[cfg.leecher];
+
+  const fileName = 'payload.bin';
+  const seedData = join(cfg.workDir, 'seed-data');
+  const leechData = join(cfg.workDir, 'leech-data');
+  const seedDir = join(cfg.workDir, `seeder-${cfg.seeder}`);
+  const leechDir = join(cfg.workDir, `leecher-${cfg.leecher}`);
+  for (const d of [seedData, leechData, seedDir, leechDir]) mkdirSync(d, { recursive: true });
+  const seedFile = join(seedData, fileName);
+  const leechFile = join(leechData, fileName);
+
+  // Random payload; an odd size so the last piece is short.
+  writeFileSync(seedFile, randomBytes(cfg.fileSize));
+  const seedSha256 = sha256File(seedFile);
+  const announceUrl = `${cfg.proto}://${TRACKER_HOST}:${TRACKER_PORT}/announce`;
+  const made = await makeTorrent(seedFile, announceUrl, cfg.pieceLength);
+  const torrentPath = join(cfg.workDir, 'payload.torrent');
+  writeFileSync(torrentPath, made.torrent);
+
+  const result: ScenarioResult = {
+    ok: false,
+    phase,
+    seedSha256,
+    infoHashHex: made.infoHashHex,
+    announceUrl,
+    timings,
+    diagnostics: '',
+  };
+
+  const leechSha = (): string | undefined => {
+    try {
+      if (statSync(leechFile).size !== cfg.fileSize) return undefined;
+      return sha256File(leechFile);
+    } catch {
+      return undefined;
+    }
+  };
+
+  try {
+    setupNamespaceNetwork();
+    for (const [spec, role] of [[seedSpec, 'seed'], [leechSpec, 'leech']] as const) {
+      const why = spec.cannot?.(role);
+      if (why) throw new Error(`${spec.name} cannot ${role}: ${why}`);
+    }
+    if (cfg.seeder === cfg.leecher) throw new Error('seeder and leecher must be different programs');
+    mark('setup');
+
+    phase = 'tracker';
+    tracker = await startTracker({
+      kind: cfg.tracker,
+      dir: cfg.workDir,
+      repoRoot: cfg.repoRoot,
+      host: TRACKER_HOST,
+      port: TRACKER_PORT,
+      infoHashHex: made.infoHashHex,
+      readyTimeoutMs: cfg.timeouts.trackerReadyMs,
+    });
+    mark(`tracker ${cfg.tracker} ready`);
+
+    phase = 'seeder';
+    seeder = await seedSpec.start({
+      role: 'seed',
+      proto: cfg.proto,
+      dir: seedDir,
+      dataDir: seedData,
+      torrentPath,
+      infoHashHex: made.infoHashHex,
+      ip: seedSpec.ip,
+      port: SEED_PORT,
+      auxPort: SEED_AUX_PORT,
+    });
+    mark(`seeder ${cfg.seeder} started on ${seedSpec.ip}:${SEED_PORT} (pid ${seeder.proc.pid})`);
+    // The leecher only gets peers in reply to its first announce, so wait until
+    // the tracker knows the seeder (scrape over the same protocol).
+    const registered = await waitFor(async () => {
+      if (!seeder?.proc.running) return 'exited';
+      try {
+        lastScrape = await scrape(cfg.proto, TRACKER_HOST, TRACKER_PORT, made.infoHash);
+        return lastScrape.complete >= 1 ? 'ok' : undefined;
+      } catch (err) {
+        lastScrape = `scrape failed: ${(err as Error).message}`;
+        return undefined;
+      }
+    }, cfg.timeouts.seederRegisteredMs, 300);
+    if (registered === 'exited') throw new Error(`seeder ${cfg.seeder} ${seeder.proc.describeExit()} before registering`);
+    if (registered !== 'ok') {
+      throw new Error(
+        `seeder ${cfg.seeder} not registered as complete at the tracker after ${cfg.timeouts.seederRegisteredMs} ms (last scrape: ${JSON.stringify(lastScrape)})`,
+      );
+    }
+    mark(`seeder registered (scrape ${JSON.stringify(lastScrape)})`);
+
+    phase = 'leecher';
+    leecher = await leechSpec.start({
+      role: 'leech',
+      proto: cfg.proto,
+      dir: leechDir,
+      dataDir: leechData,
+      torrentPath,
+      infoHashHex: made.infoHashHex,
+      ip: leechSpec.ip,
+      port: LEECH_PORT,
+      auxPort: LEECH_AUX_PORT,
+    });
+    mark(`leecher ${cfg.leecher} started on ${leechSpec.ip}:${LEECH_PORT} (pid ${leecher.proc.pid})`);
+    const outcome = await waitFor(async () => {
+      const sha = leechSha();
+      if (sha === seedSha256) return 'complete';
+      if (!seeder?.proc.running) return 'seeder-exited';
+      if (!leecher?.proc.running) {
+        // aria2 exits by itself once complete; give the filesystem one more look.
+        return leechSha() === seedSha256 ? 'complete' : 'leecher-exited';
+      }
+      return undefined;
+    }, cfg.timeouts.downloadMs, 300);
+    result.leechSha256 = leechSha();
+    if (outcome === 'seeder-exited') throw new Error(`seeder ${cfg.seeder} ${seeder.proc.describeExit()} during the download`);
+    if (outcome === 'leecher-exited') {
+      throw new Error(`leecher ${cfg.leecher} ${leecher.proc.describeExit()} without a complete, matching file`);
+    }
+    if (outcome !== 'complete') {
+      throw new Error(`download by ${cfg.leecher} did not complete with a matching SHA-256 within ${cfg.timeouts.downloadMs} ms`);
+    }
+    mark('download complete, SHA-256 matches');
+    phase = 'done';
+    result.ok = true;
+  } catch (err) {
+    result.error = (err as Error).message;
+    log(`FAILED in phase ${phase}: ${result.error}`);
+  } finally {
+    result.phase = phase;
+    if (!result.ok) {
+      result.leechSha256 ??= leechSha();
+      result.diagnostics = await collectDiagnostics();
+    }
+    await Promise.allSettled([leecher?.stop(), seeder?.stop()]);
+    await tracker?.proc.stop();
+    mark('all processes stopped');
+    writeFileSync(join(cfg.workDir, 'result.json'), JSON.stringify(result, null, 2));
+  }
+
+  async function collectDiagnostics(): Promise<string> {
+    const parts: string[] = [];
+    const section = (title: string, body: string): void => {
+      parts.push(`===== ${title} =====\n${body}`);
+    };
+    let scrapeNow: string;
+    try {
+      scrapeNow = JSON.stringify(await scrape(cfg.proto, TRACKER_HOST, TRACKER_PORT, made.infoHash));
+    } catch (err) {
+      scrapeNow = `scrape failed: ${(err as Error).message}`;
+    }
+    section('summary', [
+      `scenario: ${cfg.proto} ${cfg.seeder} (seed) -> ${cfg.leecher} (leech) via ${cfg.tracker} ${announceUrl}`,
+      `info hash: ${made.infoHashHex}, size ${cfg.fileSize}`,
+      `seed sha256:  ${seedSha256}`,
+      `leech sha256: ${result.leechSha256 ?? '(file missing or incomplete)'}`,
+      `leech file size: ${(() => {
+        try {
+          return String(statSync(leechFile).size);
+        } catch {
+          return 'missing';
+        }
+      })()}`,
+      `scrape now: ${scrapeNow}`,
+      `tracker: ${tracker ? tracker.proc.describeExit() : 'not started'}`,
+      `timings: ${JSON.stringify(timings)}`,
+    ].join('\n'));
+    for (const [label, c] of [['seeder', seeder], ['leecher', leecher]] as const) {
+      if (!c) continue;
+      section(`${label} ${c.name} status`, await c.status().catch((e: Error) => `status failed: ${e.message}`));
+      for (const f of c.logs) section(`${label} ${c.name} log ${f}`, tailFile(f, 40));
+    }
+    if (tracker) section(`tracker ${tracker.kind} log`, tailFile(join(cfg.workDir, `${tracker.kind}.log`), 40));
+    return parts.join('\n');
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    log(`runner crashed: ${(err as Error).stack ?? String(err)}`);
+    process.exit(2);
+  },
+);
