@@ -67,7 +67,7 @@ function request(n: number, numwant: number): AnnounceRequest {
 }
 
 const now = Math.floor(Date.now() / 1000);
-const store = new MemoryStore({ peerTtlSeconds: 3600, now: () => now });
+const store = new MemoryStore({ peerTtlSeconds: 3600, wsPeerTtlSeconds: 3600, now: () => now });
 const before = heap();
 let t = process.hrtime.bigint();
 for (let n = 0; n < peers; n++) store.announceNow(request(n, 0));

@@ -2,7 +2,11 @@
 export class Zipf {
   private readonly cdf: Float64Array;
 
-  constructor(items: number, exponent: number) {
+  constructor(
+    items: number,
+    exponent: number,
+    private readonly random: () => number = Math.random,
+  ) {
     this.cdf = new Float64Array(items);
     let total = 0;
     for (let i = 0; i < items; i++) this.cdf[i] = total += 1 / Math.pow(i + 1, exponent);
@@ -11,7 +15,7 @@ export class Zipf {
 
   /** A random item index. */
   next(): number {
-    const r = Math.random();
+    const r = this.random();
     let lo = 0;
     let hi = this.cdf.length - 1;
     while (lo < hi) {

@@ -48,17 +48,34 @@ function requesterPeer(res: HttpResponse, req: HttpRequest, port: number, truste
   return peer;
 }
 
+/** A request answered after an await: whether the client went away, and whether it asked to close. */
+interface Pending {
+  aborted: boolean;
+  readonly close: boolean;
+}
+
+function pending(res: HttpResponse, req: HttpRequest): Pending {
+  const state = { aborted: false, close: req.getHeader('connection').toLowerCase() === 'close' };
+  res.onAborted(() => {
+    state.aborted = true;
+  });
+  return state;
+}
+
 export function createHttpApp({ config, store, policy, inFlight, log }: HttpTrackerDeps): TemplatedApp {
   const trustedProxies = new Set(config.trustedProxies.map((text) => ipKey(compactPeerFromText(text, 0)!)));
   /** Sends a reply from outside the request handler: after an await, writes must be corked. */
-  const reply = (res: HttpResponse, state: { aborted: boolean }, body: Uint8Array): void => {
+  const reply = (res: HttpResponse, state: Pending, body: Uint8Array): void => {
     if (state.aborted) return;
     res.cork(() => {
-      res.writeHeader('Content-Type', 'text/plain').end(body);
+      res.writeHeader('Content-Type', 'text/plain');
+      // uWS closes after replying to `Connection: close`; say so, as HTTP/1.1 asks.
+      if (state.close) res.writeHeader('Connection', 'close');
+      res.end(body, state.close);
     });
   };
 
-  const fail = (res: HttpResponse, error: unknown, state?: { aborted: boolean }): void => {
+  const fail = (res: HttpResponse, error: unknown, state?: Pending): void => {
     const body = error instanceof RequestError ? encodeFailure(error.message) : STORE_FAILURE;
     if (!(error instanceof RequestError)) log.error({ err: error }, 'store request failed');
     if (state === undefined) res.writeHeader('Content-Type', 'text/plain').end(body);
@@ -76,10 +93,7 @@ export function createHttpApp({ config, store, policy, inFlight, log }: HttpTrac
       }
       const peer = requesterPeer(res, req, request.port, trustedProxies);
       const isV6 = peer.length === COMPACT_V6_LENGTH;
-      const state = { aborted: false };
-      res.onAborted(() => {
-        state.aborted = true;
-      });
+      const state = pending(res, req);
       const done = inFlight.begin();
       store
         .announce({
@@ -112,10 +126,7 @@ export function createHttpApp({ config, store, policy, inFlight, log }: HttpTrac
         res.writeHeader('Content-Type', 'text/plain').end(FULL_SCRAPE_OFF);
         return;
       }
-      const state = { aborted: false };
-      res.onAborted(() => {
-        state.aborted = true;
-      });
+      const state = pending(res, req);
       const done = inFlight.begin();
       const listed = hashes.length > 0 ? Promise.resolve(hashes) : store.listSwarms(config.fullScrapeLimit);
       listed

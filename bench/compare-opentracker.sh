@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# Runs the same UDP and HTTP announce load against opentracker and redswarm, back to back
+# in one run, and prints responses/s, the ratio redswarm/opentracker and each tracker's CPU
+# time per response.
+#
+#   bash bench/compare-opentracker.sh [--duration S] [--warmup S] [--rounds N] [--phases LIST]
+#                                     [--hashes N] [--build] [--only-opentracker]
+#
+# --build compiles redswarm with tsc into a temporary directory under .tmp/ and runs the
+# compiled JS (what `node dist/src/cli.js` runs), instead of running the TS through tsx.
+#
+# Environment:
+#   REDSWARM_CMD   how to start redswarm; --host/--port/--log-level are appended
+#                  (default: "node --import tsx src/cli.ts"; built: "node dist/src/cli.js")
+#   UDP_ARGS       extra arguments for bench/udp-load.ts (e.g. "--scrape 0 --sockets 16")
+#   HTTP_ARGS      extra arguments for bench/http-load.ts (e.g. "--connections 128 --no-check")
+#   TRACKER_CPU    core the trackers are pinned to (default 0)
+#   GEN_CPU        core(s) the load generators are pinned to (default 1)
+#
+# Phases (default udp,http,http-close): "udp" = BEP 15 announces + 10% scrapes;
+# "http" = HTTP announces with keep-alive; "http-close" = the same with "Connection: close".
+# Each phase runs against opentracker and then redswarm (the order alternates between rounds).
+#
+# Everything is on 127.0.0.1, bounded in time, and only the PIDs started here are killed.
+# Needs the Debian packages opentracker and wrk. Debian's opentracker is built whitelist-only
+# and IPv4-only: the bench's info hashes are written to its whitelist.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+
+DURATION=10
+WARMUP=2
+ROUNDS=1
+HASHES=100000
+SEED=1
+PHASES=udp,http,http-close
+ONLY_OT=0
+BUILD=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) DURATION=$2; shift 2 ;;
+    --warmup) WARMUP=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
+    --hashes) HASHES=$2; shift 2 ;;
+    --seed) SEED=$2; shift 2 ;;
+    --phases) PHASES=$2; shift 2 ;;
+    --only-opentracker) ONLY_OT=1; shift ;;
+    --build) BUILD=1; shift ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    *) echo "compare-opentracker: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+for v in "$DURATION" "$WARMUP" "$ROUNDS" "$HASHES" "$SEED"; do
+  [[ "$v" =~ ^[0-9]+$ ]] || { echo "compare-opentracker: not a whole number: $v" >&2; exit 2; }
+done
+
+REDSWARM_CMD=${REDSWARM_CMD:-node --import tsx src/cli.ts}
+UDP_ARGS=${UDP_ARGS:-}
+HTTP_ARGS=${HTTP_ARGS:-}
+TSX=(node --import tsx)
+
+for bin in opentracker wrk taskset; do
+  command -v "$bin" >/dev/null || { echo "compare-opentracker: $bin not found (apt-get install -y opentracker wrk)" >&2; exit 1; }
+done
+
+CORES=$(nproc)
+if [ "$CORES" -ge 2 ]; then
+  TRACKER_CPU=${TRACKER_CPU:-0}
+  GEN_CPU=${GEN_CPU:-1}
+  PIN_TRACKER=(taskset -c "$TRACKER_CPU")
+  PIN_GEN=(taskset -c "$GEN_CPU")
+else
+  echo "compare-opentracker: only $CORES core: running without pinning (figures will be poor)" >&2
+  PIN_TRACKER=()
+  PIN_GEN=()
+fi
+
+TMP=$(mktemp -d /tmp/redswarm-compare.XXXXXX)
+# opentracker chroots into this directory and drops to user nobody: it must be able to read it.
+chmod 755 "$TMP"
+OT_PID=
+RS_PID=
+BUILD_DIR=
+cleanup() {
+  local pid
+  for pid in $OT_PID $RS_PID; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null || true
+      for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      kill -9 "$pid" 2>/dev/null || true
+    fi
+  done
+  rm -rf "$TMP"
+  if [ -n "$BUILD_DIR" ]; then
+    rm -rf "$BUILD_DIR"
+    rmdir .tmp 2>/dev/null || true
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# A port free for both TCP and UDP on 127.0.0.1.
+free_port() {
+  node -e '
+    const net = require("node:net"), dgram = require("node:dgram");
+    (function tryOne(n) {
+      const s = net.createServer().listen(0, "127.0.0.1", () => {
+        const port = s.address().port;
+        const u = dgram.createSocket("udp4");
+        u.once("error", () => { s.close(); u.close(); if (n > 0) tryOne(n - 1); else process.exit(1); });
+        u.bind(port, "127.0.0.1", () => { console.log(port); u.close(); s.close(); });
+      });
+    })(20);'
+}
+
+# Wait until a tracker answers a UDP announce for the last bench hash (for opentracker that
+# also proves that the whitelist has been loaded), at most 60 s.
+wait_ready() { # name pid port log
+  local name=$1 pid=$2 port=$3 log=$4 deadline=$((SECONDS + 60))
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "compare-opentracker: $name exited during startup; its log:" >&2
+      tail -n 30 "$log" >&2
+      return 1
+    fi
+    if "${TSX[@]}" bench/udp-load.ts --port "$port" --hashes-file "$TMP/whitelist.txt" --probe --probe-timeout 2 2>/dev/null; then
+      return 0
+    fi
+  done
+  echo "compare-opentracker: $name does not answer on 127.0.0.1:$port; its log:" >&2
+  tail -n 30 "$log" >&2
+  return 1
+}
+
+echo "== preparing: $HASHES info hashes (seed $SEED)"
+"${TSX[@]}" bench/udp-load.ts --write-hashes "$TMP/whitelist.txt" --hashes "$HASHES" --seed "$SEED"
+chmod 644 "$TMP/whitelist.txt"
+
+OT_PORT=$(free_port)
+"${PIN_TRACKER[@]}" opentracker -i 127.0.0.1 -p "$OT_PORT" -P "$OT_PORT" -d "$TMP" -w whitelist.txt >"$TMP/opentracker.log" 2>&1 &
+OT_PID=$!
+wait_ready opentracker "$OT_PID" "$OT_PORT" "$TMP/opentracker.log"
+echo "== opentracker: pid $OT_PID, 127.0.0.1:$OT_PORT (tcp+udp)"
+
+if [ "$ONLY_OT" = 0 ]; then
+  if [ "$BUILD" = 1 ]; then
+    mkdir -p .tmp
+    BUILD_DIR=$(mktemp -d "$PWD/.tmp/compare-build.XXXXXX")
+    echo "== compiling redswarm into $BUILD_DIR"
+    # tsc emits even when it reports type errors; what matters is that cli.js is there.
+    npx --no-install tsc -p tsconfig.json --outDir "$BUILD_DIR" --sourceMap false >"$TMP/tsc.log" 2>&1 || true
+    [ -f "$BUILD_DIR/src/cli.js" ] || { cat "$TMP/tsc.log" >&2; echo "compare-opentracker: build failed" >&2; exit 1; }
+    REDSWARM_CMD="node $BUILD_DIR/src/cli.js"
+  fi
+  RS_PORT=$(free_port)
+  # shellcheck disable=SC2086 # REDSWARM_CMD is a command line
+  "${PIN_TRACKER[@]}" $REDSWARM_CMD --host 127.0.0.1 --port "$RS_PORT" --log-level warn >"$TMP/redswarm.log" 2>&1 &
+  RS_PID=$!
+  wait_ready redswarm "$RS_PID" "$RS_PORT" "$TMP/redswarm.log"
+  kids=$(cat /proc/"$RS_PID"/task/*/children 2>/dev/null | tr -s ' \n' ' ')
+  echo "== redswarm: pid $RS_PID ($(tr '\0' ' ' </proc/"$RS_PID"/cmdline)), 127.0.0.1:$RS_PORT${kids:+, child processes: $kids (their CPU is counted too)}"
+fi
+
+echo "== machine: $CORES cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(uname -sr), node $(node --version)," \
+  "opentracker $(dpkg-query -W -f '${Version}' opentracker 2>/dev/null || echo '?'), $(wrk --version 2>&1 | head -n1 | cut -d' ' -f1-2)"
+echo "== trackers pinned to cpu ${TRACKER_CPU:--}, generators to cpu ${GEN_CPU:--}; $DURATION s measured + $WARMUP s warm-up per phase"
+
+RESULTS="$TMP/results.tsv"
+: >"$RESULTS"
+
+run_phase() { # round phase tracker pid port
+  local round=$1 phase=$2 name=$3 pid=$4 port=$5 out="$TMP/out.txt" rc=0
+  echo
+  echo "-- round $round, $phase, $name"
+  if ! kill -0 "$pid" 2>/dev/null; then
+    echo "   $name is not running any more"
+    printf '%s\t%s\t%s\tdead\n' "$round" "$phase" "$name" >>"$RESULTS"
+    return
+  fi
+  case "$phase" in
+    udp)
+      # shellcheck disable=SC2086
+      "${PIN_GEN[@]}" "${TSX[@]}" bench/udp-load.ts --port "$port" --hashes-file "$TMP/whitelist.txt" --seed "$SEED" \
+        --duration "$DURATION" --warmup "$WARMUP" --cpu-pid "$pid" $UDP_ARGS >"$out" 2>&1 || rc=$?
+      ;;
+    http|http-close)
+      local close=()
+      [ "$phase" = http-close ] && close=(--close)
+      # shellcheck disable=SC2086
+      "${PIN_GEN[@]}" "${TSX[@]}" bench/http-load.ts --port "$port" --hashes-file "$TMP/whitelist.txt" --seed "$SEED" \
+        --duration "$DURATION" --warmup "$WARMUP" --cpu-pid "$pid" --label "$name" "${close[@]}" $HTTP_ARGS >"$out" 2>&1 || rc=$?
+      ;;
+    *) echo "compare-opentracker: unknown phase $phase" >&2; exit 2 ;;
+  esac
+  sed 's/^/   /' "$out"
+  local result
+  result=$(grep '^RESULT ' "$out" | tail -n1 || true)
+  if [ "$rc" != 0 ] || [ -z "$result" ]; then
+    printf '%s\t%s\t%s\tfailed\n' "$round" "$phase" "$name" >>"$RESULTS"
+  else
+    printf '%s\t%s\t%s\t%s\n' "$round" "$phase" "$name" "${result#RESULT }" >>"$RESULTS"
+  fi
+  if ! kill -0 "$pid" 2>/dev/null; then
+    echo "   !! $name died during this phase; last lines of its log:"
+    tail -n 20 "$TMP/$name.log" | sed 's/^/   /'
+  fi
+}
+
+IFS=',' read -r -a PHASE_LIST <<<"$PHASES"
+for round in $(seq 1 "$ROUNDS"); do
+  for phase in "${PHASE_LIST[@]}"; do
+    if [ "$ONLY_OT" = 1 ]; then
+      run_phase "$round" "$phase" opentracker "$OT_PID" "$OT_PORT"
+    elif [ $((round % 2)) = 1 ]; then
+      run_phase "$round" "$phase" opentracker "$OT_PID" "$OT_PORT"
+      run_phase "$round" "$phase" redswarm "$RS_PID" "$RS_PORT"
+    else
+      run_phase "$round" "$phase" redswarm "$RS_PID" "$RS_PORT"
+      run_phase "$round" "$phase" opentracker "$OT_PID" "$OT_PORT"
+    fi
+  done
+done
+
+if [ -n "$RS_PID" ] && [ -s "$TMP/redswarm.log" ]; then
+  echo
+  echo "== redswarm log (warn and above), last lines:"
+  tail -n 10 "$TMP/redswarm.log" | sed 's/^/   /'
+fi
+
+echo
+echo "== summary (median over $ROUNDS round(s)); rs/ot = redswarm ÷ opentracker"
+node - "$RESULTS" <<'EOF'
+const fs = require('node:fs');
+const rows = fs.readFileSync(process.argv[2], 'utf8').split('\n').filter(Boolean).map((l) => {
+  const [round, phase, tracker, rest] = l.split('\t');
+  const kv = {};
+  for (const p of (rest ?? '').split(' ')) { const i = p.indexOf('='); if (i > 0) kv[p.slice(0, i)] = p.slice(i + 1); }
+  return { round, phase, tracker, ok: rest !== 'failed' && rest !== 'dead', kv };
+});
+const median = (xs) => { const s = xs.filter(Number.isFinite).sort((a, b) => a - b); if (!s.length) return NaN; const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
+const pick = (phase, tracker, key) => median(rows.filter((r) => r.ok && r.phase === phase && r.tracker === tracker).map((r) => Number(r.kv[key])));
+const sum = (phase, tracker, key) => rows.filter((r) => r.ok && r.phase === phase && r.tracker === tracker).reduce((a, r) => a + Number(r.kv[key] ?? 0), 0);
+const failed = (phase, tracker) => rows.filter((r) => !r.ok && r.phase === phase && r.tracker === tracker).length;
+const names = { udp: 'UDP announce (+10% scrape)', http: 'HTTP announce, keep-alive', 'http-close': 'HTTP announce, Connection: close' };
+const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '-');
+const head = ['phase', 'ot resp/s', 'rs resp/s', 'rs/ot', 'ot µs CPU/resp', 'rs µs CPU/resp', 'ot/rs CPU', 'ot CPU%', 'rs CPU%', 'gen CPU% ot/rs', 'errors ot', 'errors rs'];
+const table = [head];
+const notes = [];
+for (const phase of [...new Set(rows.map((r) => r.phase))]) {
+  const ot = pick(phase, 'opentracker', 'rps'), rs = pick(phase, 'redswarm', 'rps');
+  const otc = pick(phase, 'opentracker', 'cpu_us_per_resp'), rsc = pick(phase, 'redswarm', 'cpu_us_per_resp');
+  const util = (t) => 100 * pick(phase, t, 'tracker_cpu_s') / pick(phase, t, 'elapsed');
+  const ran = (t) => rows.some((r) => r.phase === phase && r.tracker === t);
+  const errs = (t) => (!ran(t) ? '-' : failed(phase, t) ? `${failed(phase, t)} run(s) failed` : String(sum(phase, t, 'errors') + sum(phase, t, 'timeouts') + sum(phase, t, 'bad')));
+  const gen = (t) => 100 * pick(phase, t, 'gen_cpu_s') / pick(phase, t, 'elapsed');
+  table.push([names[phase] ?? phase, f(ot), f(rs), f(rs / ot, 2), f(otc, 2), f(rsc, 2), f(otc / rsc, 2), f(util('opentracker')), f(util('redswarm')), `${f(gen('opentracker'))}/${f(gen('redswarm'))}`, errs('opentracker'), errs('redswarm')]);
+  if (phase.startsWith('http') && rows.some((r) => r.phase === phase && r.tracker === 'opentracker' && r.kv.server_closes === '1')) {
+    notes.push(`${phase}: opentracker closed the connection after every reply (no keep-alive possible; wrk reconnects, its read errors are not counted as errors)`);
+  }
+  for (const t of ['opentracker', 'redswarm']) {
+    const u = util(t);
+    const g = 100 * pick(phase, t, 'gen_cpu_s') / pick(phase, t, 'elapsed');
+    if (!(u < 90)) continue;
+    if (g >= 90) notes.push(`${phase}: ${t} used ${f(u)}% of its core, the generator ${f(g)}% of its own: the generator set the pace (its responses/s understate ${t}; compare CPU/response)`);
+    else notes.push(`${phase}: neither ${t} (${f(u)}%) nor the generator (${f(g)}%) filled its core: other load on the machine or latency-bound; trust CPU/response over responses/s`);
+  }
+}
+const w = head.map((_, i) => Math.max(...table.map((r) => String(r[i]).length)));
+for (const r of table) console.log(r.map((c, i) => (i === 0 ? String(c).padEnd(w[i]) : String(c).padStart(w[i]))).join('  '));
+if (notes.length) console.log('\nnotes:\n' + notes.map((n) => '  - ' + n).join('\n'));
+console.log('\n"ot/rs CPU" = opentracker CPU per response ÷ redswarm CPU per response: the one-core throughput ratio to expect when both are saturated (>1 favours redswarm).');
+EOF
