@@ -3,8 +3,7 @@
 import { ConfigError, helpText, loadConfig } from './config.js';
 import { createLogger } from './log.js';
 import { startTracker } from './server/tracker.js';
-import { MemoryStore } from './store/memory/memory-store.js';
-import { unixSeconds } from './store/store.js';
+import { createStore } from './store/create-store.js';
 
 async function main(): Promise<void> {
   let config;
@@ -20,7 +19,7 @@ async function main(): Promise<void> {
     return;
   }
   const log = createLogger(config.logLevel);
-  const store = new MemoryStore({ peerTtlSeconds: config.peerTtl, now: unixSeconds });
+  const store = await createStore(config, log);
   const tracker = await startTracker(config, store, log);
   let stopping = false;
   const stop = (signal: string): void => {

@@ -34,6 +34,30 @@ export interface TrackerConfig {
    * that is not itself a trusted proxy. Empty: the header is ignored.
    */
   trustedProxies: string[];
+  /** Seconds between WebSocket announces that WebTorrent clients are told to wait. */
+  wsInterval: number;
+  /** Seconds a WebSocket peer stays after its last announce if its socket's close was never seen. */
+  wsPeerTtl: number;
+  /** Most offers of one announce that are relayed (each to a different peer). */
+  wsMaxOffers: number;
+  /** Largest WebSocket message accepted, in bytes; a larger one closes the socket. */
+  wsMaxMessageBytes: number;
+  /** Most swarms one WebSocket may be a peer of at once. */
+  wsMaxSwarmsPerSocket: number;
+  /** Most WebSocket connections a process holds; further upgrades are refused. */
+  wsMaxSockets: number;
+  /** Seconds without a message (pings included) before a WebSocket is closed. */
+  wsIdleTimeout: number;
+  /** Bytes buffered for a slow reader before its socket is dropped. */
+  wsMaxBackpressure: number;
+  /** Seconds an answer to a relayed offer is accepted. */
+  wsOfferTimeout: number;
+  /** A single Redis node for swarm state (`redis://host:port`); empty: see redisCluster. */
+  redisUrl: string;
+  /** Redis Cluster seed nodes (`host:port,host:port`); both empty: the embedded memory store. */
+  redisCluster: string[];
+  /** Milliseconds a store request may take before the client gets a failure reply. */
+  storeTimeout: number;
   /** Seconds SIGINT/SIGTERM waits for requests in flight before exiting. */
   shutdownTimeout: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -66,6 +90,18 @@ const OPTIONS: readonly OptionSpec[] = [
   { key: 'udpConnectionGrace', flag: 'udp-connection-grace', env: 'UDP_CONNECTION_GRACE', kind: 'int', min: 0, max: 3600, help: 'seconds a UDP connection ID is accepted beyond 2 minutes (default 180)' },
   { key: 'udpSecret', flag: 'udp-secret', env: 'UDP_SECRET', kind: 'string', help: 'hex secret (32+ hex digits) for UDP connection IDs (default: random per start)' },
   { key: 'trustedProxies', flag: 'trusted-proxies', env: 'TRUSTED_PROXIES', kind: 'list', help: 'reverse-proxy addresses whose X-Forwarded-For is used, comma-separated (default none)' },
+  { key: 'wsInterval', flag: 'ws-interval', env: 'WS_INTERVAL', kind: 'int', min: 10, max: 86400, help: 'WebSocket announce interval in seconds (default 120)' },
+  { key: 'wsPeerTtl', flag: 'ws-peer-ttl', env: 'WS_PEER_TTL', kind: 'int', min: 10, max: 86400, help: 'seconds a WebSocket peer whose close was never seen is kept (default 2 × ws-interval)' },
+  { key: 'wsMaxOffers', flag: 'ws-max-offers', env: 'WS_MAX_OFFERS', kind: 'int', min: 0, max: 100, help: 'most offers relayed per WebSocket announce (default 10)' },
+  { key: 'wsMaxMessageBytes', flag: 'ws-max-message-bytes', env: 'WS_MAX_MESSAGE_BYTES', kind: 'int', min: 1024, max: 16 * 1024 * 1024, help: 'largest WebSocket message in bytes (default 65536)' },
+  { key: 'wsMaxSwarmsPerSocket', flag: 'ws-max-swarms-per-socket', env: 'WS_MAX_SWARMS_PER_SOCKET', kind: 'int', min: 1, max: 100_000, help: 'most swarms one WebSocket may join (default 500)' },
+  { key: 'wsMaxSockets', flag: 'ws-max-sockets', env: 'WS_MAX_SOCKETS', kind: 'int', min: 1, max: 10_000_000, help: 'most WebSocket connections per process (default 100000)' },
+  { key: 'wsIdleTimeout', flag: 'ws-idle-timeout', env: 'WS_IDLE_TIMEOUT', kind: 'int', min: 8, max: 960, help: 'seconds of silence before a WebSocket is closed; pings are sent automatically (default 180)' },
+  { key: 'wsMaxBackpressure', flag: 'ws-max-backpressure', env: 'WS_MAX_BACKPRESSURE', kind: 'int', min: 1024, max: 256 * 1024 * 1024, help: 'bytes buffered for a slow WebSocket reader before it is dropped (default 1048576)' },
+  { key: 'wsOfferTimeout', flag: 'ws-offer-timeout', env: 'WS_OFFER_TIMEOUT', kind: 'int', min: 1, max: 3600, help: 'seconds an answer to a relayed offer is accepted (default 120)' },
+  { key: 'redisUrl', flag: 'redis', env: 'REDIS', kind: 'string', help: 'keep swarms in one Redis node, e.g. redis://127.0.0.1:6379 (default: in memory)' },
+  { key: 'redisCluster', flag: 'redis-cluster', env: 'REDIS_CLUSTER', kind: 'list', help: 'keep swarms in a Redis Cluster: seed nodes host:port,host:port' },
+  { key: 'storeTimeout', flag: 'store-timeout', env: 'STORE_TIMEOUT', kind: 'int', min: 10, max: 60_000, help: 'milliseconds before a store request fails (default 2000)' },
   { key: 'shutdownTimeout', flag: 'shutdown-timeout', env: 'SHUTDOWN_TIMEOUT', kind: 'int', min: 0, max: 600, help: 'seconds to finish requests in flight on SIGTERM (default 10)' },
   { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', kind: 'level', help: `log level: ${LOG_LEVELS.join(', ')} (default info)` },
 ];
@@ -90,6 +126,18 @@ export function defaultConfig(): TrackerConfig {
     udpConnectionGrace: 180,
     udpSecret: '',
     trustedProxies: [],
+    wsInterval: 120,
+    wsPeerTtl: 240,
+    wsMaxOffers: 10,
+    wsMaxMessageBytes: 65536,
+    wsMaxSwarmsPerSocket: 500,
+    wsMaxSockets: 100_000,
+    wsIdleTimeout: 180,
+    wsMaxBackpressure: 1024 * 1024,
+    wsOfferTimeout: 120,
+    redisUrl: '',
+    redisCluster: [],
+    storeTimeout: 2000,
     shutdownTimeout: 10,
     logLevel: 'info',
   };
@@ -160,6 +208,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Tra
   }
   if (!given.has('minInterval')) config.minInterval = Math.floor(config.interval / 2);
   if (!given.has('peerTtl')) config.peerTtl = Math.ceil(config.interval * 1.5);
+  if (!given.has('wsPeerTtl')) config.wsPeerTtl = config.wsInterval * 2;
   validate(config);
   return config;
 }
@@ -169,9 +218,23 @@ function validate(config: TrackerConfig): void {
   if (config.peerTtl < config.interval) {
     throw new ConfigError('--peer-ttl must be at least --interval, or peers expire before they re-announce');
   }
+  if (config.wsPeerTtl < config.wsInterval) {
+    throw new ConfigError('--ws-peer-ttl must be at least --ws-interval');
+  }
   if (config.numwantDefault > config.numwantMax) throw new ConfigError('--numwant-default cannot exceed --numwant-max');
   for (const proxy of config.trustedProxies) {
     if (compactPeerFromText(proxy, 0) === null) throw new ConfigError(`--trusted-proxies: "${proxy}" is not an IP address`);
+  }
+  if (config.redisUrl !== '' && config.redisCluster.length > 0) {
+    throw new ConfigError('give either --redis or --redis-cluster, not both');
+  }
+  if (config.redisUrl !== '' && !/^rediss?:\/\//.test(config.redisUrl)) {
+    throw new ConfigError('--redis must be a redis:// or rediss:// URL');
+  }
+  for (const node of config.redisCluster) {
+    if (!/^[^:]+:\d{1,5}$/.test(node) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(node)) {
+      throw new ConfigError(`--redis-cluster: "${node}" is not host:port`);
+    }
   }
   if (config.udpSecret !== '' && !/^(?:[0-9a-fA-F]{2}){16,}$/.test(config.udpSecret)) {
     throw new ConfigError('--udp-secret must be at least 32 hex digits');

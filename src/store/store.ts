@@ -2,7 +2,34 @@
  * The one interface between the servers and swarm state. Two implementations pass one conformance suite
  * (test/store/conformance.ts): the embedded memory store and the Redis store.
  */
-import type { AnnounceRequest, AnnounceResult, InfoHash, ScrapeCounts } from '../protocol/types.js';
+import type { AnnounceEvent, AnnounceRequest, AnnounceResult, InfoHash, ScrapeCounts } from '../protocol/types.js';
+
+/**
+ * A WebTorrent peer announcing over WebSocket. WebSocket peers live in swarms of their own, apart from the
+ * HTTP/UDP peers of the same info hash (a browser cannot dial a TCP peer, nor a TCP client use an SDP offer).
+ * They are known by peer_id, and `route` says where their socket is, so that offers and answers can be delivered.
+ */
+export interface WsAnnounceRequest {
+  readonly infoHash: InfoHash;
+  /** 20-character binary string. */
+  readonly peerId: string;
+  /** Opaque address of the peer's socket, made by the message router (at most 64 bytes). */
+  readonly route: string;
+  readonly event: AnnounceEvent;
+  readonly seeder: boolean;
+  /** How many other peers to return (as offer targets); 0 still registers the peer. */
+  readonly numwant: number;
+}
+
+export interface WsPeer {
+  readonly peerId: string;
+  readonly route: string;
+}
+
+export interface WsAnnounceResult extends ScrapeCounts {
+  /** Distinct random live WebSocket peers of the swarm, never the requester. */
+  readonly peers: WsPeer[];
+}
 
 export interface SweepResult {
   /** Peers removed because they had not announced within the peer TTL. */
@@ -19,24 +46,46 @@ export interface StoreStats {
 
 export interface Store {
   /**
+   * True when expired peers of untouched swarms are only reclaimed by sweep(), which the tracker then runs
+   * every --sweep-interval; false for a store that expires by itself (Redis key TTLs).
+   */
+  readonly periodicSweep: boolean;
+  /**
    * Records the announce (a `stopped` removes the peer) and returns the swarm's counts and up to
    * `numwant` random peers of the requester's address family, never the requester itself.
    * Expired peers are never returned and never counted.
    */
   announce(request: AnnounceRequest): Promise<AnnounceResult>;
-  /** Counts for each hash, in order; zeros for unknown swarms. */
+  /** Counts of HTTP/UDP peers for each hash, in order; zeros for unknown swarms. */
   scrape(infoHashes: readonly InfoHash[]): Promise<ScrapeCounts[]>;
-  /** Every swarm's hash, for a full scrape (only when the operator enabled it). */
+  /**
+   * Records a WebSocket announce and returns the WebSocket swarm's counts and up to `numwant` of its peers.
+   * A peer is its (info hash, peer_id); announcing it with another route moves it there (a reconnect whose
+   * old socket's close was lost), but only its current route can remove it: a `stopped` with any other route
+   * changes nothing, so nobody can drop a peer by sending its peer_id. `completed` counts once per peer.
+   */
+  announceWs(request: WsAnnounceRequest): Promise<WsAnnounceResult>;
+  /** Counts of WebSocket peers for each hash, in order; zeros for unknown swarms. */
+  scrapeWs(infoHashes: readonly InfoHash[]): Promise<ScrapeCounts[]>;
+  /** Every HTTP/UDP swarm's hash, for a full scrape (only when the operator enabled it). */
   listSwarms(limit: number): Promise<InfoHash[]>;
-  /** Removes expired peers and the swarms they leave empty. */
+  /** Every WebSocket swarm's hash, for a full scrape over WebSocket. */
+  listWsSwarms(limit: number): Promise<InfoHash[]>;
+  /** Removes expired peers and the swarms they leave empty, WebSocket ones included (counted in the result). */
   sweep(): Promise<SweepResult>;
+  /** HTTP/UDP swarms and peers only. */
   stats(): Promise<StoreStats>;
   close(): Promise<void>;
 }
 
 export interface StoreOptions {
-  /** Seconds a peer stays in a swarm after its last announce. */
+  /** Seconds an HTTP/UDP peer stays in a swarm after its last announce. */
   peerTtlSeconds: number;
+  /**
+   * Seconds a WebSocket peer stays after its last announce. Closing its socket removes it at once; this only
+   * bounds what a lost close (a crashed process) leaves behind.
+   */
+  wsPeerTtlSeconds: number;
   /** Current time in whole seconds; injectable so tests can move time. */
   now: () => number;
 }

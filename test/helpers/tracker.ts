@@ -2,7 +2,7 @@
 import { defaultConfig, type TrackerConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { startTracker, type RunningTracker } from '../../src/server/tracker.js';
-import { MemoryStore } from '../../src/store/memory/memory-store.js';
+import { createStore } from '../../src/store/create-store.js';
 import type { Store } from '../../src/store/store.js';
 import { freePort } from './ports.js';
 
@@ -23,9 +23,9 @@ export async function startTestTracker(
   const host = overrides.hosts?.[0] ?? '127.0.0.1';
   const port = overrides.port ?? (await freePort(host));
   const config: TrackerConfig = { ...defaultConfig(), hosts: [host], port, logLevel: 'silent', ...overrides };
-  const store =
-    makeStore?.(config) ?? new MemoryStore({ peerTtlSeconds: config.peerTtl, now: () => Math.floor(Date.now() / 1000) });
-  const tracker = await startTracker(config, store, createLogger(config.logLevel));
+  const log = createLogger(config.logLevel);
+  const store = makeStore?.(config) ?? (await createStore(config, log));
+  const tracker = await startTracker(config, store, log);
   const authority = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   return {
     port,

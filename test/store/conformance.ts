@@ -6,11 +6,13 @@ import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { AnnounceEvent, AnnounceRequest, InfoHash } from '../../src/protocol/types.js';
-import type { Store, StoreOptions } from '../../src/store/store.js';
+import type { Store, StoreOptions, WsAnnounceRequest, WsPeer } from '../../src/store/store.js';
 
 export type StoreFactory = (options: StoreOptions) => Promise<Store>;
 
 const TTL = 100;
+/** Different from TTL, so a store that mixes the two up fails. */
+const WS_TTL = 40;
 
 export function hash(n: number): InfoHash {
   return Buffer.alloc(20, 0).fill(n & 0xff, 0, 1).fill((n >> 8) & 0xff, 1, 2).fill(0x7d, 19).toString('latin1');
@@ -50,12 +52,40 @@ function request(
   return { infoHash, peer, event: options.event ?? 'none', seeder: options.seeder ?? false, numwant: options.numwant ?? 50 };
 }
 
+/** A 20-character binary peer_id, control characters and high latin1 included as browsers send them. */
+export function wsPeerId(n: number): string {
+  return String.fromCharCode(0, 0xff, 0x0a, n & 0xff, (n >> 8) & 0xff) + '-RS0001-wsconform';
+}
+
+function wsRequest(
+  infoHash: InfoHash,
+  n: number,
+  options: { route?: string; event?: AnnounceEvent; seeder?: boolean; numwant?: number } = {},
+): WsAnnounceRequest {
+  return {
+    infoHash,
+    peerId: wsPeerId(n),
+    route: options.route ?? `node-a/${n}`,
+    event: options.event ?? 'none',
+    seeder: options.seeder ?? false,
+    numwant: options.numwant ?? 10,
+  };
+}
+
+function wsKeys(peers: readonly WsPeer[]): string[] {
+  return peers.map((p) => `${Buffer.from(p.peerId, 'latin1').toString('hex')}@${p.route}`).sort();
+}
+
+function wsKey(n: number, route = `node-a/${n}`): string {
+  return `${Buffer.from(wsPeerId(n), 'latin1').toString('hex')}@${route}`;
+}
+
 export function runStoreConformance(name: string, factory: StoreFactory): void {
   describe(`Store conformance: ${name}`, () => {
     let clock = 1_700_000_000;
     const stores: Store[] = [];
     const open = async (): Promise<Store> => {
-      const store = await factory({ peerTtlSeconds: TTL, now: () => clock });
+      const store = await factory({ peerTtlSeconds: TTL, wsPeerTtlSeconds: WS_TTL, now: () => clock });
       stores.push(store);
       return store;
     };
@@ -210,6 +240,209 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
       const all = await store.listSwarms(100);
       assert.deepEqual(new Set(all), new Set([0, 1, 2, 3, 4].map((i) => hash(200 + i))));
       assert.equal((await store.listSwarms(3)).length, 3);
+    });
+
+    describe('WebSocket swarms', () => {
+      it('registers a first peer, then lets two peers learn each other (peer_id and route), never themselves', async () => {
+        const store = await open();
+        const ih = hash(400);
+        const first = await store.announceWs(wsRequest(ih, 1, { event: 'started', seeder: true }));
+        assert.deepEqual([first.complete, first.incomplete, first.downloaded], [1, 0, 0]);
+        assert.deepEqual(first.peers, []);
+        const second = await store.announceWs(wsRequest(ih, 2, { event: 'started' }));
+        assert.deepEqual(wsKeys(second.peers), [wsKey(1)]);
+        assert.deepEqual([second.complete, second.incomplete], [1, 1]);
+        const again = await store.announceWs(wsRequest(ih, 1, { seeder: true }));
+        assert.deepEqual(wsKeys(again.peers), [wsKey(2)]);
+        assert.deepEqual([again.complete, again.incomplete], [1, 1], 'a re-announce does not add a peer');
+        assert.deepEqual(await store.scrapeWs([ih]), [{ complete: 1, incomplete: 1, downloaded: 0 }]);
+      });
+
+      it('keeps WebSocket peers apart from HTTP/UDP peers of the same info hash', async () => {
+        const store = await open();
+        const ih = hash(401);
+        await store.announce(request(ih, v4(1), { seeder: true }));
+        await store.announce(request(ih, v4(2)));
+        const ws = await store.announceWs(wsRequest(ih, 1));
+        assert.deepEqual([ws.complete, ws.incomplete], [0, 1], 'WebSocket counts cover WebSocket peers only');
+        assert.deepEqual(ws.peers, []);
+        const tcp = await store.announce(request(ih, v4(3)));
+        assert.deepEqual([tcp.complete, tcp.incomplete], [1, 2], 'HTTP/UDP counts cover HTTP/UDP peers only');
+        assert.equal(peersOf(tcp.peers, 6).length, 2);
+        assert.deepEqual(await store.scrape([ih]), [{ complete: 1, incomplete: 2, downloaded: 0 }]);
+        assert.deepEqual(await store.scrapeWs([ih]), [{ complete: 0, incomplete: 1, downloaded: 0 }]);
+        await store.announceWs(wsRequest(ih, 1, { event: 'stopped' }));
+        assert.deepEqual(await store.scrape([ih]), [{ complete: 1, incomplete: 2, downloaded: 0 }]);
+        assert.deepEqual(await store.stats(), { swarms: 1, seeders: 1, leechers: 2 }, 'stats count HTTP/UDP peers');
+      });
+
+      it('moves a peer between leechers and seeders and counts completed once', async () => {
+        const store = await open();
+        const ih = hash(402);
+        await store.announceWs(wsRequest(ih, 1, { event: 'started' }));
+        await store.announceWs(wsRequest(ih, 2));
+        let result = await store.announceWs(wsRequest(ih, 1, { event: 'completed', seeder: true }));
+        assert.deepEqual([result.complete, result.incomplete, result.downloaded], [1, 1, 1]);
+        result = await store.announceWs(wsRequest(ih, 1, { event: 'completed', seeder: true }));
+        assert.equal(result.downloaded, 1, 'a repeated completed is not counted again');
+        result = await store.announceWs(wsRequest(ih, 1, { seeder: false }));
+        assert.deepEqual([result.complete, result.incomplete], [0, 2]);
+        assert.deepEqual(await store.scrapeWs([ih]), [{ complete: 0, incomplete: 2, downloaded: 1 }]);
+      });
+
+      it('removes a peer on stopped from its route, and the swarm with its last peer; a stop never creates one', async () => {
+        const store = await open();
+        const ih = hash(403);
+        await store.announceWs(wsRequest(ih, 1, { seeder: true }));
+        await store.announceWs(wsRequest(ih, 2));
+        const stopped = await store.announceWs(wsRequest(ih, 2, { event: 'stopped' }));
+        assert.deepEqual([stopped.complete, stopped.incomplete], [1, 0]);
+        assert.deepEqual(stopped.peers, []);
+        assert.deepEqual(await store.scrapeWs([ih]), [{ complete: 1, incomplete: 0, downloaded: 0 }]);
+        await store.announceWs(wsRequest(ih, 1, { event: 'stopped' }));
+        assert.deepEqual(await store.scrapeWs([ih]), [{ complete: 0, incomplete: 0, downloaded: 0 }]);
+        assert.deepEqual(await store.listWsSwarms(100), []);
+        await store.announceWs(wsRequest(hash(404), 9, { event: 'stopped' }));
+        assert.deepEqual(await store.listWsSwarms(100), [], 'a stop never creates a swarm');
+      });
+
+      it('lets only the route that holds a peer remove it; a new route takes the peer over', async () => {
+        const store = await open();
+        const ih = hash(405);
+        await store.announceWs(wsRequest(ih, 1, { route: 'node-a/1' }));
+        await store.announceWs(wsRequest(ih, 1, { route: 'node-b/7', event: 'stopped' }));
+        assert.deepEqual(await store.scrapeWs([ih]), [{ complete: 0, incomplete: 1, downloaded: 0 }], 'a stop from another route is ignored');
+        await store.announceWs(wsRequest(ih, 1, { route: 'node-b/7' }));
+        const other = await store.announceWs(wsRequest(ih, 2));
+        assert.deepEqual(wsKeys(other.peers), [wsKey(1, 'node-b/7')], 'the peer is reached at its latest route');
+        assert.equal(other.incomplete, 2, 'moving a peer does not duplicate it');
+        await store.announceWs(wsRequest(ih, 1, { route: 'node-a/1', event: 'stopped' }));
+        assert.equal((await store.scrapeWs([ih]))[0]!.incomplete, 2, 'the old route cannot remove it any more');
+        await store.announceWs(wsRequest(ih, 1, { route: 'node-b/7', event: 'stopped' }));
+        assert.equal((await store.scrapeWs([ih]))[0]!.incomplete, 1);
+      });
+
+      it('returns at most numwant distinct peers, and none for numwant 0 while still registering', async () => {
+        const store = await open();
+        const ih = hash(406);
+        for (let i = 0; i < 60; i++) await store.announceWs(wsRequest(ih, i, { numwant: 0 }));
+        const result = await store.announceWs(wsRequest(ih, 30, { numwant: 10 }));
+        const peers = wsKeys(result.peers);
+        assert.equal(peers.length, 10);
+        assert.equal(new Set(peers).size, 10);
+        assert.ok(!peers.includes(wsKey(30)));
+        const all = await store.announceWs(wsRequest(ih, 31, { numwant: 1000 }));
+        assert.equal(all.peers.length, 59, 'every other peer when numwant exceeds the swarm');
+        assert.ok(!wsKeys(all.peers).includes(wsKey(31)));
+        const none = await store.announceWs(wsRequest(ih, 500, { numwant: 0 }));
+        assert.deepEqual(none.peers, []);
+        assert.equal(none.incomplete, 61);
+      });
+
+      it('samples peers at random across the swarm', async () => {
+        const store = await open();
+        const ih = hash(407);
+        for (let i = 0; i < 100; i++) await store.announceWs(wsRequest(ih, i, { numwant: 0 }));
+        const seen = new Set<string>();
+        for (let i = 0; i < 40; i++) {
+          for (const p of wsKeys((await store.announceWs(wsRequest(ih, 1000 + i, { numwant: 10 }))).peers)) seen.add(p);
+        }
+        assert.ok(seen.size > 75, `40 samples of 10 covered only ${seen.size} of 100+ peers`);
+      });
+
+      it('expires WebSocket peers after the WebSocket TTL, and sweeps them with their swarms', async () => {
+        const store = await open();
+        const ih = hash(408);
+        const other = hash(409);
+        await store.announceWs(wsRequest(ih, 1, { seeder: true }));
+        await store.announceWs(wsRequest(other, 1));
+        clock += WS_TTL / 2;
+        await store.announceWs(wsRequest(ih, 2));
+        clock += WS_TTL / 2 + 1; // peer 1 is past the WebSocket TTL in both swarms (though not the HTTP/UDP one)
+        const result = await store.announceWs(wsRequest(ih, 3));
+        assert.deepEqual(wsKeys(result.peers), [wsKey(2)]);
+        assert.deepEqual([result.complete, result.incomplete], [0, 2]);
+        assert.deepEqual(await store.scrapeWs([other]), [{ complete: 0, incomplete: 0, downloaded: 0 }]);
+        await store.sweep();
+        assert.deepEqual(new Set(await store.listWsSwarms(100)), new Set([ih]));
+        clock += WS_TTL + 1;
+        const swept = await store.sweep();
+        assert.ok(swept.peersRemoved >= 1 && swept.swarmsRemoved >= 1, JSON.stringify(swept));
+        assert.deepEqual(await store.listWsSwarms(100), []);
+        assert.deepEqual(await store.scrapeWs([ih]), [{ complete: 0, incomplete: 0, downloaded: 0 }]);
+      });
+
+      it('scrapes several hashes in order with zeros for unknown ones, and lists swarms within the limit', async () => {
+        const store = await open();
+        await store.announceWs(wsRequest(hash(410), 1, { seeder: true }));
+        await store.announceWs(wsRequest(hash(411), 1));
+        await store.announceWs(wsRequest(hash(411), 2));
+        await store.announce(request(hash(412), v4(1)));
+        assert.deepEqual(await store.scrapeWs([hash(411), hash(412), hash(410)]), [
+          { complete: 0, incomplete: 2, downloaded: 0 },
+          { complete: 0, incomplete: 0, downloaded: 0 },
+          { complete: 1, incomplete: 0, downloaded: 0 },
+        ]);
+        assert.deepEqual(new Set(await store.listWsSwarms(100)), new Set([hash(410), hash(411)]));
+        assert.equal((await store.listWsSwarms(1)).length, 1);
+        assert.deepEqual(await store.listSwarms(100), [hash(412)], 'HTTP/UDP listing leaves WebSocket swarms out');
+      });
+
+      it('matches a model under random announces, stops from any route and expiry', async () => {
+        const op = fc.record({
+          peer: fc.integer({ min: 0, max: 40 }),
+          route: fc.integer({ min: 0, max: 2 }),
+          kind: fc.constantFrom('announce', 'announce', 'announce', 'stop', 'complete', 'tick'),
+          seeder: fc.boolean(),
+          numwant: fc.integer({ min: 0, max: 12 }),
+          swarm: fc.integer({ min: 0, max: 1 }),
+        });
+        await fc.assert(
+          fc.asyncProperty(fc.array(op, { minLength: 30, maxLength: 300 }), async (ops) => {
+            const store = await open();
+            const model = new Map<number, Map<number, { route: string; seeder: boolean; expires: number; counted: boolean }>>();
+            const downloaded = new Map<number, number>();
+            // Whether a store keeps `downloaded` of a swarm that emptied is not part of the contract.
+            const forgotten = new Set<number>();
+            for (const o of ops) {
+              if (o.kind === 'tick') {
+                clock += 9;
+                continue;
+              }
+              const ih = hash(420 + o.swarm);
+              const route = `node-${o.route}/${o.peer}`;
+              const swarm = model.get(o.swarm) ?? new Map();
+              model.set(o.swarm, swarm);
+              for (const [p, entry] of swarm) if (entry.expires <= clock) swarm.delete(p);
+              if (swarm.size === 0 && downloaded.has(o.swarm)) forgotten.add(o.swarm);
+              const event = o.kind === 'stop' ? 'stopped' : o.kind === 'complete' ? 'completed' : 'none';
+              const result = await store.announceWs(wsRequest(ih, o.peer, { route, event, seeder: o.seeder, numwant: o.numwant }));
+              const own = swarm.get(o.peer);
+              if (o.kind === 'stop') {
+                if (own?.route === route) swarm.delete(o.peer);
+                assert.deepEqual(result.peers, []);
+              } else {
+                const entry = { route, seeder: o.seeder, expires: clock + WS_TTL, counted: own?.counted ?? false };
+                if (o.kind === 'complete' && !entry.counted) {
+                  entry.counted = true;
+                  downloaded.set(o.swarm, (downloaded.get(o.swarm) ?? 0) + 1);
+                }
+                swarm.set(o.peer, entry);
+                const expected = new Set([...swarm].filter(([p]) => p !== o.peer).map(([p, e]) => wsKey(p, e.route)));
+                const returned = wsKeys(result.peers);
+                assert.equal(returned.length, Math.min(o.numwant, expected.size));
+                assert.equal(new Set(returned).size, returned.length, 'no duplicates');
+                for (const r of returned) assert.ok(expected.has(r), `only live peers of the swarm at their routes, never self: ${r}`);
+              }
+              const seeders = [...swarm.values()].filter((e) => e.seeder).length;
+              assert.deepEqual([result.complete, result.incomplete], [seeders, swarm.size - seeders]);
+              if (swarm.size === 0 && downloaded.has(o.swarm)) forgotten.add(o.swarm);
+              if (!forgotten.has(o.swarm)) assert.equal(result.downloaded, downloaded.get(o.swarm) ?? 0);
+            }
+          }),
+          { numRuns: 15 },
+        );
+      });
     });
 
     it('matches a model under random announces, stops and expiry (large swarms included)', async () => {

@@ -7,9 +7,18 @@ import {
   type InfoHash,
   type ScrapeCounts,
 } from '../../protocol/types.js';
-import { ZERO_COUNTS, type Store, type StoreOptions, type StoreStats, type SweepResult } from '../store.js';
+import {
+  ZERO_COUNTS,
+  type Store,
+  type StoreOptions,
+  type StoreStats,
+  type SweepResult,
+  type WsAnnounceRequest,
+  type WsAnnounceResult,
+} from '../store.js';
 import { FLAG_COUNTED, FLAG_SEEDER, PeerTable } from './peer-table.js';
 import { RecordSlabs } from './record-slabs.js';
+import { WsSwarms } from './ws-swarms.js';
 
 const EMPTY = new Uint8Array(0);
 /** Swarms swept per event-loop turn, so a full sweep never stalls requests for long. */
@@ -34,9 +43,11 @@ class Swarm {
 }
 
 export class MemoryStore implements Store {
+  readonly periodicSweep = true;
   private readonly swarms = new Map<InfoHash, Swarm>();
   private readonly slabsV4 = new RecordSlabs(3);
   private readonly slabsV6 = new RecordSlabs(6);
+  private readonly wsSwarms: WsSwarms;
   private readonly ttl: number;
   private readonly now: () => number;
   private readonly epoch: number;
@@ -45,6 +56,7 @@ export class MemoryStore implements Store {
 
   constructor(options: StoreOptions) {
     this.ttl = options.peerTtlSeconds;
+    this.wsSwarms = new WsSwarms(options.wsPeerTtlSeconds);
     this.now = options.now;
     this.epoch = options.now();
   }
@@ -113,6 +125,18 @@ export class MemoryStore implements Store {
     });
   }
 
+  async announceWs(request: WsAnnounceRequest): Promise<WsAnnounceResult> {
+    return this.wsSwarms.announce(request, this.now());
+  }
+
+  async scrapeWs(infoHashes: readonly InfoHash[]): Promise<ScrapeCounts[]> {
+    return this.wsSwarms.scrape(infoHashes, this.now());
+  }
+
+  async listWsSwarms(limit: number): Promise<InfoHash[]> {
+    return this.wsSwarms.list(limit);
+  }
+
   async listSwarms(limit: number): Promise<InfoHash[]> {
     const hashes: InfoHash[] = [];
     for (const infoHash of this.swarms.keys()) {
@@ -135,7 +159,8 @@ export class MemoryStore implements Store {
       }
       if (++visited % SWEEP_SLICE === 0) await nextTurn();
     }
-    return { peersRemoved, swarmsRemoved };
+    const ws = await this.wsSwarms.sweep(this.now());
+    return { peersRemoved: peersRemoved + ws.peersRemoved, swarmsRemoved: swarmsRemoved + ws.swarmsRemoved };
   }
 
   async stats(): Promise<StoreStats> {
@@ -144,6 +169,7 @@ export class MemoryStore implements Store {
 
   async close(): Promise<void> {
     this.swarms.clear();
+    this.wsSwarms.clear();
   }
 
   private drop(infoHash: InfoHash, swarm: Swarm): void {
