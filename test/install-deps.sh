@@ -10,6 +10,8 @@ wanted=(
   qbittorrent-nox:qbittorrent-nox
   rtorrent:rtorrent
   iproute2:ip
+  redis-server:redis-server
+  redis-tools:redis-cli
   util-linux:unshare
 )
 missing=()
