@@ -11,13 +11,22 @@ import { join } from 'node:path';
 import { CLIENTS, type ClientName, type RunningClient } from './clients.js';
 import { tailFile, waitFor } from './proc.js';
 import { makeTorrent } from './torrent.js';
-import { scrape, startTracker, type Proto, type RunningTracker, type ScrapeResult, type TrackerKind } from './tracker.js';
+import {
+  scrape,
+  startTracker,
+  type Proto,
+  type RunningTracker,
+  type ScrapeResult,
+  type StoreKind,
+  type TrackerKind,
+} from './tracker.js';
 
 export interface ScenarioConfig {
   proto: Proto;
   seeder: ClientName;
   leecher: ClientName;
   tracker: TrackerKind;
+  store: StoreKind;
   workDir: string;
   repoRoot: string;
   fileSize: number;
@@ -130,7 +139,18 @@ async function main(): Promise<void> {
     mark('setup');
 
     phase = 'tracker';
+    let redisCluster: string | undefined;
+    if (cfg.store === 'redis-cluster') {
+      // Inside the namespace too: it dies with the namespace like everything else started here.
+      const script = join(cfg.repoRoot, 'deploy/redis-cluster.sh');
+      redisCluster = execFileSync('bash', [script, 'start', join(cfg.workDir, 'redis')], { encoding: 'utf8' })
+        .trim()
+        .split('\n')
+        .pop();
+      mark(`redis cluster ${redisCluster} ready`);
+    }
     tracker = await startTracker({
+      redisCluster,
       kind: cfg.tracker,
       dir: cfg.workDir,
       repoRoot: cfg.repoRoot,

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ClientName } from './clients.js';
 import { netnsUnavailable, runScenario } from './netns.js';
-import { trackerKindFromEnv, type Proto } from './tracker.js';
+import { trackerKindFromEnv, type Proto, type StoreKind } from './tracker.js';
 
 interface Scenario {
   proto: Proto;
@@ -46,9 +46,13 @@ const tracker = trackerKindFromEnv();
 // REDSWARM_E2E_ONLY=<substring> runs only the matching scenarios (for debugging).
 const only = process.env.REDSWARM_E2E_ONLY;
 
+// redswarm runs each scenario twice: on its embedded store and on a 3-master Redis Cluster started inside the
+// scenario's namespace.
+const STORES: StoreKind[] = tracker === 'redswarm' ? ['memory', 'redis-cluster'] : ['memory'];
+
 describe(`real clients via ${tracker}`, { concurrency: CONCURRENCY }, () => {
-  for (const s of SCENARIOS) {
-    const name = `${s.proto}:// ${s.seeder} seeds, ${s.leecher} downloads`;
+  for (const [s, store] of STORES.flatMap((store) => SCENARIOS.map((s) => [s, store] as const))) {
+    const name = `${s.proto}:// ${s.seeder} seeds, ${s.leecher} downloads (${store} store)`;
     if (only && !name.includes(only)) continue;
     test(name, { timeout: HARD_TIMEOUT_MS + 10_000 }, async (t) => {
       if (unavailable) {
@@ -57,7 +61,7 @@ describe(`real clients via ${tracker}`, { concurrency: CONCURRENCY }, () => {
       }
       assert.notEqual(s.seeder, s.leecher, 'seeder and leecher must be different programs');
       const run = await runScenario(
-        { ...s, tracker, fileSize: 1024 * 1024 + 12_345, pieceLength: 32 * 1024, timeouts: TIMEOUTS },
+        { ...s, tracker, store, fileSize: 1024 * 1024 + 12_345, pieceLength: 32 * 1024, timeouts: TIMEOUTS },
         HARD_TIMEOUT_MS,
       );
       const r = run.result;

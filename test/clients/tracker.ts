@@ -10,6 +10,8 @@ import { BDict, decodeStrictDict } from '../helpers/wire.js';
 import { Proc, tailFile, waitFor } from './proc.js';
 
 export type TrackerKind = 'redswarm' | 'opentracker';
+/** Where redswarm keeps its swarms. */
+export type StoreKind = 'memory' | 'redis-cluster';
 export type Proto = 'http' | 'udp';
 
 /**
@@ -40,6 +42,8 @@ export async function startTracker(opts: {
   port: number;
   infoHashHex: string;
   readyTimeoutMs: number;
+  /** Seed nodes of a Redis Cluster to keep swarms in (redswarm only); none: the embedded store. */
+  redisCluster?: string;
 }): Promise<RunningTracker> {
   const { kind, dir, host, port } = opts;
   const logPath = join(dir, `${kind}.log`);
@@ -48,7 +52,10 @@ export async function startTracker(opts: {
     proc = Proc.start(
       'redswarm',
       process.execPath,
-      ['--import', 'tsx', 'src/cli.ts', '--host', host, '--port', String(port)],
+      [
+        '--import', 'tsx', 'src/cli.ts', '--host', host, '--port', String(port),
+        ...(opts.redisCluster ? ['--redis-cluster', opts.redisCluster] : []),
+      ],
       { logPath, cwd: opts.repoRoot, env: withoutRedswarmSettings(process.env) },
     );
   } else {

@@ -20,6 +20,10 @@ export interface TestRedis {
   readonly nodes: string[];
   /** Empties every master. */
   flush(): Promise<void>;
+  /** Stops the processes but keeps the ports and directory, for start() to bring them back (empty). */
+  kill(): Promise<void>;
+  /** Starts the nodes again on the same ports after kill() (single node only). */
+  start(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -52,6 +56,16 @@ export async function startRedis(kind: 'single' | 'cluster', extraArgs: string[]
       } finally {
         for (const client of clients) client.disconnect();
       }
+    },
+    async kill() {
+      await run('bash', [SCRIPT, 'stop', dir], { timeout: 30_000 });
+    },
+    async start() {
+      if (kind !== 'single') throw new Error('only a single node restarts in place');
+      const port = nodes[0]!.split(':')[1]!;
+      await run('bash', [SCRIPT, 'start', dir, '--single', '--base-port', port, ...(extraArgs.length ? ['--', ...extraArgs] : [])], {
+        timeout: 60_000,
+      });
     },
     async stop() {
       await run('bash', [SCRIPT, 'stop', dir], { timeout: 30_000 });

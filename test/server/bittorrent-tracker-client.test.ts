@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import Client, { type ScrapeData, type UpdateData } from './load-tracker-client.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startTestTracker, type TestTracker } from '../helpers/tracker.js';
 
 const WAIT_MS = 8000;
@@ -93,8 +94,19 @@ async function closeFetchConnections(): Promise<void> {
 
 after(closeFetchConnections);
 
-for (const transport of ['http', 'udp'] as const) {
-  describe(`bittorrent-tracker Client against redswarm over ${transport.toUpperCase()}`, () => {
+let cluster: TestRedis;
+before(async () => {
+  cluster = await startRedis('cluster');
+});
+after(() => cluster.stop());
+
+for (const [transport, store] of [
+  ['http', 'memory'],
+  ['udp', 'memory'],
+  ['http', 'redis-cluster'],
+  ['udp', 'redis-cluster'],
+] as const) {
+  describe(`bittorrent-tracker Client against redswarm over ${transport.toUpperCase()} (${store} store)`, () => {
     let t: TestTracker;
     const clients: Client[] = [];
 
@@ -112,7 +124,7 @@ for (const transport of ['http', 'udp'] as const) {
     }
 
     before(async () => {
-      t = await startTestTracker();
+      t = await startTestTracker(store === 'memory' ? {} : { redisCluster: (cluster.target as { cluster: string[] }).cluster });
     });
 
     after(async () => {
