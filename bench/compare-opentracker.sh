@@ -5,6 +5,10 @@
 #
 #   bash bench/compare-opentracker.sh [--duration S] [--warmup S] [--rounds N] [--phases LIST]
 #                                     [--hashes N] [--build] [--only-opentracker]
+#                                     [--store memory|redis-cluster]
+#
+# --store redis-cluster runs redswarm on a local 3-master Redis Cluster (deploy/redis-cluster.sh,
+# no replicas) pinned to the generators' core, so the tracker's core and CPU figures are its own.
 #
 # --build compiles redswarm with tsc into a temporary directory under .tmp/ and runs the
 # compiled JS (what `node dist/src/cli.js` runs), instead of running the TS through tsx.
@@ -36,6 +40,7 @@ SEED=1
 PHASES=udp,http,http-close
 ONLY_OT=0
 BUILD=0
+STORE=memory
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DURATION=$2; shift 2 ;;
@@ -46,10 +51,12 @@ while [ $# -gt 0 ]; do
     --phases) PHASES=$2; shift 2 ;;
     --only-opentracker) ONLY_OT=1; shift ;;
     --build) BUILD=1; shift ;;
+    --store) STORE=$2; shift 2 ;;
     -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "compare-opentracker: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
+case "$STORE" in memory|redis-cluster) ;; *) echo "compare-opentracker: --store memory or redis-cluster" >&2; exit 2 ;; esac
 for v in "$DURATION" "$WARMUP" "$ROUNDS" "$HASHES" "$SEED"; do
   [[ "$v" =~ ^[0-9]+$ ]] || { echo "compare-opentracker: not a whole number: $v" >&2; exit 2; }
 done
@@ -90,6 +97,7 @@ cleanup() {
       kill -9 "$pid" 2>/dev/null || true
     fi
   done
+  [ -d "$TMP/redis" ] && bash deploy/redis-cluster.sh stop "$TMP/redis"
   rm -rf "$TMP"
   if [ -n "$BUILD_DIR" ]; then
     rm -rf "$BUILD_DIR"
@@ -151,11 +159,18 @@ if [ "$ONLY_OT" = 0 ]; then
     # tsc emits even when it reports type errors; what matters is that cli.js is there.
     npx --no-install tsc -p tsconfig.json --outDir "$BUILD_DIR" --sourceMap false >"$TMP/tsc.log" 2>&1 || true
     [ -f "$BUILD_DIR/src/cli.js" ] || { cat "$TMP/tsc.log" >&2; echo "compare-opentracker: build failed" >&2; exit 1; }
+    cp -r lua "$BUILD_DIR/"   # the Redis store's scripts, found relative to the compiled code as in dist/
     REDSWARM_CMD="node $BUILD_DIR/src/cli.js"
+  fi
+  STORE_ARGS=()
+  if [ "$STORE" = redis-cluster ]; then
+    nodes=$("${PIN_GEN[@]}" bash deploy/redis-cluster.sh start "$TMP/redis" --replicas 0 | tail -n1)
+    echo "== redis cluster (3 masters, pinned with the generators): $nodes"
+    STORE_ARGS=(--redis-cluster "$nodes")
   fi
   RS_PORT=$(free_port)
   # shellcheck disable=SC2086 # REDSWARM_CMD is a command line
-  "${PIN_TRACKER[@]}" $REDSWARM_CMD --host 127.0.0.1 --port "$RS_PORT" --log-level warn >"$TMP/redswarm.log" 2>&1 &
+  "${PIN_TRACKER[@]}" $REDSWARM_CMD --host 127.0.0.1 --port "$RS_PORT" --log-level warn "${STORE_ARGS[@]}" >"$TMP/redswarm.log" 2>&1 &
   RS_PID=$!
   wait_ready redswarm "$RS_PID" "$RS_PORT" "$TMP/redswarm.log"
   kids=$(cat /proc/"$RS_PID"/task/*/children 2>/dev/null | tr -s ' \n' ' ')

@@ -17,12 +17,15 @@ import type {
   WsPeer,
 } from '../store.js';
 import {
-  WIRE_SWARM_PATTERN,
-  WS_SWARM_PATTERN,
+  WIRE_V4_PATTERN,
+  WIRE_V6_PATTERN,
+  WS_PATTERN,
   infoHashOfKey,
   wireSwarmKeys,
   wsSwarmKeys,
 } from './swarm-keys.js';
+
+type SwarmKind = 'wire' | 'ws';
 
 export interface RedisStoreOptions extends StoreOptions {
   /** A single node (`redis://…`), or the seed nodes of a cluster (`host:port`). */
@@ -122,9 +125,9 @@ export class RedisStore implements Store {
     const keys = wireSwarmKeys(request.infoHash);
     const isV4 = request.peer.length === 6;
     const [complete, incomplete, downloaded, peers] = await this.scripts.swarmAnnounceBuffer(
-      keys.peers,
-      isV4 ? keys.expiryV4 : keys.expiryV6,
-      isV4 ? keys.expiryV6 : keys.expiryV4,
+      keys.counters,
+      isV4 ? keys.peersV4 : keys.peersV6,
+      isV4 ? keys.peersV6 : keys.peersV4,
       // ioredis sends Buffers as bytes but stringifies other typed arrays: view the peer as a Buffer, no copy.
       Buffer.from(request.peer.buffer, request.peer.byteOffset, request.peer.length),
       EVENT_CODES[request.event],
@@ -141,8 +144,8 @@ export class RedisStore implements Store {
   async announceWs(request: WsAnnounceRequest): Promise<WsAnnounceResult> {
     const keys = wsSwarmKeys(request.infoHash);
     const [complete, incomplete, downloaded, targets] = await this.scripts.swarmAnnounceWsBuffer(
+      keys.routes,
       keys.peers,
-      keys.expiry,
       Buffer.from(request.peerId, 'latin1'),
       request.route,
       EVENT_CODES[request.event],
@@ -170,11 +173,11 @@ export class RedisStore implements Store {
   }
 
   listSwarms(limit: number): Promise<InfoHash[]> {
-    return this.listKeys(WIRE_SWARM_PATTERN, limit);
+    return this.listHashes('wire', limit);
   }
 
   listWsSwarms(limit: number): Promise<InfoHash[]> {
-    return this.listKeys(WS_SWARM_PATTERN, limit);
+    return this.listHashes('ws', limit);
   }
 
   /**
@@ -185,15 +188,12 @@ export class RedisStore implements Store {
   async sweep(): Promise<SweepResult> {
     let peersRemoved = 0;
     let swarmsRemoved = 0;
-    for (const [pattern, keyList] of [
-      [WIRE_SWARM_PATTERN, wireKeyList],
-      [WS_SWARM_PATTERN, wsKeyList],
-    ] as const) {
-      await this.forEachSwarmKey(pattern, async (keys) => {
-        const results = await Promise.all(keys.map((key) => this.expireKeys(keyList(infoHashOfKey(key)))));
-        for (const [removed, left] of results) {
+    for (const kind of ['wire', 'ws'] as const) {
+      await this.forEachSwarm(kind, async (hashes) => {
+        const results = await Promise.all(hashes.map((infoHash) => this.runScrape(keyList(kind, infoHash))));
+        for (const [complete, incomplete, , removed] of results) {
           peersRemoved += removed;
-          if (removed > 0 && left === 0) swarmsRemoved++;
+          if (removed > 0 && complete + incomplete === 0) swarmsRemoved++;
         }
         return true;
       });
@@ -206,9 +206,8 @@ export class RedisStore implements Store {
     let swarms = 0;
     let seeders = 0;
     let leechers = 0;
-    await this.forEachSwarmKey(WIRE_SWARM_PATTERN, async (keys) => {
-      const counts = await Promise.all(keys.map((key) => this.scrapeKeys(wireKeyList(infoHashOfKey(key)))));
-      for (const c of counts) {
+    await this.forEachSwarm('wire', async (hashes) => {
+      for (const c of await this.scrape(hashes)) {
         if (c.complete + c.incomplete === 0) continue;
         swarms++;
         seeders += c.complete;
@@ -223,10 +222,10 @@ export class RedisStore implements Store {
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 
-  private async listKeys(pattern: string, limit: number): Promise<InfoHash[]> {
+  private async listHashes(kind: SwarmKind, limit: number): Promise<InfoHash[]> {
     const hashes: InfoHash[] = [];
-    await this.forEachSwarmKey(pattern, async (keys) => {
-      for (const key of keys) if (hashes.length < limit) hashes.push(infoHashOfKey(key));
+    await this.forEachSwarm(kind, async (batch) => {
+      for (const infoHash of batch) if (hashes.length < limit) hashes.push(infoHash);
       return hashes.length < limit;
     });
     return hashes;
@@ -237,38 +236,48 @@ export class RedisStore implements Store {
     return { complete, incomplete, downloaded };
   }
 
-  private async expireKeys(keys: string[]): Promise<[removed: number, left: number]> {
-    const [complete, incomplete, , removed] = await this.runScrape(keys);
-    return [removed, complete + incomplete];
-  }
-
   private runScrape(keys: string[]): Promise<[number, number, number, number]> {
     const scrape = keys.length === 3 ? this.scripts.swarmScrape : this.scripts.swarmScrapeWs;
-    return scrape.call(this.scripts, ...keys, this.options.now(), EXPIRY_LIMIT);
+    return scrape.call(this.scripts, ...keys, this.options.now(), EXPIRY_LIMIT, keys.length === 3 ? 0 : 1);
   }
 
-  /** Calls visit with batches of swarm keys from every master; visit returns false to stop. */
-  private async forEachSwarmKey(pattern: string, visit: (keys: string[]) => Promise<boolean>): Promise<void> {
+  /**
+   * Calls visit with batches of the info hashes of every swarm of a kind, master by master; visit returns false
+   * to stop. An HTTP/UDP swarm is found by its IPv4 peers, or by its IPv6 peers when it has no IPv4 ones.
+   */
+  private async forEachSwarm(kind: SwarmKind, visit: (hashes: InfoHash[]) => Promise<boolean>): Promise<void> {
     const nodes = this.redis instanceof Cluster ? this.redis.nodes('master') : [this.redis];
+    const patterns = kind === 'ws' ? [WS_PATTERN] : [WIRE_V4_PATTERN, WIRE_V6_PATTERN];
     for (const node of nodes) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0 && !(await visit(keys))) return;
-      } while (cursor !== '0');
+      for (const pattern of patterns) {
+        let cursor = '0';
+        do {
+          const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+          cursor = next;
+          let hashes = keys.map(infoHashOfKey);
+          if (pattern === WIRE_V6_PATTERN) {
+            const hasV4 = await Promise.all(hashes.map((infoHash) => node.exists(wireSwarmKeys(infoHash).peersV4)));
+            hashes = hashes.filter((_, i) => hasV4[i] === 0);
+          }
+          if (hashes.length > 0 && !(await visit(hashes))) return;
+        } while (cursor !== '0');
+      }
     }
   }
 }
 
+function keyList(kind: SwarmKind, infoHash: InfoHash): string[] {
+  return kind === 'wire' ? wireKeyList(infoHash) : wsKeyList(infoHash);
+}
+
 function wireKeyList(infoHash: InfoHash): string[] {
   const keys = wireSwarmKeys(infoHash);
-  return [keys.peers, keys.expiryV4, keys.expiryV6];
+  return [keys.counters, keys.peersV4, keys.peersV6];
 }
 
 function wsKeyList(infoHash: InfoHash): string[] {
   const keys = wsSwarmKeys(infoHash);
-  return [keys.peers, keys.expiry];
+  return [keys.routes, keys.peers];
 }
 
 /** A random rank offset for the script's sample window (scripts must not call math.random themselves). */
