@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-/** `redswarm`: parse the configuration, open the store, serve until SIGINT/SIGTERM. */
+/** `redswarm`: parse the configuration, then run one tracker process, or a primary with its workers. */
+import cluster from 'node:cluster';
 import { ConfigError, helpText, loadConfig } from './config.js';
-import { createLogger } from './log.js';
-import { startTracker } from './server/tracker.js';
-import { createStore } from './store/create-store.js';
+import { runPrimary } from './workers/primary.js';
+import { runTrackerProcess } from './workers/tracker-process.js';
 
 async function main(): Promise<void> {
   let config;
@@ -18,31 +18,8 @@ async function main(): Promise<void> {
     process.stdout.write(helpText());
     return;
   }
-  const log = createLogger(config.logLevel);
-  const store = await createStore(config, log);
-  const tracker = await startTracker(config, store, log);
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    tracker
-      .close()
-      .then(() => store.close())
-      .then(
-        () => {
-          log.info('stopped');
-          log.flush();
-          process.exit(0);
-        },
-        (error: unknown) => {
-          log.error({ err: error }, 'shutdown failed');
-          process.exit(1);
-        },
-      );
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  if (cluster.isPrimary && config.workers > 1) await runPrimary(config);
+  else await runTrackerProcess(config);
 }
 
 main().catch((error: unknown) => {

@@ -2,6 +2,7 @@
  * Tracker configuration: defaults, `REDSWARM_*` environment variables and command-line flags (flags win),
  * validated in one place with messages that say what is wrong.
  */
+import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import { compactPeerFromText } from './protocol/ip-address.js';
 
@@ -58,6 +59,13 @@ export interface TrackerConfig {
   redisCluster: string[];
   /** Milliseconds a store request may take before the client gets a failure reply. */
   storeTimeout: number;
+  /** Worker processes serving HTTP, WebSocket and UDP; 0: one per CPU core with a Redis store, else 1. */
+  workers: number;
+  /** Port of the operator endpoints (/metrics, /healthz, /readyz, /stats.json); 0 turns them off. */
+  metricsPort: number;
+  metricsHost: string;
+  /** Most warn/error log lines per second; the rest are counted and summarized, so floods cannot fill disks. */
+  logRateLimit: number;
   /** Seconds SIGINT/SIGTERM waits for requests in flight before exiting. */
   shutdownTimeout: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -102,6 +110,10 @@ const OPTIONS: readonly OptionSpec[] = [
   { key: 'redisUrl', flag: 'redis', env: 'REDIS', kind: 'string', help: 'keep swarms in one Redis node, e.g. redis://127.0.0.1:6379 (default: in memory)' },
   { key: 'redisCluster', flag: 'redis-cluster', env: 'REDIS_CLUSTER', kind: 'list', help: 'keep swarms in a Redis Cluster: seed nodes host:port,host:port' },
   { key: 'storeTimeout', flag: 'store-timeout', env: 'STORE_TIMEOUT', kind: 'int', min: 10, max: 60_000, help: 'milliseconds before a store request fails (default 2000)' },
+  { key: 'workers', flag: 'workers', env: 'WORKERS', kind: 'int', min: 0, max: 256, help: 'worker processes; 0 = one per CPU core with a Redis store, 1 with the memory store (default 0)' },
+  { key: 'metricsPort', flag: 'metrics-port', env: 'METRICS_PORT', kind: 'int', min: 0, max: 65535, help: 'port for /metrics, /healthz, /readyz, /stats.json; 0 = off (default 9469)' },
+  { key: 'metricsHost', flag: 'metrics-host', env: 'METRICS_HOST', kind: 'string', help: 'address for the metrics port (default 127.0.0.1)' },
+  { key: 'logRateLimit', flag: 'log-rate-limit', env: 'LOG_RATE_LIMIT', kind: 'int', min: 1, max: 100_000, help: 'most warn/error log lines per second per process (default 50)' },
   { key: 'shutdownTimeout', flag: 'shutdown-timeout', env: 'SHUTDOWN_TIMEOUT', kind: 'int', min: 0, max: 600, help: 'seconds to finish requests in flight on SIGTERM (default 10)' },
   { key: 'logLevel', flag: 'log-level', env: 'LOG_LEVEL', kind: 'level', help: `log level: ${LOG_LEVELS.join(', ')} (default info)` },
 ];
@@ -138,6 +150,10 @@ export function defaultConfig(): TrackerConfig {
     redisUrl: '',
     redisCluster: [],
     storeTimeout: 2000,
+    workers: 0,
+    metricsPort: 9469,
+    metricsHost: '127.0.0.1',
+    logRateLimit: 50,
     shutdownTimeout: 10,
     logLevel: 'info',
   };
@@ -235,6 +251,13 @@ function validate(config: TrackerConfig): void {
     if (!/^[^:]+:\d{1,5}$/.test(node) && !/^\[[0-9a-fA-F:]+\]:\d{1,5}$/.test(node)) {
       throw new ConfigError(`--redis-cluster: "${node}" is not host:port`);
     }
+  }
+  const redis = config.redisUrl !== '' || config.redisCluster.length > 0;
+  if (config.workers === 0) config.workers = redis ? availableParallelism() : 1;
+  if (config.workers > 1 && !redis) {
+    throw new ConfigError(
+      `--workers ${config.workers} needs a shared store: the embedded memory store lives in one process (use --redis or --redis-cluster, or --workers 1)`,
+    );
   }
   if (config.udpSecret !== '' && !/^(?:[0-9a-fA-F]{2}){16,}$/.test(config.udpSecret)) {
     throw new ConfigError('--udp-secret must be at least 32 hex digits');

@@ -1,8 +1,35 @@
-/** The process logger: pino JSON lines on stdout. Per-request events stay at debug level or below. */
+/**
+ * The process logger: pino JSON lines on stdout. Per-request events stay at debug level or below, and warn/error
+ * lines are rate-limited per process, so a flood of bad requests or a dead Redis cannot fill a disk.
+ */
 import { pino, type Logger } from 'pino';
 
 export type { Logger };
 
-export function createLogger(level: string): Logger {
-  return pino({ level, base: { pid: process.pid }, name: 'redswarm' });
+const WARN = 40;
+
+export function createLogger(level: string, options: { bindings?: Record<string, unknown>; maxWarningsPerSecond?: number } = {}): Logger {
+  const limit = options.maxWarningsPerSecond ?? 50;
+  let second = 0;
+  let written = 0;
+  let dropped = 0;
+  return pino({
+    level,
+    name: 'redswarm',
+    base: { pid: process.pid, ...options.bindings },
+    hooks: {
+      logMethod(args, method, levelValue) {
+        if (levelValue < WARN) return method.apply(this, args);
+        const now = Math.floor(Date.now() / 1000);
+        if (now !== second) {
+          if (dropped > 0) method.call(this, { dropped }, 'log lines dropped by the rate limit');
+          second = now;
+          written = 0;
+          dropped = 0;
+        }
+        if (written++ < limit) method.apply(this, args);
+        else dropped++;
+      },
+    },
+  });
 }

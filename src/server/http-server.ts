@@ -10,10 +10,14 @@ import {
 import { encodeHttpScrapeReply, parseHttpScrapeQuery } from '../protocol/http-scrape.js';
 import { compactPeerFromBytes, compactPeerFromText } from '../protocol/ip-address.js';
 import { COMPACT_V6_LENGTH, RequestError } from '../protocol/types.js';
+import { RequestMeter } from '../metrics/tracker-metrics.js';
 import type { Store } from '../store/store.js';
 import type { AnnouncePolicy } from './announce-policy.js';
 import type { InFlight } from './in-flight.js';
 import { uWS, type HttpRequest, type HttpResponse, type TemplatedApp } from './uws.js';
+
+const announceMeter = new RequestMeter('http', 'announce');
+const scrapeMeter = new RequestMeter('http', 'scrape');
 
 const NOT_FOUND = encodeFailure('not found: use /announce or /scrape');
 const FULL_SCRAPE_OFF = encodeFailure('full scrape is disabled: give info_hash');
@@ -89,8 +93,10 @@ export function createHttpApp({ config, store, policy, inFlight, log }: HttpTrac
       try {
         request = parseHttpAnnounceQuery(req.getQuery() ?? '');
       } catch (error) {
+        announceMeter.count('error');
         return fail(res, error);
       }
+      const started = performance.now();
       const peer = requesterPeer(res, req, request.port, trustedProxies);
       const isV6 = peer.length === COMPACT_V6_LENGTH;
       const state = pending(res, req);
@@ -110,32 +116,47 @@ export function createHttpApp({ config, store, policy, inFlight, log }: HttpTrac
               ? encodeCompactAnnounceReply(result, timing, isV6)
               : encodeDictAnnounceReply(result, timing, isV6);
             reply(res, state, body);
+            announceMeter.done('ok', started);
+            done();
           },
-          (error: unknown) => fail(res, error, state),
-        )
-        .finally(done);
+          (error: unknown) => {
+            fail(res, error, state);
+            announceMeter.done('error', started);
+            done();
+          },
+        );
     })
     .get('/scrape', (res, req) => {
       let hashes;
       try {
         hashes = parseHttpScrapeQuery(req.getQuery() ?? '', config.scrapeMaxHashes);
       } catch (error) {
+        scrapeMeter.count('error');
         return fail(res, error);
       }
       if (hashes.length === 0 && config.fullScrapeLimit === 0) {
+        scrapeMeter.count('rejected');
         res.writeHeader('Content-Type', 'text/plain').end(FULL_SCRAPE_OFF);
         return;
       }
+      const started = performance.now();
       const state = pending(res, req);
       const done = inFlight.begin();
       const listed = hashes.length > 0 ? Promise.resolve(hashes) : store.listSwarms(config.fullScrapeLimit);
       listed
         .then(async (infoHashes) => encodeHttpScrapeReply(infoHashes, await store.scrape(infoHashes)))
         .then(
-          (body) => reply(res, state, body),
-          (error: unknown) => fail(res, error, state),
-        )
-        .finally(done);
+          (body) => {
+            reply(res, state, body);
+            scrapeMeter.done('ok', started);
+            done();
+          },
+          (error: unknown) => {
+            fail(res, error, state);
+            scrapeMeter.done('error', started);
+            done();
+          },
+        );
     })
     .any('/*', (res) => {
       res.writeStatus('404 Not Found').writeHeader('Content-Type', 'text/plain').end(NOT_FOUND);

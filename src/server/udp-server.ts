@@ -17,9 +17,15 @@ import {
   udpPeersThatFit,
   type UdpRequest,
 } from '../protocol/udp.js';
+import { RequestMeter, udpInvalidConnectionIds } from '../metrics/tracker-metrics.js';
 import type { Store } from '../store/store.js';
 import type { AnnouncePolicy } from './announce-policy.js';
 import type { InFlight } from './in-flight.js';
+
+const connectMeter = new RequestMeter('udp', 'connect');
+const announceMeter = new RequestMeter('udp', 'announce');
+const scrapeMeter = new RequestMeter('udp', 'scrape');
+const malformedMeter = new RequestMeter('udp', 'unknown');
 
 /** Replies stay within the IPv6 minimum MTU (1280 − 40 − 8), so they are never fragmented. */
 const MAX_REPLY_BYTES = 1232;
@@ -75,30 +81,44 @@ export class UdpTracker {
       request = parseUdpRequest(packet, config.scrapeMaxHashes);
     } catch (error) {
       this.counters.malformed++;
+      malformedMeter.count('error');
       if (error instanceof UdpRequestError) this.send(socket, encodeUdpError(error.transactionId, error.message, packet.length), address, sourcePort);
       return;
     }
     const peer = compactPeerFromText(address, sourcePort);
     if (request === null || peer === null) {
       this.counters.malformed++;
+      malformedMeter.count('error');
       return;
     }
     const ip = peer.subarray(0, peer.length - 2);
     if (request.action === UDP_ACTION_CONNECT) {
       this.send(socket, encodeUdpConnectReply(request.transactionId, (out, at) => connectionIds.issue(ip, out, at)), address, sourcePort);
+      connectMeter.count('ok');
       return;
     }
+    const meter = request.action === UDP_ACTION_ANNOUNCE ? announceMeter : scrapeMeter;
     if (!connectionIds.verify(packet, 0, ip)) {
       this.counters.invalidConnectionIds++;
+      udpInvalidConnectionIds.inc();
+      meter.count('rejected');
       this.send(socket, encodeUdpError(request.transactionId, 'invalid connection id', packet.length), address, sourcePort);
       return;
     }
     const { store, policy, inFlight, log } = this.deps;
     const done = inFlight.begin();
+    const started = performance.now();
     const transactionId = request.transactionId;
     const failed = (error: unknown): void => {
       log.error({ err: error }, 'store request failed');
       this.send(socket, encodeUdpError(transactionId, 'tracker storage unavailable, retry later', Infinity), address, sourcePort);
+      meter.done('error', started);
+      done();
+    };
+    const sent = (reply: Buffer): void => {
+      this.send(socket, reply, address, sourcePort);
+      meter.done('ok', started);
+      done();
     };
     if (request.action === UDP_ACTION_ANNOUNCE) {
       // The peer is reachable at the source address and the port it announced, not the source port.
@@ -113,13 +133,9 @@ export class UdpTracker {
           seeder: request.seeder,
           numwant: request.event === 'stopped' ? 0 : policy.numwant(request.numwant, isV4 ? MAX_PEERS_V4 : MAX_PEERS_V6),
         })
-        .then((result) => this.send(socket, encodeUdpAnnounceReply(transactionId, policy.interval(), result), address, sourcePort), failed)
-        .finally(done);
+        .then((result) => sent(encodeUdpAnnounceReply(transactionId, policy.interval(), result)), failed);
     } else {
-      store
-        .scrape(request.infoHashes)
-        .then((counts) => this.send(socket, encodeUdpScrapeReply(transactionId, counts), address, sourcePort), failed)
-        .finally(done);
+      store.scrape(request.infoHashes).then((counts) => sent(encodeUdpScrapeReply(transactionId, counts)), failed);
     }
   }
 

@@ -29,8 +29,17 @@ function configError(argv: string[], env: Record<string, string>, message: strin
 
 describe('loadConfig', () => {
   it('no flags and no environment give the defaults', () => {
-    assert.deepEqual(config([]), defaultConfig());
-    assert.deepEqual(config([], { UNRELATED: '1', PORT: '1' }), defaultConfig());
+    // workers 0 means "choose": one process for the embedded store.
+    const defaults = { ...defaultConfig(), workers: 1 };
+    assert.deepEqual(config([]), defaults);
+    assert.deepEqual(config([], { UNRELATED: '1', PORT: '1' }), defaults);
+  });
+
+  it('refuses several workers on the embedded store, and picks one per core with Redis', () => {
+    assert.throws(() => config(['--workers', '2']), /memory store lives in one process/);
+    const c = config(['--redis-cluster', '127.0.0.1:7000']);
+    assert.ok(c.workers >= 1);
+    assert.equal(config(['--redis', 'redis://127.0.0.1:6379', '--workers', '3']).workers, 3);
   });
 
   it('reads REDSWARM_* variables', () => {

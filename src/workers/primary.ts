@@ -1,0 +1,94 @@
+/**
+ * The primary of a multi-worker deployment: forks the workers (each serves HTTP, WebSocket and UDP in its own
+ * event loop; TCP ports are shared with SO_REUSEPORT, set by uWebSockets.js, and UDP through the cluster
+ * module's shared socket), restarts a crashed worker with backoff, serves the operator endpoints with the
+ * workers' metrics summed, and on SIGINT/SIGTERM lets every worker drain before it exits.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { randomBytes } from 'node:crypto';
+import { AggregatorRegistry } from 'prom-client';
+import type { TrackerConfig } from '../config.js';
+import { createLogger } from '../log.js';
+import { startOpsServer, type OpsServer } from '../ops/ops-server.js';
+import { createStore } from '../store/create-store.js';
+
+const FIRST_BACKOFF_MS = 100;
+const MAX_BACKOFF_MS = 10_000;
+/** A worker that lived this long before dying is restarted without delay: it was not a crash loop. */
+const STABLE_AFTER_MS = 30_000;
+
+export async function runPrimary(config: TrackerConfig): Promise<void> {
+  const log = createLogger(config.logLevel, { bindings: { role: 'primary' }, maxWarningsPerSecond: config.logRateLimit });
+  // Every worker must accept the UDP connection IDs the others issued: one secret for all.
+  const env = { REDSWARM_UDP_SECRET: config.udpSecret || randomBytes(32).toString('hex') };
+  let stopping = false;
+  const slots = new Map<Worker, { slot: number; startedAt: number }>();
+  const backoff = new Array<number>(config.workers).fill(0);
+
+  const fork = (slot: number): void => {
+    const worker = cluster.fork(env);
+    slots.set(worker, { slot, startedAt: Date.now() });
+    worker.on('message', (message: unknown) => {
+      if ((message as { type?: string } | null)?.type === 'redswarm:ready') log.info({ worker: worker.id, slot }, 'worker ready');
+    });
+  };
+
+  cluster.on('exit', (worker, code, signal) => {
+    const entry = slots.get(worker);
+    slots.delete(worker);
+    if (stopping || entry === undefined) return;
+    const lived = Date.now() - entry.startedAt;
+    const delay = lived > STABLE_AFTER_MS ? 0 : Math.min(Math.max(backoff[entry.slot]! * 2, FIRST_BACKOFF_MS), MAX_BACKOFF_MS);
+    backoff[entry.slot] = delay;
+    log.error({ worker: worker.id, slot: entry.slot, code, signal, restartInMs: delay }, 'worker died; restarting');
+    setTimeout(() => {
+      if (!stopping) fork(entry.slot);
+    }, delay);
+  });
+
+  for (let slot = 0; slot < config.workers; slot++) fork(slot);
+  log.info({ workers: config.workers, hosts: config.hosts, port: config.port }, 'primary started');
+
+  // The primary's own store connection: readiness probes and swarm totals, never requests.
+  const store = await createStore(config, log);
+  const aggregator = new AggregatorRegistry();
+  let ops: OpsServer | undefined;
+  if (config.metricsPort > 0) {
+    ops = await startOpsServer(
+      config.metricsHost,
+      config.metricsPort,
+      { trackerMetrics: () => aggregator.clusterMetrics(), store, workers: config.workers },
+      log,
+    );
+  }
+
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'draining workers');
+    const workers = [...slots.keys()];
+    for (const worker of workers) worker.process.kill('SIGTERM');
+    const deadline = setTimeout(() => {
+      for (const worker of slots.keys()) {
+        log.warn({ worker: worker.id }, 'worker did not drain in time: killing it');
+        worker.process.kill('SIGKILL');
+      }
+    }, (config.shutdownTimeout + 5) * 1000);
+    Promise.all(workers.map((worker) => (worker.isDead() ? undefined : new Promise((resolve) => worker.once('exit', resolve)))))
+      .then(() => Promise.all([ops?.close(), store.close()]))
+      .then(
+        () => {
+          clearTimeout(deadline);
+          log.info('stopped');
+          log.flush();
+          process.exit(0);
+        },
+        (error: unknown) => {
+          log.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}

@@ -1,0 +1,52 @@
+/**
+ * One tracker process: the store, the HTTP/WebSocket/UDP servers, and a drain on SIGINT/SIGTERM. Standalone it
+ * also serves the operator endpoints; as a worker of a primary it leaves those to the primary.
+ */
+import cluster from 'node:cluster';
+import { AggregatorRegistry, register } from 'prom-client';
+import type { TrackerConfig } from '../config.js';
+import { createLogger } from '../log.js';
+import { InstrumentedStore } from '../metrics/instrumented-store.js';
+import { startOpsServer, type OpsServer } from '../ops/ops-server.js';
+import { startTracker } from '../server/tracker.js';
+import { createStore } from '../store/create-store.js';
+
+export async function runTrackerProcess(config: TrackerConfig): Promise<void> {
+  const worker = cluster.isWorker ? cluster.worker!.id : undefined;
+  const log = createLogger(config.logLevel, {
+    bindings: worker === undefined ? {} : { worker },
+    maxWarningsPerSecond: config.logRateLimit,
+  });
+  // prom-client answers the primary's metric requests only once an AggregatorRegistry exists in the worker.
+  if (worker !== undefined) new AggregatorRegistry();
+  const store = new InstrumentedStore(await createStore(config, log));
+  const tracker = await startTracker(config, store, log);
+  let ops: OpsServer | undefined;
+  if (worker === undefined && config.metricsPort > 0) {
+    ops = await startOpsServer(config.metricsHost, config.metricsPort, { trackerMetrics: () => register.metrics(), store, workers: 1 }, log);
+  }
+  process.send?.({ type: 'redswarm:ready' });
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    tracker
+      .close()
+      .then(() => Promise.all([store.close(), ops?.close()]))
+      .then(
+        () => {
+          log.info('stopped');
+          log.flush();
+          process.exit(0);
+        },
+        (error: unknown) => {
+          log.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+}
