@@ -117,7 +117,7 @@ export async function startOpsServer(host: string, port: number, sources: OpsSou
   };
 }
 
-/** `{ http: { announce: { ok: n, … } }, … }` from the redswarm_requests_total lines of an exposition. */
+/** `{ http: { announce: { ok: n, … } }, … }` from the redswarm_requests_total lines of an exposition, over all workers. */
 export function requestCounts(exposition: string): Record<string, Record<string, Record<string, number>>> {
   const counts: Record<string, Record<string, Record<string, number>>> = {};
   const line = /^redswarm_requests_total\{([^}]*)\} (\S+)$/gm;
@@ -125,7 +125,8 @@ export function requestCounts(exposition: string): Record<string, Record<string,
     const labels = Object.fromEntries([...match[1]!.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
     const byAction = (counts[labels.protocol ?? '?'] ??= {});
     const byOutcome = (byAction[labels.action ?? '?'] ??= {});
-    byOutcome[labels.outcome ?? '?'] = Number(match[2]);
+    const outcome = labels.outcome ?? '?';
+    byOutcome[outcome] = (byOutcome[outcome] ?? 0) + Number(match[2]); // summed over workers
   }
   return counts;
 }

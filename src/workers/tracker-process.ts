@@ -17,8 +17,12 @@ export async function runTrackerProcess(config: TrackerConfig): Promise<void> {
     bindings: worker === undefined ? {} : { worker },
     maxWarningsPerSecond: config.logRateLimit,
   });
-  // prom-client answers the primary's metric requests only once an AggregatorRegistry exists in the worker.
-  if (worker !== undefined) new AggregatorRegistry();
+  if (worker !== undefined) {
+    // prom-client answers the primary's metric requests only once an AggregatorRegistry exists in the worker.
+    new AggregatorRegistry();
+    // Summed over workers, series stay apart per worker: how load spreads over them is visible.
+    register.setDefaultLabels({ worker: String(worker) });
+  }
   const store = new InstrumentedStore(await createStore(config, log));
   const tracker = await startTracker(config, store, log);
   let ops: OpsServer | undefined;
