@@ -13,6 +13,7 @@ wanted=(
   redis-server:redis-server
   redis-tools:redis-cli
   util-linux:unshare
+  chromium:chromium
 )
 missing=()
 for pair in "${wanted[@]}"; do

@@ -12,8 +12,16 @@ export class AnnouncePolicy {
 
   /** Announce interval with random jitter, so that clients started together drift apart. */
   interval(): number {
-    const { interval, intervalJitter } = this.config;
-    return interval + Math.floor(Math.random() * interval * intervalJitter);
+    return this.jittered(this.config.interval);
+  }
+
+  /** The WebSocket announce interval, with the same jitter. */
+  wsInterval(): number {
+    return this.jittered(this.config.wsInterval);
+  }
+
+  private jittered(interval: number): number {
+    return interval + Math.floor(Math.random() * interval * this.config.intervalJitter);
   }
 
   get minInterval(): number {

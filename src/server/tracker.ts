@@ -1,4 +1,4 @@
-/** Starts HTTP and UDP on every configured host, the expiry sweep, and stops them all in order. */
+/** Starts HTTP, WebSocket and UDP on every configured host, the expiry sweep, and stops them all in order. */
 import { randomBytes } from 'node:crypto';
 import type { TrackerConfig } from '../config.js';
 import type { Logger } from '../log.js';
@@ -7,19 +7,22 @@ import { unixSeconds, type Store } from '../store/store.js';
 import { AnnouncePolicy } from './announce-policy.js';
 import { createHttpApp } from './http-server.js';
 import { InFlight } from './in-flight.js';
+import { LocalSignalRouter } from './signal-router.js';
 import { UdpTracker } from './udp-server.js';
 import { uWS, usingNativeUws, type TemplatedApp, type us_listen_socket } from './uws.js';
+import { WebSocketTracker } from './websocket-server.js';
 
 /** BEP 15: a connection ID is good for two minutes. */
 const UDP_CONNECTION_LIFETIME = 120;
 
 export interface RunningTracker {
   readonly udp: UdpTracker;
+  readonly ws: WebSocketTracker;
   /** Stops accepting, waits (bounded) for requests in flight, stops the sweep. The store stays open. */
   close(): Promise<void>;
 }
 
-/** Closes every HTTP connection, idle keep-alive ones included (in this build, not in its type declarations). */
+/** Closes every HTTP and WebSocket connection, idle keep-alive ones included (in this build, not in its type declarations). */
 function closeConnections(app: TemplatedApp): void {
   (app as TemplatedApp & { close(): void }).close();
 }
@@ -35,6 +38,8 @@ export async function startTracker(config: TrackerConfig, store: Store, log: Log
     now: unixSeconds,
   });
   const app = createHttpApp({ config, store, policy, inFlight, log });
+  const ws = new WebSocketTracker({ config, store, policy, inFlight, router: new LocalSignalRouter(), log });
+  ws.attach(app);
   const udp = new UdpTracker({ config, store, policy, connectionIds, inFlight, log });
   const listenSockets: us_listen_socket[] = [];
   try {
@@ -53,6 +58,7 @@ export async function startTracker(config: TrackerConfig, store: Store, log: Log
 
   let sweeping = false;
   const sweepTimer = setInterval(() => {
+    if (!store.periodicSweep) return;
     if (sweeping) return;
     sweeping = true;
     store
@@ -67,12 +73,15 @@ export async function startTracker(config: TrackerConfig, store: Store, log: Log
 
   return {
     udp,
+    ws,
     async close() {
       clearInterval(sweepTimer);
       for (const token of listenSockets) uWS.us_listen_socket_close(token);
       const drained = await inFlight.drain(config.shutdownTimeout * 1000);
       if (!drained) log.warn({ pending: inFlight.pending }, 'shutdown timeout: requests still in flight');
       closeConnections(app);
+      // Closing the WebSockets removed their peers from the store: let those removals finish too.
+      await inFlight.drain(config.shutdownTimeout * 1000);
       await udp.close();
     },
   };

@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import uWS from 'uWebSockets.js';
 
 export { uWS };
-export type { HttpRequest, HttpResponse, TemplatedApp, us_listen_socket } from 'uWebSockets.js';
+export type { HttpRequest, HttpResponse, TemplatedApp, WebSocket, us_listen_socket } from 'uWebSockets.js';
 
 export function usingNativeUws(): boolean {
   const cache = createRequire(import.meta.url).cache;

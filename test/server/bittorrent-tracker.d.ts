@@ -1,4 +1,4 @@
-/** The part of the `bittorrent-tracker` (v11) client API the tests use; the package ships no types. */
+/** The part of the `bittorrent-tracker` (v11) client and server API the tests and benches use; the package ships no types. */
 declare module 'bittorrent-tracker' {
   import { EventEmitter } from 'node:events';
 
@@ -9,6 +9,8 @@ declare module 'bittorrent-tracker' {
     port: number;
     getAnnounceOpts?: () => Record<string, unknown>;
     userAgent?: string;
+    /** RTCPeerConnection configuration for WebSocket (WebRTC) trackers. */
+    rtcConfig?: { iceServers?: unknown[] };
   }
 
   export interface AnnounceOptions {
@@ -42,5 +44,20 @@ declare module 'bittorrent-tracker' {
     update(options?: AnnounceOptions): void;
     scrape(options?: { infoHash?: string | string[] }): void;
     destroy(callback?: (error: Error | null) => void): void;
+  }
+
+  export interface ServerOptions {
+    http?: boolean;
+    udp?: boolean;
+    ws?: boolean;
+    /** The `/stats` page (it walks every swarm). */
+    stats?: boolean;
+    interval?: number;
+  }
+
+  export class Server extends EventEmitter {
+    constructor(options?: ServerOptions);
+    listen(port: number, hostname: string, onListening?: () => void): void;
+    close(callback?: () => void): void;
   }
 }

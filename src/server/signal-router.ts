@@ -1,0 +1,71 @@
+/**
+ * Delivery of WebRTC signaling (relayed offers and answers) to the socket of a peer, wherever that socket is.
+ * Every WebSocket peer is stored with the `route` of its socket; the WebSocket server hands each relayed
+ * message to `deliver(route, …)` and never looks for sockets itself. This is the one seam a multi-worker or
+ * multi-machine deployment replaces: its router forwards routes of other processes, and attaches local
+ * sockets exactly as LocalSignalRouter does.
+ */
+import { randomBytes } from 'node:crypto';
+import type { InfoHash } from '../protocol/types.js';
+import type { SessionDescription, WsOffer } from '../protocol/websocket.js';
+
+export type Signal =
+  | {
+      readonly kind: 'offer';
+      readonly infoHash: InfoHash;
+      /** The offering peer, and the route its answer must go back to. */
+      readonly fromPeerId: string;
+      readonly fromRoute: string;
+      /** The peer of the receiving socket the offer was picked for. */
+      readonly toPeerId: string;
+      readonly offer: WsOffer;
+    }
+  | {
+      readonly kind: 'answer';
+      readonly infoHash: InfoHash;
+      /** The answering peer. */
+      readonly fromPeerId: string;
+      readonly offerId: string;
+      readonly answer: SessionDescription;
+    };
+
+/** Takes signals for one socket; false when it cannot (closed, or dropped as a slow reader). */
+export type SignalReceiver = (signal: Signal) => boolean;
+
+export interface SignalRouter {
+  /** Makes a socket of this process reachable; returns its route (at most 64 bytes) to store with its peers. */
+  attach(receiver: SignalReceiver): string;
+  /** The socket is gone: its route reaches nothing any more. */
+  detach(route: string): void;
+  /** Hands a signal to the socket behind `route`; false when nothing can be reached there. */
+  deliver(route: string, signal: Signal): boolean;
+}
+
+/** Routes to the sockets of this process only. Its routes are `processId/socket`. */
+export class LocalSignalRouter implements SignalRouter {
+  /** Random per process, so a route another process stored in a shared store never names a socket here. */
+  readonly processId = randomBytes(9).toString('base64url');
+  private readonly prefix = `${this.processId}/`;
+  private readonly receivers = new Map<string, SignalReceiver>();
+  private nextId = 0;
+
+  /** Whether a route names a socket of this process (open or not). */
+  owns(route: string): boolean {
+    return route.startsWith(this.prefix);
+  }
+
+  attach(receiver: SignalReceiver): string {
+    const route = this.prefix + (this.nextId++).toString(36);
+    this.receivers.set(route, receiver);
+    return route;
+  }
+
+  detach(route: string): void {
+    this.receivers.delete(route);
+  }
+
+  deliver(route: string, signal: Signal): boolean {
+    const receiver = this.receivers.get(route);
+    return receiver !== undefined && receiver(signal);
+  }
+}

@@ -1,0 +1,198 @@
+/**
+ * The `bittorrent-tracker` npm Client against redswarm over ws://, with real WebRTC in Node (node-datachannel,
+ * whose prebuilt addon comes as an npm package): two peers of one swarm exchange an offer and its answer through
+ * redswarm and open a data channel; scrape counts are exact; closing a client's socket removes its peer.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import Client, { type ScrapeData, type UpdateData } from 'bittorrent-tracker';
+import { startTestTracker, type TestTracker } from '../helpers/tracker.js';
+
+/** Each side of an exchange waits ~5 s for ICE gathering (simple-peer's iceCompleteTimeout): room for both. */
+const WAIT_MS = 30_000;
+
+/** The simple-peer instance the client hands out with 'peer'. */
+interface WebRtcPeer {
+  id: string;
+  connected: boolean;
+  on(event: 'connect', listener: () => void): void;
+  on(event: 'data', listener: (data: Uint8Array) => void): void;
+  on(event: 'error', listener: (error: Error) => void): void;
+  send(data: string): void;
+  destroy(): void;
+}
+
+class Recorder {
+  readonly updates: UpdateData[] = [];
+  readonly scrapes: ScrapeData[] = [];
+  readonly peers: WebRtcPeer[] = [];
+  readonly received: string[] = [];
+  readonly problems: string[] = [];
+  private waiters: (() => void)[] = [];
+
+  constructor(
+    readonly name: string,
+    readonly client: Client,
+  ) {
+    client.on('update', (data: UpdateData) => this.push(() => this.updates.push(data)));
+    client.on('scrape', (data: ScrapeData) => this.push(() => this.scrapes.push(data)));
+    client.on('warning', (error: Error) => this.push(() => this.problems.push(`warning: ${error.message}`)));
+    client.on('error', (error: Error) => this.push(() => this.problems.push(`error: ${error.message}`)));
+    client.on('peer', (peer: WebRtcPeer) =>
+      this.push(() => {
+        this.peers.push(peer);
+        peer.on('connect', () => this.push(() => peer.send(`hello from ${name}`)));
+        peer.on('data', (data) => this.push(() => this.received.push(Buffer.from(data).toString())));
+        peer.on('error', () => this.push(() => undefined)); // a peer that fails is seen as not connecting
+      }),
+    );
+  }
+
+  private push(record: () => void): void {
+    record();
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  async until<T>(what: string, probe: () => T | undefined | false): Promise<T> {
+    const deadline = Date.now() + WAIT_MS;
+    for (;;) {
+      assert.deepEqual(this.problems, [], `${this.name} reported problems while waiting for ${what}`);
+      const value = probe();
+      if (value !== undefined && value !== false) return value;
+      const left = deadline - Date.now();
+      if (left <= 0) assert.fail(`${this.name}: timed out waiting for ${what}; updates ${JSON.stringify(this.updates)}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  nextUpdate(): Promise<UpdateData> {
+    const seen = this.updates.length;
+    return this.until(`update #${seen + 1}`, () => this.updates[seen]);
+  }
+
+  async scrape(): Promise<ScrapeData> {
+    const seen = this.scrapes.length;
+    this.client.scrape();
+    return this.until(`scrape #${seen + 1}`, () => this.scrapes[seen]);
+  }
+}
+
+function counts(data: { complete: number; incomplete: number; downloaded?: number }): number[] {
+  return [data.complete, data.incomplete, ...(data.downloaded === undefined ? [] : [data.downloaded])];
+}
+
+describe('bittorrent-tracker Client against redswarm over WebSocket (real WebRTC)', () => {
+  let t: TestTracker;
+  const clients: Client[] = [];
+  const recorders: Recorder[] = [];
+
+  /**
+   * A client on its own socket: the client library shares one socket per announce URL in a process, so each
+   * client gets a URL of its own (`ws://host:port`, `…/announce`, `…/a2`: redswarm serves every path).
+   */
+  function peer(name: string, infoHash: string, path: string, state: { left: number; numwant?: number }): Recorder {
+    const client = new Client({
+      infoHash,
+      peerId: randomBytes(20),
+      announce: [`ws://127.0.0.1:${t.port}${path}`],
+      port: 6881,
+      // numwant 0: no offers, so no WebRTC set-up, where a test is only about counts.
+      getAnnounceOpts: () => ({ left: state.left, uploaded: 0, downloaded: 0, ...(state.numwant === undefined ? {} : { numwant: state.numwant }) }),
+      // Loopback only: no STUN servers to wait for.
+      rtcConfig: { iceServers: [] },
+    });
+    clients.push(client);
+    const recorder = new Recorder(name, client);
+    recorders.push(recorder);
+    return recorder;
+  }
+
+  before(async () => {
+    t = await startTestTracker();
+  });
+
+  after(async () => {
+    await Promise.all(clients.map((c) => new Promise<void>((resolve) => c.destroy(() => resolve()))));
+    // Peers handed out with 'peer' belong to the application; their native connections would keep Node running.
+    for (const r of recorders) for (const p of r.peers) p.destroy();
+    await t.stop();
+  });
+
+  it('two peers exchange an offer and its answer through redswarm and open a WebRTC data channel', async () => {
+    const infoHash = randomBytes(20).toString('hex');
+    const seeder = peer('seeder', infoHash, '', { left: 0 });
+    const leecher = peer('leecher', infoHash, '/announce', { left: 1000 });
+
+    let next = seeder.nextUpdate();
+    seeder.client.start();
+    assert.deepEqual(counts(await next), [1, 0]);
+    next = leecher.nextUpdate();
+    leecher.client.start();
+    assert.deepEqual(counts(await next), [1, 1]);
+
+    // The leecher's offer reaches the seeder, whose answer comes back: both sides get the other as a peer.
+    await seeder.until('a peer from the leecher\'s offer', () => seeder.peers.length > 0);
+    await leecher.until('a peer from the seeder\'s answer', () => leecher.peers.length > 0);
+    assert.ok(t.tracker.ws.counters.offersRelayed >= 1 && t.tracker.ws.counters.answersRelayed >= 1, JSON.stringify(t.tracker.ws.counters));
+    assert.equal(t.tracker.ws.counters.answersDropped, 0);
+    await seeder.until('the leecher\'s greeting over the data channel', () => seeder.received.includes('hello from leecher'));
+    await leecher.until('the seeder\'s greeting over the data channel', () => leecher.received.includes('hello from seeder'));
+
+    const scrape = await leecher.scrape();
+    assert.equal(scrape.infoHash, infoHash);
+    assert.deepEqual(counts(scrape), [1, 1, 0]);
+  });
+
+  it('scrape counts are exact through completed and stopped', async () => {
+    const infoHash = randomBytes(20).toString('hex');
+    const a = peer('a', infoHash, '/a', { left: 0, numwant: 0 });
+    const bState = { left: 500, numwant: 0 };
+    const b = peer('b', infoHash, '/b', bState);
+    const c = peer('c', infoHash, '/c', { left: 500, numwant: 0 });
+    for (const r of [a, b, c]) {
+      const next = r.nextUpdate();
+      r.client.start();
+      await next;
+    }
+    assert.deepEqual(counts(await c.scrape()), [1, 2, 0]);
+    bState.left = 0;
+    let next = b.nextUpdate();
+    b.client.complete();
+    assert.deepEqual(counts(await next), [2, 1]);
+    assert.deepEqual(counts(await c.scrape()), [2, 1, 1]);
+    next = a.nextUpdate();
+    a.client.stop();
+    assert.deepEqual(counts(await next), [1, 1]);
+    assert.deepEqual(counts(await c.scrape()), [1, 1, 1]);
+  });
+
+  it('closing a client\'s socket removes its peer', async () => {
+    const infoHash = randomBytes(20).toString('hex');
+    const staying = peer('staying', infoHash, '/staying', { left: 100, numwant: 0 });
+    const leaving = peer('leaving', infoHash, '/leaving', { left: 0, numwant: 0 });
+    for (const r of [staying, leaving]) {
+      const next = r.nextUpdate();
+      r.client.start();
+      await next;
+    }
+    assert.deepEqual(counts(await staying.scrape()), [1, 1, 0]);
+    // destroy() closes the socket without announcing `stopped`: the close alone must remove the peer.
+    clients.splice(clients.indexOf(leaving.client), 1); // a second destroy() would never call back
+    await new Promise<void>((resolve) => leaving.client.destroy(() => resolve()));
+    // The client may see its socket closed before the tracker does: scrape again until it shows (bounded).
+    const deadline = Date.now() + WAIT_MS;
+    let scrape = await staying.scrape();
+    while (scrape.complete !== 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      scrape = await staying.scrape();
+    }
+    assert.deepEqual(counts(scrape), [0, 1, 0]);
+  });
+});

@@ -1,0 +1,82 @@
+/** The delivery seam (LocalSignalRouter) and the per-socket record of offers that may be answered. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { WsAnswerMessage } from '../../src/protocol/websocket.js';
+import { PendingOffers } from '../../src/server/pending-offers.js';
+import { LocalSignalRouter, type Signal } from '../../src/server/signal-router.js';
+import { binaryId } from './raw-socket.js';
+
+const IH = binaryId('i', 1);
+const FROM = binaryId('f', 1);
+const TO = binaryId('t', 1);
+
+function answer(offerId: string, extra: Partial<WsAnswerMessage> = {}): WsAnswerMessage {
+  return { kind: 'answer', infoHash: IH, peerId: TO, toPeerId: FROM, offerId, answer: { type: 'answer', sdp: 'v=0' }, ...extra };
+}
+
+describe('LocalSignalRouter', () => {
+  const signal: Signal = { kind: 'answer', infoHash: IH, fromPeerId: FROM, offerId: binaryId('o', 1), answer: { type: 'answer', sdp: 'v=0' } };
+
+  it('delivers to the receiver attached under a route, until it is detached', () => {
+    const router = new LocalSignalRouter();
+    const got: Signal[] = [];
+    const route = router.attach((s) => got.push(s) > 0);
+    const other = router.attach(() => false);
+    assert.notEqual(route, other);
+    assert.ok(Buffer.byteLength(route) <= 64);
+    assert.equal(router.deliver(route, signal), true);
+    assert.deepEqual(got, [signal]);
+    assert.equal(router.deliver(other, signal), false, 'a receiver that cannot take it says so');
+    router.detach(route);
+    assert.equal(router.deliver(route, signal), false);
+    assert.equal(got.length, 1);
+  });
+
+  it('never takes another process\'s route for one of its own sockets', () => {
+    const here = new LocalSignalRouter();
+    const there = new LocalSignalRouter();
+    let delivered = 0;
+    here.attach(() => ++delivered > 0);
+    const remote = there.attach(() => true);
+    assert.notEqual(here.processId, there.processId);
+    assert.equal(here.owns(remote), false);
+    assert.equal(there.owns(remote), true);
+    assert.ok(remote.startsWith(`${there.processId}/`));
+    assert.equal(here.deliver(remote, signal), false);
+    assert.equal(here.deliver('', signal), false);
+    assert.equal(delivered, 0);
+  });
+});
+
+describe('PendingOffers', () => {
+  it('authorizes one answer per offer, from the peer it went to, for the sender it came from, in its swarm', () => {
+    const pending = new PendingOffers(1000, 10);
+    const id = binaryId('o', 1);
+    pending.add(id, IH, FROM, TO, 'route-of-sender', 0);
+    assert.equal(pending.take(answer(binaryId('o', 2)), 1), undefined, 'unknown offer_id');
+    assert.equal(pending.take(answer(id, { infoHash: binaryId('i', 2) }), 1), undefined, 'other swarm');
+    assert.equal(pending.take(answer(id, { toPeerId: binaryId('f', 2) }), 1), undefined, 'other sender');
+    assert.equal(pending.take(answer(id, { peerId: binaryId('t', 2) }), 1), undefined, 'answered by a peer it did not go to');
+    assert.equal(pending.take(answer(id), 1), 'route-of-sender', 'wrong answers do not use the offer up');
+    assert.equal(pending.take(answer(id), 1), undefined, 'used up');
+  });
+
+  it('forgets offers after the timeout', () => {
+    const pending = new PendingOffers(1000, 10);
+    pending.add(binaryId('o', 1), IH, FROM, TO, 'r1', 0);
+    pending.add(binaryId('o', 2), IH, FROM, TO, 'r2', 500);
+    assert.equal(pending.take(answer(binaryId('o', 1)), 1000), undefined, 'expired at exactly the timeout');
+    assert.equal(pending.take(answer(binaryId('o', 2)), 1000), 'r2');
+    pending.add(binaryId('o', 3), IH, FROM, TO, 'r3', 5000);
+    assert.equal(pending.size, 1, 'expired offers are dropped as new ones come');
+  });
+
+  it('keeps at most its capacity, forgetting the oldest', () => {
+    const pending = new PendingOffers(60_000, 3);
+    for (let i = 1; i <= 5; i++) pending.add(binaryId('o', i), IH, FROM, TO, `r${i}`, i);
+    assert.equal(pending.size, 3);
+    assert.equal(pending.take(answer(binaryId('o', 2)), 10), undefined);
+    assert.equal(pending.take(answer(binaryId('o', 3)), 10), 'r3');
+    assert.equal(pending.take(answer(binaryId('o', 5)), 10), 'r5');
+  });
+});
