@@ -8,6 +8,10 @@
 import { randomBytes } from 'node:crypto';
 import type { InfoHash } from '../protocol/types.js';
 import type { SessionDescription, WsOffer } from '../protocol/websocket.js';
+import { offersRelayed } from '../metrics/tracker-metrics.js';
+
+const offersLocal = offersRelayed.labels({ kind: 'offer', route: 'local' });
+const answersLocal = offersRelayed.labels({ kind: 'answer', route: 'local' });
 
 export type Signal =
   | {
@@ -39,6 +43,10 @@ export interface SignalRouter {
   detach(route: string): void;
   /** Hands a signal to the socket behind `route`; false when nothing can be reached there. */
   deliver(route: string, signal: Signal): boolean;
+  /** The socket behind `route` became a peer of a swarm (so a router can clean up after its process dies). */
+  joined(route: string, infoHash: InfoHash, peerId: string): void;
+  /** …and stopped being one. */
+  left(route: string, infoHash: InfoHash, peerId: string): void;
 }
 
 /** Routes to the sockets of this process only. Its routes are `processId/socket`. */
@@ -66,6 +74,13 @@ export class LocalSignalRouter implements SignalRouter {
 
   deliver(route: string, signal: Signal): boolean {
     const receiver = this.receivers.get(route);
-    return receiver !== undefined && receiver(signal);
+    const delivered = receiver !== undefined && receiver(signal);
+    if (delivered) (signal.kind === 'offer' ? offersLocal : answersLocal).inc();
+    return delivered;
   }
+
+  /** Nothing to do: this process's sockets and its memory store die together. */
+  joined(): void {}
+
+  left(): void {}
 }

@@ -7,7 +7,7 @@ import { unixSeconds, type Store } from '../store/store.js';
 import { AnnouncePolicy } from './announce-policy.js';
 import { createHttpApp } from './http-server.js';
 import { InFlight } from './in-flight.js';
-import { LocalSignalRouter } from './signal-router.js';
+import { LocalSignalRouter, type SignalRouter } from './signal-router.js';
 import { UdpTracker } from './udp-server.js';
 import { uWS, usingNativeUws, type TemplatedApp, type us_listen_socket } from './uws.js';
 import { WebSocketTracker } from './websocket-server.js';
@@ -27,7 +27,16 @@ function closeConnections(app: TemplatedApp): void {
   (app as TemplatedApp & { close(): void }).close();
 }
 
-export async function startTracker(config: TrackerConfig, store: Store, log: Logger): Promise<RunningTracker> {
+/**
+ * `router` carries WebRTC signals between sockets: this process's only by default; a RedisSignalRouter when
+ * other processes or machines share the store.
+ */
+export async function startTracker(
+  config: TrackerConfig,
+  store: Store,
+  log: Logger,
+  router: SignalRouter = new LocalSignalRouter(),
+): Promise<RunningTracker> {
   if (!usingNativeUws()) log.warn('uWebSockets.js native addon did not load: running on its slow JS fallback');
   const policy = new AnnouncePolicy(config);
   const inFlight = new InFlight();
@@ -38,7 +47,7 @@ export async function startTracker(config: TrackerConfig, store: Store, log: Log
     now: unixSeconds,
   });
   const app = createHttpApp({ config, store, policy, inFlight, log });
-  const ws = new WebSocketTracker({ config, store, policy, inFlight, router: new LocalSignalRouter(), log });
+  const ws = new WebSocketTracker({ config, store, policy, inFlight, router, log });
   ws.attach(app);
   const udp = new UdpTracker({ config, store, policy, connectionIds, inFlight, log });
   const listenSockets: us_listen_socket[] = [];

@@ -24,6 +24,7 @@ import type { Store } from '../store/store.js';
 import type { AnnouncePolicy } from './announce-policy.js';
 import type { InFlight } from './in-flight.js';
 import { PendingOffers } from './pending-offers.js';
+import { RequestMeter, answersDropped, wsConnections } from '../metrics/tracker-metrics.js';
 import type { Signal, SignalRouter } from './signal-router.js';
 import { uWS, type TemplatedApp, type WebSocket } from './uws.js';
 
@@ -71,6 +72,11 @@ interface UserData {
 }
 
 /** One WebSocket's state. */
+const announceMeter = new RequestMeter('ws', 'announce');
+const answerMeter = new RequestMeter('ws', 'answer');
+const scrapeMeter = new RequestMeter('ws', 'scrape');
+const malformedMeter = new RequestMeter('ws', 'unknown');
+
 class Connection {
   ws: WebSocket<UserData> | null = null;
   route = '';
@@ -91,13 +97,15 @@ class Connection {
     this.memberships++;
   }
 
-  remove(infoHash: InfoHash, peerId: string): void {
+  /** False when the peer was not on this socket. */
+  remove(infoHash: InfoHash, peerId: string): boolean {
     const peerIds = this.peers.get(infoHash);
     const at = peerIds === undefined ? -1 : peerIds.indexOf(peerId);
-    if (at < 0) return;
+    if (at < 0) return false;
     if (peerIds!.length === 1) this.peers.delete(infoHash);
     else peerIds!.splice(at, 1);
     this.memberships--;
+    return true;
   }
 }
 
@@ -153,11 +161,13 @@ export class WebSocketTracker {
         connection.ws = ws;
         connection.route = this.deps.router.attach((signal) => this.receive(connection, signal));
         this.openSockets++;
+        wsConnections.inc();
       },
       message: (ws, data, isBinary) => {
         const { connection } = ws.getUserData();
         if (isBinary) {
           this.counters.binary++;
+          malformedMeter.count('error');
           ws.end(CLOSE_UNSUPPORTED_DATA, 'text frames only');
           return;
         }
@@ -166,6 +176,7 @@ export class WebSocketTracker {
           message = parseWsMessage(Buffer.from(data).toString(), config.scrapeMaxHashes);
         } catch (error) {
           this.counters.malformed++;
+          malformedMeter.count('error');
           // The codec throws only WsRequestError; anything else would be its bug, still no reason to crash.
           const failure = error instanceof WsRequestError ? error : new WsRequestError('announce', 'malformed message');
           this.send(connection, encodeWsFailure(failure.action, failure.message, failure.infoHash));
@@ -183,17 +194,20 @@ export class WebSocketTracker {
     const { config, store, policy, inFlight, router } = this.deps;
     const { infoHash, peerId, event } = message;
     if (event === 'stopped') {
-      connection.remove(infoHash, peerId);
+      if (connection.remove(infoHash, peerId)) router.left(connection.route, infoHash, peerId);
     } else if (!connection.has(infoHash, peerId)) {
       if (connection.memberships >= config.wsMaxSwarmsPerSocket) {
         this.counters.swarmLimit++;
+        announceMeter.count('rejected');
         const reason = `too many swarms on one connection (at most ${config.wsMaxSwarmsPerSocket})`;
         this.send(connection, encodeWsFailure('announce', reason, infoHash));
         return;
       }
       // Recorded before the store answers, so that a close meanwhile still removes the peer.
       connection.add(infoHash, peerId);
+      router.joined(connection.route, infoHash, peerId);
     }
+    const started = performance.now();
     const wanted = message.numwant < 0 ? Infinity : message.numwant;
     const numwant = event === 'stopped' ? 0 : Math.min(message.offers.length, config.wsMaxOffers, wanted);
     const done = inFlight.begin();
@@ -202,6 +216,7 @@ export class WebSocketTracker {
       .then(
         (result) => {
           done();
+          announceMeter.done('ok', started);
           if (connection.ws === null) return;
           this.send(connection, encodeWsAnnounceReply(infoHash, policy.wsInterval(), result));
           // Each offer to a different peer (the store returns distinct peers, never the requester).
@@ -220,6 +235,7 @@ export class WebSocketTracker {
         },
         (error: unknown) => {
           done();
+          announceMeter.done('error', started);
           this.storeFailed(connection, error, 'announce', infoHash);
         },
       );
@@ -230,8 +246,11 @@ export class WebSocketTracker {
     const route = connection.pending?.take(message, performance.now());
     if (route === undefined) {
       this.counters.answersDropped++;
+      answersDropped.inc();
+      answerMeter.count('rejected');
       return;
     }
+    answerMeter.count('ok');
     const signal: Signal = {
       kind: 'answer',
       infoHash: message.infoHash,
@@ -246,17 +265,25 @@ export class WebSocketTracker {
   private scrape(connection: Connection, message: WsScrapeMessage): void {
     const { config, store, inFlight } = this.deps;
     if (message.infoHashes.length === 0 && config.fullScrapeLimit === 0) {
+      scrapeMeter.count('rejected');
       this.send(connection, encodeWsFailure('scrape', 'full scrape is disabled: give info_hash'));
       return;
     }
+    const started = performance.now();
     const done = inFlight.begin();
     const listed =
       message.infoHashes.length > 0 ? Promise.resolve(message.infoHashes) : store.listWsSwarms(config.fullScrapeLimit);
     listed
       .then(async (infoHashes) => encodeWsScrapeReply(infoHashes, await store.scrapeWs(infoHashes)))
       .then(
-        (reply) => this.send(connection, reply),
-        (error: unknown) => this.storeFailed(connection, error, 'scrape'),
+        (reply) => {
+          scrapeMeter.done('ok', started);
+          this.send(connection, reply);
+        },
+        (error: unknown) => {
+          scrapeMeter.done('error', started);
+          this.storeFailed(connection, error, 'scrape');
+        },
       )
       .finally(done);
   }
@@ -301,8 +328,10 @@ export class WebSocketTracker {
     connection.pending = null;
     router.detach(connection.route);
     this.openSockets--;
+    wsConnections.dec();
     for (const [infoHash, peerIds] of connection.peers) {
       for (const peerId of peerIds) {
+        router.left(connection.route, infoHash, peerId);
         const done = inFlight.begin();
         store
           .announceWs({ infoHash, peerId, route: connection.route, event: 'stopped', seeder: false, numwant: 0 })

@@ -9,9 +9,14 @@ export function storeOptions(config: TrackerConfig, now: () => number = unixSeco
   return { peerTtlSeconds: config.peerTtl, wsPeerTtlSeconds: config.wsPeerTtl, now };
 }
 
+/** The Redis the configuration names, or null for the embedded store. */
+export function redisTarget(config: TrackerConfig): { url: string } | { cluster: string[] } | null {
+  if (config.redisUrl !== '') return { url: config.redisUrl };
+  return config.redisCluster.length > 0 ? { cluster: config.redisCluster } : null;
+}
+
 export async function createStore(config: TrackerConfig, log: Logger): Promise<Store> {
-  const target =
-    config.redisUrl !== '' ? { url: config.redisUrl } : config.redisCluster.length > 0 ? { cluster: config.redisCluster } : null;
+  const target = redisTarget(config);
   if (target === null) return new MemoryStore(storeOptions(config));
   // A dead Redis makes ioredis report every reconnect attempt: keep the log to one line a few seconds.
   let lastLogged = 0;

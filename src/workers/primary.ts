@@ -10,7 +10,8 @@ import { AggregatorRegistry } from 'prom-client';
 import type { TrackerConfig } from '../config.js';
 import { createLogger } from '../log.js';
 import { startOpsServer, type OpsServer } from '../ops/ops-server.js';
-import { createStore } from '../store/create-store.js';
+import { RedisSignalRouter } from '../server/redis-signal-router.js';
+import { createStore, redisTarget } from '../store/create-store.js';
 
 const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 10_000;
@@ -21,15 +22,20 @@ export async function runPrimary(config: TrackerConfig): Promise<void> {
   const log = createLogger(config.logLevel, { bindings: { role: 'primary' }, maxWarningsPerSecond: config.logRateLimit });
   // Every worker must accept the UDP connection IDs the others issued: one secret for all.
   const env = { REDSWARM_UDP_SECRET: config.udpSecret || randomBytes(32).toString('hex') };
+  // The primary's own store connection: readiness probes, swarm totals and dead workers' peers, never requests.
+  const store = await createStore(config, log);
   let stopping = false;
-  const slots = new Map<Worker, { slot: number; startedAt: number }>();
+  const slots = new Map<Worker, { slot: number; startedAt: number; processId?: string }>();
   const backoff = new Array<number>(config.workers).fill(0);
 
   const fork = (slot: number): void => {
     const worker = cluster.fork(env);
     slots.set(worker, { slot, startedAt: Date.now() });
-    worker.on('message', (message: unknown) => {
-      if ((message as { type?: string } | null)?.type === 'redswarm:ready') log.info({ worker: worker.id, slot }, 'worker ready');
+    worker.on('message', (message: { type?: string; processId?: string } | null) => {
+      if (message?.type !== 'redswarm:ready') return;
+      const entry = slots.get(worker);
+      if (entry !== undefined) entry.processId = message.processId;
+      log.info({ worker: worker.id, slot }, 'worker ready');
     });
   };
 
@@ -41,6 +47,14 @@ export async function runPrimary(config: TrackerConfig): Promise<void> {
     const delay = lived > STABLE_AFTER_MS ? 0 : Math.min(Math.max(backoff[entry.slot]! * 2, FIRST_BACKOFF_MS), MAX_BACKOFF_MS);
     backoff[entry.slot] = delay;
     log.error({ worker: worker.id, slot: entry.slot, code, signal, restartInMs: delay }, 'worker died; restarting');
+    // Its WebSocket peers' routes lead nowhere now: take them out of their swarms.
+    const target = redisTarget(config);
+    if (entry.processId !== undefined && target !== null) {
+      RedisSignalRouter.removeProcessPeers(entry.processId, { target, timeoutMs: config.storeTimeout }, store).then(
+        (removed) => log.info({ worker: worker.id, removed }, "removed the dead worker's WebSocket peers"),
+        (error: unknown) => log.warn({ err: error }, "removing the dead worker's WebSocket peers failed"),
+      );
+    }
     setTimeout(() => {
       if (!stopping) fork(entry.slot);
     }, delay);
@@ -49,8 +63,6 @@ export async function runPrimary(config: TrackerConfig): Promise<void> {
   for (let slot = 0; slot < config.workers; slot++) fork(slot);
   log.info({ workers: config.workers, hosts: config.hosts, port: config.port }, 'primary started');
 
-  // The primary's own store connection: readiness probes and swarm totals, never requests.
-  const store = await createStore(config, log);
   const aggregator = new AggregatorRegistry();
   let ops: OpsServer | undefined;
   if (config.metricsPort > 0) {

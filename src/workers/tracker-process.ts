@@ -9,7 +9,8 @@ import { createLogger } from '../log.js';
 import { InstrumentedStore } from '../metrics/instrumented-store.js';
 import { startOpsServer, type OpsServer } from '../ops/ops-server.js';
 import { startTracker } from '../server/tracker.js';
-import { createStore } from '../store/create-store.js';
+import { RedisSignalRouter } from '../server/redis-signal-router.js';
+import { createStore, redisTarget } from '../store/create-store.js';
 
 export async function runTrackerProcess(config: TrackerConfig): Promise<void> {
   const worker = cluster.isWorker ? cluster.worker!.id : undefined;
@@ -24,12 +25,15 @@ export async function runTrackerProcess(config: TrackerConfig): Promise<void> {
     register.setDefaultLabels({ worker: String(worker) });
   }
   const store = new InstrumentedStore(await createStore(config, log));
-  const tracker = await startTracker(config, store, log);
+  const target = redisTarget(config);
+  // Other processes share the swarms: WebRTC signals for their sockets go through Redis.
+  const router = target === null ? undefined : await RedisSignalRouter.start({ target, timeoutMs: config.storeTimeout }, store, log);
+  const tracker = await startTracker(config, store, log, router);
   let ops: OpsServer | undefined;
   if (worker === undefined && config.metricsPort > 0) {
     ops = await startOpsServer(config.metricsHost, config.metricsPort, { trackerMetrics: () => register.metrics(), store, workers: 1 }, log);
   }
-  process.send?.({ type: 'redswarm:ready' });
+  process.send?.({ type: 'redswarm:ready', processId: router?.processId });
 
   let stopping = false;
   const stop = (signal: string): void => {
@@ -38,7 +42,7 @@ export async function runTrackerProcess(config: TrackerConfig): Promise<void> {
     log.info({ signal }, 'shutting down');
     tracker
       .close()
-      .then(() => Promise.all([store.close(), ops?.close()]))
+      .then(() => Promise.all([store.close(), ops?.close(), router?.close()]))
       .then(
         () => {
           log.info('stopped');

@@ -14,7 +14,7 @@ import { after, before, describe, it } from 'node:test';
 import { WsRequestError, parseWsMessage } from '../../src/protocol/websocket.js';
 import { Rng } from '../helpers/wire.js';
 import { startTestTracker, type TestTracker } from '../helpers/tracker.js';
-import { RawSocket, binaryId, type Json } from './raw-socket.js';
+import { RawSocket, binaryId, type Json } from '../helpers/raw-socket.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? randomInt(2 ** 31));
 const SOCKETS = 6;

@@ -8,7 +8,7 @@ import net from 'node:net';
 import { after, describe, it } from 'node:test';
 import type { TrackerConfig } from '../../src/config.js';
 import { startTestTracker, type TestTracker } from '../helpers/tracker.js';
-import { RawSocket, binaryId, offer, type Json } from './raw-socket.js';
+import { RawSocket, binaryId, offer, type Json } from '../helpers/raw-socket.js';
 
 const trackers: TestTracker[] = [];
 const sockets: RawSocket[] = [];

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import bencode from 'bencode';
 import { startTestTracker, type TestTracker } from '../helpers/tracker.js';
-import { RawSocket, binaryId, offer, type Json } from './raw-socket.js';
+import { RawSocket, binaryId, offer, type Json } from '../helpers/raw-socket.js';
 
 const WS_INTERVAL = 120;
 const JITTER = 0.1;

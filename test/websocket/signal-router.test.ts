@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import type { WsAnswerMessage } from '../../src/protocol/websocket.js';
 import { PendingOffers } from '../../src/server/pending-offers.js';
 import { LocalSignalRouter, type Signal } from '../../src/server/signal-router.js';
-import { binaryId } from './raw-socket.js';
+import { binaryId } from '../helpers/raw-socket.js';
 
 const IH = binaryId('i', 1);
 const FROM = binaryId('f', 1);

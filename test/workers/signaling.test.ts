@@ -1,0 +1,114 @@
+/**
+ * WebRTC signaling across instances: two redswarm instances (separate processes, two workers each) share one
+ * 3-master Redis Cluster; a `bittorrent-tracker` WebSocket client on instance A and one on instance B exchange
+ * an offer and its answer through Redis and open a data channel. A worker killed with SIGKILL loses its
+ * WebSocket peers from their swarms.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import Client from 'bittorrent-tracker';
+import { startInstance, type Instance } from '../helpers/instance.js';
+import { parseExposition, total } from '../helpers/prometheus.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { RawSocket } from '../helpers/raw-socket.js';
+import { Recorder, WAIT_MS, counts } from '../helpers/webrtc-recorder.js';
+
+describe('signaling between instances on one Redis Cluster', () => {
+  let redis: TestRedis;
+  let a: Instance;
+  let b: Instance;
+  const clients: Client[] = [];
+  const recorders: Recorder[] = [];
+
+  function peer(name: string, instance: Instance, infoHash: string, path: string, left: number, numwant?: number): Recorder {
+    const client = new Client({
+      infoHash,
+      peerId: randomBytes(20),
+      announce: [`${instance.wsUrl}${path}`],
+      port: 6881,
+      getAnnounceOpts: () => ({ left, uploaded: 0, downloaded: 0, ...(numwant === undefined ? {} : { numwant }) }),
+      rtcConfig: { iceServers: [] },
+    });
+    clients.push(client);
+    const recorder = new Recorder(name, client);
+    recorders.push(recorder);
+    return recorder;
+  }
+
+  before(async () => {
+    redis = await startRedis('cluster');
+    const nodes = (redis.target as { cluster: string[] }).cluster.join(',');
+    [a, b] = await Promise.all([
+      startInstance(['--redis-cluster', nodes, '--log-level', 'info'], { workers: 2 }),
+      startInstance(['--redis-cluster', nodes, '--log-level', 'info'], { workers: 2 }),
+    ]);
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => new Promise<void>((resolve) => c.destroy(() => resolve()))));
+    for (const r of recorders) for (const p of r.peers) p.destroy();
+    await Promise.all([a?.stop(), b?.stop()]);
+    await redis.stop();
+  });
+
+  it('a client on instance A and a client on instance B exchange offer and answer and connect', async () => {
+    const infoHash = randomBytes(20).toString('hex');
+    const seeder = peer('seeder on A', a, infoHash, '/announce', 0);
+    const leecher = peer('leecher on B', b, infoHash, '/announce', 1000);
+    let next = seeder.nextUpdate();
+    seeder.client.start();
+    assert.deepEqual(counts(await next), [1, 0]);
+    next = leecher.nextUpdate();
+    leecher.client.start();
+    assert.deepEqual(counts(await next), [1, 1]);
+
+    await seeder.until("a peer from the leecher's offer", () => seeder.peers.length > 0);
+    await leecher.until("a peer from the seeder's answer", () => leecher.peers.length > 0);
+    await seeder.until("the leecher's greeting", () => seeder.received.includes('hello from leecher on B'));
+    await leecher.until("the seeder's greeting", () => leecher.received.includes('hello from seeder on A'));
+
+    // The offer went from B to A and the answer from A to B: both crossed instances through Redis.
+    const relayed = async (instance: Instance, kind: string) =>
+      total(parseExposition(await instance.metrics()), 'redswarm_ws_offers_relayed_total', { kind, route: 'remote' });
+    assert.ok((await relayed(b, 'offer')) >= 1, 'B relayed an offer to a remote route');
+    assert.ok((await relayed(a, 'answer')) >= 1, 'A relayed an answer to a remote route');
+  });
+
+  it("a worker killed with SIGKILL: its WebSocket peers leave their swarms", async () => {
+    // Twelve sockets spread over A's two workers (each connection lands on one); each is the seeder of a swarm.
+    const hashes = Array.from({ length: 12 }, (_, i) => Buffer.alloc(20, 0x60 + i).toString('latin1'));
+    const sockets = await Promise.all(hashes.map(() => RawSocket.open(a.wsUrl)));
+    for (const [i, socket] of sockets.entries()) {
+      const reply = await socket.request({
+        action: 'announce',
+        info_hash: hashes[i],
+        peer_id: Buffer.alloc(20, 0x30 + i).toString('latin1'),
+        left: 0,
+        numwant: 0,
+        offers: [],
+      });
+      assert.equal(reply.complete, 1);
+    }
+    const observer = await RawSocket.open(b.wsUrl);
+    const seeders = async (): Promise<number[]> => {
+      const reply = await observer.request({ action: 'scrape', info_hash: hashes });
+      const files = reply.files as Record<string, { complete: number }>;
+      return hashes.map((h) => files[h]?.complete ?? 0);
+    };
+    assert.deepEqual(await seeders(), hashes.map(() => 1));
+
+    const [victim] = a.workerPids();
+    process.kill(victim!, 'SIGKILL');
+    const deadline = Date.now() + WAIT_MS;
+    while (!/removed the dead worker's WebSocket peers/.test(a.output())) {
+      assert.ok(Date.now() < deadline, "the primary removes the dead worker's peers");
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    // The sockets the dead worker held were closed; exactly their swarms lost their seeder.
+    await Promise.all(sockets.map((s) => s.until('close or not', () => true)));
+    const dropped = sockets.map((s) => (s.closeCode === undefined ? 1 : 0));
+    assert.ok(dropped.includes(0) && dropped.includes(1), `both workers held sockets (${dropped.join('')})`);
+    assert.deepEqual(await seeders(), dropped);
+    for (const socket of [...sockets, observer]) if (socket.closeCode === undefined) await socket.close();
+  });
+});
