@@ -12,6 +12,7 @@ import { createLogger } from '../log.js';
 import { startOpsServer, type OpsServer } from '../ops/ops-server.js';
 import { RedisSignalRouter } from '../server/redis-signal-router.js';
 import { createStore, redisTarget } from '../store/create-store.js';
+import { stopOnSignal } from './on-signal.js';
 
 const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 10_000;
@@ -74,10 +75,8 @@ export async function runPrimary(config: TrackerConfig): Promise<void> {
     );
   }
 
-  const stop = (signal: string): void => {
-    if (stopping) return;
+  stopOnSignal(log, async () => {
     stopping = true;
-    log.info({ signal }, 'draining workers');
     const workers = [...slots.keys()];
     for (const worker of workers) worker.process.kill('SIGTERM');
     const deadline = setTimeout(() => {
@@ -86,21 +85,8 @@ export async function runPrimary(config: TrackerConfig): Promise<void> {
         worker.process.kill('SIGKILL');
       }
     }, (config.shutdownTimeout + 5) * 1000);
-    Promise.all(workers.map((worker) => (worker.isDead() ? undefined : new Promise((resolve) => worker.once('exit', resolve)))))
-      .then(() => Promise.all([ops?.close(), store.close()]))
-      .then(
-        () => {
-          clearTimeout(deadline);
-          log.info('stopped');
-          log.flush();
-          process.exit(0);
-        },
-        (error: unknown) => {
-          log.error({ err: error }, 'shutdown failed');
-          process.exit(1);
-        },
-      );
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+    await Promise.all(workers.map((worker) => (worker.isDead() ? undefined : new Promise((resolve) => worker.once('exit', resolve)))));
+    clearTimeout(deadline);
+    await Promise.all([ops?.close(), store.close()]);
+  });
 }

@@ -11,6 +11,7 @@ import { startOpsServer, type OpsServer } from '../ops/ops-server.js';
 import { startTracker } from '../server/tracker.js';
 import { RedisSignalRouter } from '../server/redis-signal-router.js';
 import { createStore, redisTarget } from '../store/create-store.js';
+import { stopOnSignal } from './on-signal.js';
 
 export async function runTrackerProcess(config: TrackerConfig): Promise<void> {
   const worker = cluster.isWorker ? cluster.worker!.id : undefined;
@@ -35,26 +36,8 @@ export async function runTrackerProcess(config: TrackerConfig): Promise<void> {
   }
   process.send?.({ type: 'redswarm:ready', processId: router?.processId });
 
-  let stopping = false;
-  const stop = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'shutting down');
-    tracker
-      .close()
-      .then(() => Promise.all([store.close(), ops?.close(), router?.close()]))
-      .then(
-        () => {
-          log.info('stopped');
-          log.flush();
-          process.exit(0);
-        },
-        (error: unknown) => {
-          log.error({ err: error }, 'shutdown failed');
-          process.exit(1);
-        },
-      );
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
+  stopOnSignal(log, async () => {
+    await tracker.close();
+    await Promise.all([store.close(), ops?.close(), router?.close()]);
+  });
 }
