@@ -6,7 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { Server } from 'bittorrent-tracker';
-import { assertLoopback } from './udp-load.js';
+import { assertLoopback } from './load-common.js';
 
 const { values } = parseArgs({ options: { host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string' } } });
 const port = Number(values.port);

@@ -31,6 +31,8 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 DURATION=10
 WARMUP=2
@@ -70,17 +72,7 @@ for bin in opentracker wrk taskset; do
   command -v "$bin" >/dev/null || { echo "compare-opentracker: $bin not found (apt-get install -y opentracker wrk)" >&2; exit 1; }
 done
 
-CORES=$(nproc)
-if [ "$CORES" -ge 2 ]; then
-  TRACKER_CPU=${TRACKER_CPU:-0}
-  GEN_CPU=${GEN_CPU:-1}
-  PIN_TRACKER=(taskset -c "$TRACKER_CPU")
-  PIN_GEN=(taskset -c "$GEN_CPU")
-else
-  echo "compare-opentracker: only $CORES core: running without pinning (figures will be poor)" >&2
-  PIN_TRACKER=()
-  PIN_GEN=()
-fi
+pin_cores "only $CORES core: running without pinning (figures will be poor)"
 
 TMP=$(mktemp -d /tmp/redswarm-compare.XXXXXX)
 # opentracker chroots into this directory and drops to user nobody: it must be able to read it.
@@ -89,56 +81,20 @@ OT_PID=
 RS_PID=
 BUILD_DIR=
 cleanup() {
-  local pid
-  for pid in $OT_PID $RS_PID; do
-    if kill -0 "$pid" 2>/dev/null; then
-      kill "$pid" 2>/dev/null || true
-      for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-      kill -9 "$pid" 2>/dev/null || true
-    fi
-  done
+  stop_pids "$OT_PID" "$RS_PID"
   [ -d "$TMP/redis" ] && bash deploy/redis-cluster.sh stop "$TMP/redis"
   rm -rf "$TMP"
-  if [ -n "$BUILD_DIR" ]; then
-    rm -rf "$BUILD_DIR"
-    rmdir .tmp 2>/dev/null || true
-  fi
+  remove_build
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# A port free for both TCP and UDP on 127.0.0.1.
-free_port() {
-  node -e '
-    const net = require("node:net"), dgram = require("node:dgram");
-    (function tryOne(n) {
-      const s = net.createServer().listen(0, "127.0.0.1", () => {
-        const port = s.address().port;
-        const u = dgram.createSocket("udp4");
-        u.once("error", () => { s.close(); u.close(); if (n > 0) tryOne(n - 1); else process.exit(1); });
-        u.bind(port, "127.0.0.1", () => { console.log(port); u.close(); s.close(); });
-      });
-    })(20);'
-}
-
 # Wait until a tracker answers a UDP announce for the last bench hash (for opentracker that
 # also proves that the whitelist has been loaded), at most 60 s.
-wait_ready() { # name pid port log
-  local name=$1 pid=$2 port=$3 log=$4 deadline=$((SECONDS + 60))
-  while [ "$SECONDS" -lt "$deadline" ]; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "compare-opentracker: $name exited during startup; its log:" >&2
-      tail -n 30 "$log" >&2
-      return 1
-    fi
-    if "${TSX[@]}" bench/udp-load.ts --port "$port" --hashes-file "$TMP/whitelist.txt" --probe --probe-timeout 2 2>/dev/null; then
-      return 0
-    fi
-  done
-  echo "compare-opentracker: $name does not answer on 127.0.0.1:$port; its log:" >&2
-  tail -n 30 "$log" >&2
-  return 1
+wait_udp_ready() { # name pid port log
+  wait_ready "$1" "$2" "$4" "127.0.0.1:$3" \
+    "${TSX[@]}" bench/udp-load.ts --port "$3" --hashes-file "$TMP/whitelist.txt" --probe --probe-timeout 2
 }
 
 echo "== preparing: $HASHES info hashes (seed $SEED)"
@@ -148,19 +104,12 @@ chmod 644 "$TMP/whitelist.txt"
 OT_PORT=$(free_port)
 "${PIN_TRACKER[@]}" opentracker -i 127.0.0.1 -p "$OT_PORT" -P "$OT_PORT" -d "$TMP" -w whitelist.txt >"$TMP/opentracker.log" 2>&1 &
 OT_PID=$!
-wait_ready opentracker "$OT_PID" "$OT_PORT" "$TMP/opentracker.log"
+wait_udp_ready opentracker "$OT_PID" "$OT_PORT" "$TMP/opentracker.log"
 echo "== opentracker: pid $OT_PID, 127.0.0.1:$OT_PORT (tcp+udp)"
 
 if [ "$ONLY_OT" = 0 ]; then
   if [ "$BUILD" = 1 ]; then
-    mkdir -p .tmp
-    BUILD_DIR=$(mktemp -d "$PWD/.tmp/compare-build.XXXXXX")
-    echo "== compiling redswarm into $BUILD_DIR"
-    # tsc emits even when it reports type errors; what matters is that cli.js is there.
-    npx --no-install tsc -p tsconfig.json --outDir "$BUILD_DIR" --sourceMap false >"$TMP/tsc.log" 2>&1 || true
-    [ -f "$BUILD_DIR/src/cli.js" ] || { cat "$TMP/tsc.log" >&2; echo "compare-opentracker: build failed" >&2; exit 1; }
-    cp -r lua "$BUILD_DIR/"   # the Redis store's scripts, found relative to the compiled code as in dist/
-    REDSWARM_CMD="node $BUILD_DIR/src/cli.js"
+    build_redswarm compare-build
   fi
   STORE_ARGS=()
   if [ "$STORE" = redis-cluster ]; then
@@ -170,9 +119,9 @@ if [ "$ONLY_OT" = 0 ]; then
   fi
   RS_PORT=$(free_port)
   # shellcheck disable=SC2086 # REDSWARM_CMD is a command line
-  "${PIN_TRACKER[@]}" $REDSWARM_CMD --host 127.0.0.1 --port "$RS_PORT" --log-level warn "${STORE_ARGS[@]}" >"$TMP/redswarm.log" 2>&1 &
+  "${PIN_TRACKER[@]}" $REDSWARM_CMD --host 127.0.0.1 --port "$RS_PORT" --metrics-port 0 --log-level warn "${STORE_ARGS[@]}" >"$TMP/redswarm.log" 2>&1 &
   RS_PID=$!
-  wait_ready redswarm "$RS_PID" "$RS_PORT" "$TMP/redswarm.log"
+  wait_udp_ready redswarm "$RS_PID" "$RS_PORT" "$TMP/redswarm.log"
   kids=$(cat /proc/"$RS_PID"/task/*/children 2>/dev/null | tr -s ' \n' ' ')
   echo "== redswarm: pid $RS_PID ($(tr '\0' ' ' </proc/"$RS_PID"/cmdline)), 127.0.0.1:$RS_PORT${kids:+, child processes: $kids (their CPU is counted too)}"
 fi
@@ -186,13 +135,7 @@ RESULTS="$TMP/results.tsv"
 
 run_phase() { # round phase tracker pid port
   local round=$1 phase=$2 name=$3 pid=$4 port=$5 out="$TMP/out.txt" rc=0
-  echo
-  echo "-- round $round, $phase, $name"
-  if ! kill -0 "$pid" 2>/dev/null; then
-    echo "   $name is not running any more"
-    printf '%s\t%s\t%s\tdead\n' "$round" "$phase" "$name" >>"$RESULTS"
-    return
-  fi
+  phase_start "$round" "$phase" "$name" "$pid" || return 0
   case "$phase" in
     udp)
       # shellcheck disable=SC2086
@@ -208,18 +151,7 @@ run_phase() { # round phase tracker pid port
       ;;
     *) echo "compare-opentracker: unknown phase $phase" >&2; exit 2 ;;
   esac
-  sed 's/^/   /' "$out"
-  local result
-  result=$(grep '^RESULT ' "$out" | tail -n1 || true)
-  if [ "$rc" != 0 ] || [ -z "$result" ]; then
-    printf '%s\t%s\t%s\tfailed\n' "$round" "$phase" "$name" >>"$RESULTS"
-  else
-    printf '%s\t%s\t%s\t%s\n' "$round" "$phase" "$name" "${result#RESULT }" >>"$RESULTS"
-  fi
-  if ! kill -0 "$pid" 2>/dev/null; then
-    echo "   !! $name died during this phase; last lines of its log:"
-    tail -n 20 "$TMP/$name.log" | sed 's/^/   /'
-  fi
+  phase_record "$round" "$phase" "$name" "$pid" "$rc" "$out"
 }
 
 IFS=',' read -r -a PHASE_LIST <<<"$PHASES"
@@ -246,19 +178,12 @@ fi
 echo
 echo "== summary (median over $ROUNDS round(s)); rs/ot = redswarm ÷ opentracker"
 node - "$RESULTS" <<'EOF'
-const fs = require('node:fs');
-const rows = fs.readFileSync(process.argv[2], 'utf8').split('\n').filter(Boolean).map((l) => {
-  const [round, phase, tracker, rest] = l.split('\t');
-  const kv = {};
-  for (const p of (rest ?? '').split(' ')) { const i = p.indexOf('='); if (i > 0) kv[p.slice(0, i)] = p.slice(i + 1); }
-  return { round, phase, tracker, ok: rest !== 'failed' && rest !== 'dead', kv };
-});
-const median = (xs) => { const s = xs.filter(Number.isFinite).sort((a, b) => a - b); if (!s.length) return NaN; const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
-const pick = (phase, tracker, key) => median(rows.filter((r) => r.ok && r.phase === phase && r.tracker === tracker).map((r) => Number(r.kv[key])));
+const { readResults, picker, f, printTable } = require('./bench/compare-results.cjs');
+const rows = readResults(process.argv[2]);
+const pick = picker(rows);
 const sum = (phase, tracker, key) => rows.filter((r) => r.ok && r.phase === phase && r.tracker === tracker).reduce((a, r) => a + Number(r.kv[key] ?? 0), 0);
 const failed = (phase, tracker) => rows.filter((r) => !r.ok && r.phase === phase && r.tracker === tracker).length;
 const names = { udp: 'UDP announce (+10% scrape)', http: 'HTTP announce, keep-alive', 'http-close': 'HTTP announce, Connection: close' };
-const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '-');
 const head = ['phase', 'ot resp/s', 'rs resp/s', 'rs/ot', 'ot µs CPU/resp', 'rs µs CPU/resp', 'ot/rs CPU', 'ot CPU%', 'rs CPU%', 'gen CPU% ot/rs', 'errors ot', 'errors rs'];
 const table = [head];
 const notes = [];
@@ -281,8 +206,6 @@ for (const phase of [...new Set(rows.map((r) => r.phase))]) {
     else notes.push(`${phase}: neither ${t} (${f(u)}%) nor the generator (${f(g)}%) filled its core: other load on the machine or latency-bound; trust CPU/response over responses/s`);
   }
 }
-const w = head.map((_, i) => Math.max(...table.map((r) => String(r[i]).length)));
-for (const r of table) console.log(r.map((c, i) => (i === 0 ? String(c).padEnd(w[i]) : String(c).padStart(w[i]))).join('  '));
-if (notes.length) console.log('\nnotes:\n' + notes.map((n) => '  - ' + n).join('\n'));
+printTable(table, notes);
 console.log('\n"ot/rs CPU" = opentracker CPU per response ÷ redswarm CPU per response: the one-core throughput ratio to expect when both are saturated (>1 favours redswarm).');
 EOF

@@ -9,6 +9,8 @@
 # Everything is on 127.0.0.1, bounded in time, and only the processes started here are stopped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 DURATION=10 WARMUP=2 WORKERS="1 2" PHASES=udp,http
 while [ $# -gt 0 ]; do
@@ -49,7 +51,7 @@ node --import tsx bench/udp-load.ts --write-hashes "$TMP/hashes.txt" --hashes 10
 echo "== Redis Cluster $NODES (3 masters); $DURATION s measured + $WARMUP s warm-up per phase; $(nproc) cores"
 printf '%s\n' "workers phase resp/s tracker_us_cpu_per_resp redis_us_cpu_per_resp" >"$TMP/table"
 for workers in $WORKERS; do
-  PORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+  PORT=$(free_port)
   node "$BUILD/src/cli.js" --host 127.0.0.1 --port "$PORT" --redis-cluster "$NODES" --workers "$workers" \
     --metrics-port 0 --log-level warn >"$TMP/redswarm-$workers.log" 2>&1 &
   RS_PID=$!

@@ -26,6 +26,8 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 DURATION=10
 WARMUP=3
@@ -51,17 +53,7 @@ REDSWARM_CMD=${REDSWARM_CMD:-node --import tsx src/cli.ts}
 LOAD_ARGS=${LOAD_ARGS:-}
 TSX=(node --import tsx)
 
-CORES=$(nproc)
-if [ "$CORES" -ge 2 ] && command -v taskset >/dev/null; then
-  TRACKER_CPU=${TRACKER_CPU:-0}
-  GEN_CPU=${GEN_CPU:-1}
-  PIN_TRACKER=(taskset -c "$TRACKER_CPU")
-  PIN_GEN=(taskset -c "$GEN_CPU")
-else
-  echo "compare-ws: $CORES core(s) or no taskset: running without pinning (figures will be poor)" >&2
-  PIN_TRACKER=()
-  PIN_GEN=()
-fi
+pin_cores "$CORES core(s) or no taskset: running without pinning (figures will be poor)"
 
 TMP=$(mktemp -d /tmp/redswarm-compare-ws.XXXXXX)
 BT_PID=
@@ -69,74 +61,40 @@ RS_PID=
 FLOOR_PID=
 BUILD_DIR=
 cleanup() {
-  local pid
-  for pid in $BT_PID $RS_PID $FLOOR_PID; do
-    if kill -0 "$pid" 2>/dev/null; then
-      kill "$pid" 2>/dev/null || true
-      for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-      kill -9 "$pid" 2>/dev/null || true
-    fi
-  done
+  stop_pids "$BT_PID" "$RS_PID" "$FLOOR_PID"
   rm -rf "$TMP"
-  if [ -n "$BUILD_DIR" ]; then
-    rm -rf "$BUILD_DIR"
-    rmdir .tmp 2>/dev/null || true
-  fi
+  remove_build
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() {
-  node -e 'const s = require("node:net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); });'
-}
-
 # Wait until a tracker answers a WebSocket scrape, at most 60 s.
-wait_ready() { # name pid port log
-  local name=$1 pid=$2 port=$3 log=$4 deadline=$((SECONDS + 60))
-  while [ "$SECONDS" -lt "$deadline" ]; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "compare-ws: $name exited during startup; its log:" >&2
-      tail -n 30 "$log" >&2
-      return 1
-    fi
-    if "${TSX[@]}" bench/ws-load.ts --port "$port" --probe --probe-timeout 2 2>/dev/null; then
-      return 0
-    fi
-  done
-  echo "compare-ws: $name does not answer on ws://127.0.0.1:$port; its log:" >&2
-  tail -n 30 "$log" >&2
-  return 1
+wait_ws_ready() { # name pid port log
+  wait_ready "$1" "$2" "$4" "ws://127.0.0.1:$3" "${TSX[@]}" bench/ws-load.ts --port "$3" --probe --probe-timeout 2
 }
 
 if [ "$BUILD" = 1 ]; then
-  mkdir -p .tmp
-  BUILD_DIR=$(mktemp -d "$PWD/.tmp/compare-ws-build.XXXXXX")
-  echo "== compiling redswarm into $BUILD_DIR"
-  # tsc emits even when it reports type errors; what matters is that cli.js is there.
-  npx --no-install tsc -p tsconfig.json --outDir "$BUILD_DIR" --sourceMap false >"$TMP/tsc.log" 2>&1 || true
-  [ -f "$BUILD_DIR/src/cli.js" ] || { cat "$TMP/tsc.log" >&2; echo "compare-ws: build failed" >&2; exit 1; }
-  cp -r lua "$BUILD_DIR/"
-  REDSWARM_CMD="node $BUILD_DIR/src/cli.js"
+  build_redswarm compare-ws-build
 fi
 
 BT_PORT=$(free_port)
 "${PIN_TRACKER[@]}" "${TSX[@]}" bench/bittorrent-tracker-ws.ts --port "$BT_PORT" >"$TMP/bittorrent-tracker.log" 2>&1 &
 BT_PID=$!
-wait_ready bittorrent-tracker "$BT_PID" "$BT_PORT" "$TMP/bittorrent-tracker.log"
+wait_ws_ready bittorrent-tracker "$BT_PID" "$BT_PORT" "$TMP/bittorrent-tracker.log"
 echo "== bittorrent-tracker $(node -p 'require("./node_modules/bittorrent-tracker/package.json").version'): pid $BT_PID, ws://127.0.0.1:$BT_PORT"
 
 RS_PORT=$(free_port)
 # shellcheck disable=SC2086 # REDSWARM_CMD is a command line
-"${PIN_TRACKER[@]}" $REDSWARM_CMD --host 127.0.0.1 --port "$RS_PORT" --log-level warn >"$TMP/redswarm.log" 2>&1 &
+"${PIN_TRACKER[@]}" $REDSWARM_CMD --host 127.0.0.1 --port "$RS_PORT" --metrics-port 0 --log-level warn >"$TMP/redswarm.log" 2>&1 &
 RS_PID=$!
-wait_ready redswarm "$RS_PID" "$RS_PORT" "$TMP/redswarm.log"
+wait_ws_ready redswarm "$RS_PID" "$RS_PORT" "$TMP/redswarm.log"
 echo "== redswarm: pid $RS_PID ($(tr '\0' ' ' </proc/"$RS_PID"/cmdline)), ws://127.0.0.1:$RS_PORT"
 
 FLOOR_PORT=$(free_port)
 "${PIN_TRACKER[@]}" "${TSX[@]}" bench/ws-floor.ts --port "$FLOOR_PORT" >"$TMP/floor.log" 2>&1 &
 FLOOR_PID=$!
-wait_ready floor "$FLOOR_PID" "$FLOOR_PORT" "$TMP/floor.log"
+wait_ws_ready floor "$FLOOR_PID" "$FLOOR_PORT" "$TMP/floor.log"
 echo "== floor (bench/ws-floor.ts): pid $FLOOR_PID, ws://127.0.0.1:$FLOOR_PORT"
 
 echo "== machine: $CORES cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(uname -sr), node $(node --version)"
@@ -157,28 +115,11 @@ phase_args() {
 run_phase() { # round phase tracker pid port
   local round=$1 phase=$2 name=$3 pid=$4 port=$5 out="$TMP/out.txt" rc=0 args
   args=$(phase_args "$phase")
-  echo
-  echo "-- round $round, $phase, $name"
-  if ! kill -0 "$pid" 2>/dev/null; then
-    echo "   $name is not running any more"
-    printf '%s\t%s\t%s\tdead\n' "$round" "$phase" "$name" >>"$RESULTS"
-    return
-  fi
+  phase_start "$round" "$phase" "$name" "$pid" || return 0
   # shellcheck disable=SC2086
   "${PIN_GEN[@]}" "${TSX[@]}" bench/ws-load.ts --port "$port" --duration "$DURATION" --warmup "$WARMUP" \
     --cpu-pid "$pid" --label "$name" $args $LOAD_ARGS >"$out" 2>&1 || rc=$?
-  sed 's/^/   /' "$out"
-  local result
-  result=$(grep '^RESULT ' "$out" | tail -n1 || true)
-  if [ "$rc" != 0 ] || [ -z "$result" ]; then
-    printf '%s\t%s\t%s\tfailed\n' "$round" "$phase" "$name" >>"$RESULTS"
-  else
-    printf '%s\t%s\t%s\t%s\n' "$round" "$phase" "$name" "${result#RESULT }" >>"$RESULTS"
-  fi
-  if ! kill -0 "$pid" 2>/dev/null; then
-    echo "   !! $name died during this phase; last lines of its log:"
-    tail -n 20 "$TMP/$name.log" | sed 's/^/   /'
-  fi
+  phase_record "$round" "$phase" "$name" "$pid" "$rc" "$out"
 }
 
 IFS=',' read -r -a PHASE_LIST <<<"$PHASES"
@@ -200,21 +141,14 @@ done
 echo
 echo "== summary (median over $ROUNDS round(s)); rs/bt = redswarm ÷ bittorrent-tracker"
 node - "$RESULTS" <<'EOF'
-const fs = require('node:fs');
-const rows = fs.readFileSync(process.argv[2], 'utf8').split('\n').filter(Boolean).map((l) => {
-  const [round, phase, tracker, rest] = l.split('\t');
-  const kv = {};
-  for (const p of (rest ?? '').split(' ')) { const i = p.indexOf('='); if (i > 0) kv[p.slice(0, i)] = p.slice(i + 1); }
-  return { round, phase, tracker, ok: rest !== 'failed' && rest !== 'dead', kv };
-});
-const median = (xs) => { const s = xs.filter(Number.isFinite).sort((a, b) => a - b); if (!s.length) return NaN; const m = s.length >> 1; return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2; };
-const pick = (phase, tracker, key) => median(rows.filter((r) => r.ok && r.phase === phase && r.tracker === tracker).map((r) => Number(r.kv[key])));
+const { readResults, picker, f, printTable } = require('./bench/compare-results.cjs');
+const rows = readResults(process.argv[2]);
+const pick = picker(rows);
 const errors = (phase, tracker) => {
   const mine = rows.filter((r) => r.phase === phase && r.tracker === tracker);
   const bad = mine.filter((r) => !r.ok).length;
   return bad ? `${bad} run(s) failed` : String(mine.reduce((a, r) => a + Number(r.kv.errors ?? 0), 0));
 };
-const f = (x, d = 0) => (Number.isFinite(x) ? x.toFixed(d) : '-');
 const head = ['phase', 'bt resp/s', 'rs resp/s', 'rs/bt', 'bt µs CPU/resp', 'rs µs CPU/resp', 'floor µs CPU/resp', 'bt/rs CPU', 'kernel% bt/rs', 'bt CPU%', 'rs CPU%', 'gen CPU% bt/rs', 'relays/resp', 'errors bt', 'errors rs'];
 const table = [head];
 const notes = [];
@@ -233,9 +167,7 @@ for (const phase of [...new Set(rows.map((r) => r.phase))]) {
     else notes.push(`${phase}: neither ${t} (${f(u)}%) nor the generator (${f(g)}%) filled its core: other load or latency-bound; trust CPU/response`);
   }
 }
-const w = head.map((_, i) => Math.max(...table.map((r) => String(r[i]).length)));
-for (const r of table) console.log(r.map((c, i) => (i === 0 ? String(c).padEnd(w[i]) : String(c).padStart(w[i]))).join('  '));
-if (notes.length) console.log('\nnotes:\n' + notes.map((n) => '  - ' + n).join('\n'));
+printTable(table, notes);
 console.log('\n"bt/rs CPU" = bittorrent-tracker CPU per response ÷ redswarm CPU per response: the one-core throughput ratio when both are saturated.');
 console.log('"relays/resp" = offers and answers the generator received per announce reply (each one a message the tracker relayed).');
 console.log('"kernel%" = share of the tracker\'s CPU spent in the kernel (TCP on loopback), which no tracker code can avoid.');

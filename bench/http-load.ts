@@ -19,8 +19,20 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
-import { assertLoopback, hashesToHexLines, makeInfoHashes, processTreeCpuSeconds, fmtUs, waitedChildrenCpuSeconds } from './udp-load.js';
+import {
+  assertLoopback,
+  fmtUs,
+  hashesToHexLines,
+  makeInfoHashes,
+  numberOption as int,
+  parseArgsOrHelp,
+  percentOfCore,
+  printResult,
+  processTreeCpuSeconds,
+  trackerCpuLine,
+  trackerCpuResult,
+  waitedChildrenCpuSeconds,
+} from './load-common.js';
 
 const USAGE = `usage: node --import tsx bench/http-load.ts --port N [options]
   --host H            target (loopback only)                    [127.0.0.1]
@@ -114,7 +126,7 @@ function runWrk(args: string[], timeoutMs: number): Promise<{ code: number | nul
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({
+  const values = parseArgsOrHelp(USAGE, {
     options: {
       host: { type: 'string', default: '127.0.0.1' },
       port: { type: 'string' },
@@ -135,15 +147,10 @@ async function main(): Promise<void> {
       help: { type: 'boolean', default: false },
     },
   });
-  if (values.help || values.port === undefined) {
+  if (values.port === undefined) {
     console.log(USAGE);
-    process.exit(values.help ? 0 : 2);
+    process.exit(2);
   }
-  const int = (name: string, v: string, min: number, max: number): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer in [${min}, ${max}], got ${v}`);
-    return n;
-  };
   const host = values.host!;
   assertLoopback(host);
   const port = int('port', values.port, 1, 65535);
@@ -217,7 +224,7 @@ async function main(): Promise<void> {
       `  errors:     ${errors} (connect ${r.err_connect}, read ${serverCloses ? '-' : r.err_read}, write ${r.err_write}, timeout ${r.err_timeout}, status>399 ${r.err_status}` +
         (check ? `; bodies: ${r.ok} ok, ${r.failures} failure replies, ${r.bad} malformed, ${r.non200} non-200)` : ')'),
       `  latency:    p50 ${fmtUs(r.p50_us)}, p90 ${fmtUs(r.p90_us)}, p99 ${fmtUs(r.p99_us)}, max ${fmtUs(r.max_us)}`,
-      `  generator:  wrk ${genCpu.toFixed(2)} CPU s (${((100 * genCpu) / elapsed).toFixed(0)}% of one core)`,
+      `  generator:  wrk ${genCpu.toFixed(2)} CPU s (${percentOfCore(genCpu, elapsed)}% of one core)`,
     ];
     if (serverCloses && !values.close) {
       lines.push(
@@ -231,12 +238,7 @@ async function main(): Promise<void> {
           `"Connection: close", so wrk counted ${closes} closes as socket read errors (not counted as errors here).`,
       );
     }
-    if (cpuPid) {
-      lines.push(
-        `  tracker:    ${trackerCpu.toFixed(2)} CPU s (${((100 * trackerCpu) / elapsed).toFixed(0)}% of one core), ` +
-          `${((trackerCpu * 1e6) / Math.max(1, responses)).toFixed(2)} µs CPU/response`,
-      );
-    }
+    if (cpuPid) lines.push(trackerCpuLine(trackerCpu, elapsed, responses));
     if (r.first_failure) lines.push(`  failure:    ${r.first_failure}`);
     console.log(lines.join('\n'));
     const kv: Record<string, string | number> = {
@@ -251,10 +253,9 @@ async function main(): Promise<void> {
       p50_us: r.p50_us,
       p99_us: r.p99_us,
       gen_cpu_s: genCpu.toFixed(3),
-      tracker_cpu_s: cpuPid ? trackerCpu.toFixed(3) : 'NaN',
-      cpu_us_per_resp: cpuPid ? ((trackerCpu * 1e6) / Math.max(1, responses)).toFixed(3) : 'NaN',
+      ...trackerCpuResult(cpuPid, trackerCpu, responses),
     };
-    console.log('RESULT ' + Object.entries(kv).map(([k, v]) => `${k}=${v}`).join(' '));
+    printResult(kv);
   } finally {
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   }

@@ -21,100 +21,32 @@
  * The last line of output is `RESULT k=v ...` for scripts (bench/compare-opentracker.sh).
  */
 import dgram from 'node:dgram';
-import { createHash } from 'node:crypto';
-import { fork, type ChildProcess, execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync, readdirSync } from 'node:fs';
+import { fork, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
+import {
+  assertLoopback,
+  cpuSecondsSince,
+  fmtUs,
+  hashesToHexLines,
+  makeInfoHashes,
+  makeRng,
+  numberOption as num,
+  parseArgsOrHelp,
+  percentOfCore,
+  printResult,
+  processTreeCpuSeconds,
+  readHashesFile,
+  sleep,
+  startWatchdog,
+  trackerCpuLine,
+  trackerCpuResult,
+} from './load-common.js';
 import { Zipf } from './zipf.js';
 
 // ---------------------------------------------------------------------------------------
-// Shared helpers (also used by bench/http-load.ts)
-
-/** The bench's info hashes: SHA-1 of a seeded label, so every tool derives the same set. */
-export function makeInfoHashes(count: number, seed: number): Buffer {
-  const out = Buffer.allocUnsafe(count * 20);
-  for (let i = 0; i < count; i++) {
-    createHash('sha1').update(`redswarm-bench:${seed}:${i}`).digest().copy(out, i * 20);
-  }
-  return out;
-}
-
-export function hashesToHexLines(hashes: Buffer): string {
-  const lines: string[] = [];
-  for (let off = 0; off < hashes.length; off += 20) lines.push(hashes.toString('hex', off, off + 20));
-  return lines.join('\n') + '\n';
-}
-
-export function readHashesFile(path: string): Buffer {
-  const lines = readFileSync(path, 'utf8').split('\n').map((l) => l.trim()).filter((l) => /^[0-9a-fA-F]{40}$/.test(l));
-  if (lines.length === 0) throw new Error(`${path}: no 40-hex-digit info hashes found`);
-  return Buffer.from(lines.join(''), 'hex');
-}
-
-/** Refuse anything but loopback: this is a load generator. */
-export function assertLoopback(host: string): void {
-  if (host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)) return;
-  throw new Error(`refusing to load ${host}: only loopback targets (127.0.0.0/8, ::1, localhost) are allowed`);
-}
-
-let clkTck = 0;
-/**
- * CPU seconds (utime+stime) used so far by a process and its descendants, from
- * /proc/PID/stat (which already sums all threads of a process). Returns NaN if the
- * process is gone.
- */
-export function processTreeCpuSeconds(pid: number): number {
-  if (clkTck === 0) {
-    try {
-      clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-    } catch {
-      clkTck = 100;
-    }
-  }
-  let ticks = 0;
-  const seen = new Set<number>();
-  const visit = (p: number): boolean => {
-    if (seen.has(p)) return true;
-    seen.add(p);
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${p}/stat`, 'utf8');
-    } catch {
-      return false;
-    }
-    // The command name (field 2) may contain spaces; fields after it are space-separated.
-    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    ticks += Number(rest[11]) + Number(rest[12]); // fields 14 (utime) and 15 (stime)
-    let tids: string[] = [];
-    try {
-      tids = readdirSync(`/proc/${p}/task`);
-    } catch {
-      /* gone */
-    }
-    for (const tid of tids) {
-      let children = '';
-      try {
-        children = readFileSync(`/proc/${p}/task/${tid}/children`, 'utf8');
-      } catch {
-        continue;
-      }
-      for (const c of children.split(' ')) if (c) visit(Number(c));
-    }
-    return true;
-  };
-  if (!visit(pid)) return NaN;
-  return ticks / clkTck;
-}
-
-/** CPU seconds of this process's children that have been waited for (cutime+cstime). */
-export function waitedChildrenCpuSeconds(): number {
-  processTreeCpuSeconds(process.pid); // makes sure clkTck is known
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(rest[13]) + Number(rest[14])) / clkTck; // fields 16 (cutime) and 17 (cstime)
-}
+// Latency
 
 /** Latency histogram: 8 log-spaced buckets per octave of microseconds, up to ~33 s. */
 const LAT_BUCKETS = 8 * 25;
@@ -136,11 +68,6 @@ export function percentileUs(hist: ArrayLike<number>, p: number): number {
     if (acc >= want) return latBucketUpperUs(i);
   }
   return latBucketUpperUs(hist.length - 1);
-}
-
-export function fmtUs(us: number): string {
-  if (!Number.isFinite(us)) return '-';
-  return us >= 1000 ? `${(us / 1000).toFixed(us >= 10000 ? 0 : 1)} ms` : `${us.toFixed(0)} µs`;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -210,7 +137,7 @@ const USAGE = `usage: node --import tsx bench/udp-load.ts --port N [options]
   --probe [--probe-timeout S]  connect + announce once (retrying), exit 0 when answered`;
 
 function readOptions(argv: string[]): { opts: Options; child: boolean; writeHashes: string; probe: number } {
-  const { values } = parseArgs({
+  const values = parseArgsOrHelp(USAGE, {
     args: argv,
     options: {
       host: { type: 'string', default: '127.0.0.1' },
@@ -241,17 +168,6 @@ function readOptions(argv: string[]): { opts: Options; child: boolean; writeHash
       help: { type: 'boolean', default: false },
     },
   });
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
-  const num = (name: string, v: string, min: number, max: number, int = true): number => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < min || n > max || (int && !Number.isInteger(n))) {
-      throw new Error(`--${name} must be ${int ? 'an integer' : 'a number'} in [${min}, ${max}], got ${v}`);
-    }
-    return n;
-  };
   const writeHashes = values['write-hashes'] ?? '';
   if (values.port === undefined && !writeHashes) throw new Error(`--port is required\n${USAGE}`);
   const opts: Options = {
@@ -310,17 +226,6 @@ const PROTOCOL_ID_HI = 0x417;
 const PROTOCOL_ID_LO = 0x27101980;
 const CONNECT_SLOT = 0xff;
 const ANNOUNCE_LEN = 98;
-
-/** mulberry32: small, fast, allocation-free PRNG returning [0, 1). */
-function makeRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Generator {
   private readonly rng: () => number;
@@ -424,7 +329,7 @@ class Generator {
 
   stop(): Stats {
     const elapsed = (performance.now() - this.windowStart) / 1000;
-    const cpu = process.cpuUsage(this.cpuStart);
+    const genCpu = cpuSecondsSince(this.cpuStart);
     this.running = false;
     this.measuring = false;
     if (this.timer) clearInterval(this.timer);
@@ -442,7 +347,7 @@ class Generator {
       connects: this.connects,
       errorMessages: [...this.errorMessages].map(([m, n]) => `${n}× ${m}`),
       latency: Array.from(this.lat),
-      genCpu: (cpu.user + cpu.system) / 1e6,
+      genCpu,
     };
     return stats;
   }
@@ -818,14 +723,7 @@ function sumStats(all: Stats[]): Stats {
 
 async function runMain(opts: Options): Promise<void> {
   // Watchdog: whatever happens, this process ends.
-  const watchdog = setTimeout(
-    () => {
-      console.error('udp-load: watchdog fired, exiting');
-      process.exit(2);
-    },
-    (opts.warmup + opts.duration + 60) * 1000,
-  );
-  watchdog.unref();
+  const watchdog = startWatchdog(opts.warmup + opts.duration + 60, 'udp-load: watchdog fired, exiting', 2);
 
   const workers: Worker[] = [];
   const cleanup = (): void => {
@@ -847,7 +745,7 @@ async function runMain(opts: Options): Promise<void> {
     throw e;
   }
   for (const w of workers) w.start();
-  if (opts.warmup > 0) await new Promise((r) => setTimeout(r, opts.warmup * 1000));
+  if (opts.warmup > 0) await sleep(opts.warmup * 1000);
 
   let finish: () => void = () => {};
   const done = new Promise<void>((r) => (finish = r));
@@ -876,14 +774,9 @@ function report(opts: Options, s: Stats, trackerCpu: number): void {
       `(announce ${s.announces}, scrape ${s.scrapes}; ${(s.peersReturned / Math.max(1, s.announces)).toFixed(1)} peers/announce)`,
     `  errors:     ${s.errors} error replies (action 3), ${s.timeouts} timeouts, ${s.bad} bad replies, ${s.late} late, ${s.sendErrors} socket errors; ${s.connects} connects`,
     `  latency:    p50 ${fmtUs(percentileUs(s.latency, 0.5))}, p90 ${fmtUs(percentileUs(s.latency, 0.9))}, p99 ${fmtUs(percentileUs(s.latency, 0.99))}, max ${fmtUs(percentileUs(s.latency, 1))}`,
-    `  generator:  ${s.genCpu.toFixed(2)} CPU s (${((100 * s.genCpu) / s.elapsed).toFixed(0)}% of one core)`,
+    `  generator:  ${s.genCpu.toFixed(2)} CPU s (${percentOfCore(s.genCpu, s.elapsed)}% of one core)`,
   ];
-  if (opts.cpuPid) {
-    lines.push(
-      `  tracker:    ${trackerCpu.toFixed(2)} CPU s (${((100 * trackerCpu) / s.elapsed).toFixed(0)}% of one core), ` +
-        `${((trackerCpu * 1e6) / Math.max(1, responses)).toFixed(2)} µs CPU/response`,
-    );
-  }
+  if (opts.cpuPid) lines.push(trackerCpuLine(trackerCpu, s.elapsed, responses));
   for (const m of s.errorMessages) lines.push(`  error:      ${m}`);
   console.log(lines.join('\n'));
   const kv: Record<string, string | number> = {
@@ -900,10 +793,9 @@ function report(opts: Options, s: Stats, trackerCpu: number): void {
     p50_us: percentileUs(s.latency, 0.5).toFixed(0),
     p99_us: percentileUs(s.latency, 0.99).toFixed(0),
     gen_cpu_s: s.genCpu.toFixed(3),
-    tracker_cpu_s: opts.cpuPid ? trackerCpu.toFixed(3) : 'NaN',
-    cpu_us_per_resp: opts.cpuPid ? ((trackerCpu * 1e6) / Math.max(1, responses)).toFixed(3) : 'NaN',
+    ...trackerCpuResult(opts.cpuPid, trackerCpu, responses),
   };
-  console.log('RESULT ' + Object.entries(kv).map(([k, v]) => `${k}=${v}`).join(' '));
+  printResult(kv);
 }
 
 /** One connect + one announce for the last hash, retried until answered or out of time. */
@@ -952,7 +844,7 @@ async function probe(opts: Options, timeoutS: number): Promise<boolean> {
         if (ar && ar.length >= 20 && ar.readUInt32BE(0) === 1 && ar.readUInt32BE(4) === 0x5678) return true;
         if (ar && ar.length >= 8 && ar.readUInt32BE(0) === 3) lastError = ar.toString('utf8', 8);
       }
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(200);
     }
     console.error(`udp-load --probe: ${opts.host}:${opts.port} did not answer an announce within ${timeoutS} s (last: ${lastError})`);
     return false;

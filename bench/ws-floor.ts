@@ -8,7 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { uWS } from '../src/server/uws.js';
-import { assertLoopback } from './udp-load.js';
+import { assertLoopback } from './load-common.js';
 
 const { values } = parseArgs({ options: { host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string' } } });
 const port = Number(values.port);

@@ -16,12 +16,24 @@
  * hangs. The last line is `RESULT k=v ...` for scripts.
  */
 import { fork } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { assertLoopback, fmtUs, makeInfoHashes, processTreeCpuSeconds } from './udp-load.js';
+import {
+  assertLoopback,
+  cpuSecondsSince,
+  fmtUs,
+  makeInfoHashes,
+  makeRng,
+  numberOption as num,
+  parseArgsOrHelp,
+  percentOfCore,
+  printResult,
+  processTreeCpuSeconds,
+  processUserSystemTicks,
+  sleep,
+  startWatchdog,
+} from './load-common.js';
 import { Zipf } from './zipf.js';
 
 interface Options {
@@ -67,7 +79,7 @@ const USAGE = `usage: node --import tsx bench/ws-load.ts --port N [options]
   --probe [--probe-timeout S]  one scrape (retrying), exit 0 when answered`;
 
 function readOptions(argv: string[]): { opts: Options; child: number; probe: number } {
-  const { values } = parseArgs({
+  const values = parseArgsOrHelp(USAGE, {
     args: argv,
     options: {
       host: { type: 'string', default: '127.0.0.1' },
@@ -94,17 +106,6 @@ function readOptions(argv: string[]): { opts: Options; child: number; probe: num
       help: { type: 'boolean', default: false },
     },
   });
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
-  const num = (name: string, v: string, min: number, max: number, int = true): number => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < min || n > max || (int && !Number.isInteger(n))) {
-      throw new Error(`--${name} must be ${int ? 'an integer' : 'a number'} in [${min}, ${max}], got ${v}`);
-    }
-    return n;
-  };
   if (values.port === undefined) throw new Error(`--port is required\n${USAGE}`);
   const opts: Options = {
     host: values.host!,
@@ -147,17 +148,6 @@ interface Stats {
   /** A sample of reply latencies in µs. */
   latencies: number[];
   genCpu: number;
-}
-
-/** mulberry32: small, fast PRNG returning [0, 1). */
-function makeRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const LATENCY_SAMPLES = 50_000;
@@ -252,7 +242,7 @@ class Generator {
   }
 
   stop(): Stats {
-    const cpu = process.cpuUsage(this.cpuStart);
+    const genCpu = cpuSecondsSince(this.cpuStart);
     const stats: Stats = {
       elapsed: (performance.now() - this.windowStart) / 1000,
       responses: this.responses,
@@ -264,7 +254,7 @@ class Generator {
       answersReceived: this.answersReceived,
       failureMessages: Object.fromEntries(this.failureMessages),
       latencies: this.latencies,
-      genCpu: (cpu.user + cpu.system) / 1e6,
+      genCpu,
     };
     this.running = false;
     this.measuring = false;
@@ -415,8 +405,6 @@ class Connection {
 // ---------------------------------------------------------------------------------------------------------------
 // Drivers
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
 /** Runs one generator: open, warm up, measure, report. */
 async function runGenerator(opts: Options, index: number, onMeasure: () => void): Promise<Stats> {
   const gen = new Generator(opts, index);
@@ -469,17 +457,6 @@ async function probe(opts: Options, timeoutS: number): Promise<never> {
   process.exit(1);
 }
 
-/** Kernel (stime) share of a process's CPU ticks so far: [utime, stime] of the process itself. */
-function userSystemTicks(pid: number): [number, number] {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return [Number(fields[11]), Number(fields[12])];
-  } catch {
-    return [NaN, NaN];
-  }
-}
-
 function percentile(sorted: number[], p: number): number {
   return sorted.length === 0 ? NaN : sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!;
 }
@@ -487,10 +464,7 @@ function percentile(sorted: number[], p: number): number {
 async function main(): Promise<void> {
   const { opts, child, probe: probeTimeout } = readOptions(process.argv.slice(2));
   // Watchdog: whatever happens, the run ends.
-  setTimeout(() => {
-    console.error('ws-load: watchdog: run did not finish in time');
-    process.exit(3);
-  }, (opts.warmup + opts.duration + 60 + (probeTimeout || 0)) * 1000).unref();
+  startWatchdog(opts.warmup + opts.duration + 60 + (probeTimeout || 0), 'ws-load: watchdog: run did not finish in time', 3);
   if (probeTimeout > 0) await probe(opts, probeTimeout);
   if (child >= 0) {
     const stats = await runGenerator(opts, child, () => process.send!({ type: 'measuring' }));
@@ -504,14 +478,14 @@ async function main(): Promise<void> {
   const onMeasure = (): void => {
     if (++measuring > 1 || opts.cpuPid === 0) return;
     cpuStart = processTreeCpuSeconds(opts.cpuPid);
-    ticksStart = userSystemTicks(opts.cpuPid);
+    ticksStart = processUserSystemTicks(opts.cpuPid);
   };
   const all =
     opts.procs === 1
       ? [await runGenerator(opts, 0, onMeasure)]
       : await Promise.all(Array.from({ length: opts.procs }, (_, i) => childGenerator(opts, i, onMeasure)));
   const trackerCpu = opts.cpuPid > 0 ? processTreeCpuSeconds(opts.cpuPid) - cpuStart : NaN;
-  const ticksEnd = opts.cpuPid > 0 ? userSystemTicks(opts.cpuPid) : [NaN, NaN];
+  const ticksEnd = opts.cpuPid > 0 ? processUserSystemTicks(opts.cpuPid) : [NaN, NaN];
   const user = ticksEnd[0]! - ticksStart[0];
   const kernelShare = (ticksEnd[1]! - ticksStart[1]) / (user + ticksEnd[1]! - ticksStart[1]);
 
@@ -538,19 +512,30 @@ async function main(): Promise<void> {
   );
   for (const [m, n] of Object.entries(failureMessages)) console.log(`    ${n}× ${m}`);
   console.log(`  latency: p50 ${fmtUs(percentile(latencies, 0.5))}, p99 ${fmtUs(percentile(latencies, 0.99))}, max ${fmtUs(latencies.at(-1) ?? NaN)}`);
-  console.log(`  generator CPU: ${sum('genCpu').toFixed(2)} s (${((100 * sum('genCpu')) / elapsed).toFixed(0)}% of one core)`);
+  console.log(`  generator CPU: ${sum('genCpu').toFixed(2)} s (${percentOfCore(sum('genCpu'), elapsed)}% of one core)`);
   if (opts.cpuPid > 0) {
     console.log(
-      `  tracker CPU (pid ${opts.cpuPid}): ${trackerCpu.toFixed(2)} s (${((100 * trackerCpu) / elapsed).toFixed(0)}%), ` +
+      `  tracker CPU (pid ${opts.cpuPid}): ${trackerCpu.toFixed(2)} s (${percentOfCore(trackerCpu, elapsed)}%), ` +
         `${cpuPerResponse.toFixed(1)} µs per reply, ${(100 * kernelShare).toFixed(0)}% of it in the kernel`,
     );
   }
-  console.log(
-    `RESULT rps=${rps.toFixed(1)} responses=${responses} elapsed=${elapsed.toFixed(3)} errors=${errors} failures=${sum('failures')} ` +
-      `timeouts=${sum('timeouts')} closes=${sum('closes')} offers=${sum('offersReceived')} answers=${sum('answersReceived')} ` +
-      `gen_cpu_s=${sum('genCpu').toFixed(3)} tracker_cpu_s=${trackerCpu.toFixed(3)} cpu_us_per_resp=${cpuPerResponse.toFixed(2)} ` +
-      `kernel_share=${kernelShare.toFixed(3)} p50_us=${percentile(latencies, 0.5).toFixed(0)} p99_us=${percentile(latencies, 0.99).toFixed(0)}`,
-  );
+  printResult({
+    rps: rps.toFixed(1),
+    responses,
+    elapsed: elapsed.toFixed(3),
+    errors,
+    failures: sum('failures'),
+    timeouts: sum('timeouts'),
+    closes: sum('closes'),
+    offers: sum('offersReceived'),
+    answers: sum('answersReceived'),
+    gen_cpu_s: sum('genCpu').toFixed(3),
+    tracker_cpu_s: trackerCpu.toFixed(3),
+    cpu_us_per_resp: cpuPerResponse.toFixed(2),
+    kernel_share: kernelShare.toFixed(3),
+    p50_us: percentile(latencies, 0.5).toFixed(0),
+    p99_us: percentile(latencies, 0.99).toFixed(0),
+  });
   process.exit(0);
 }
 

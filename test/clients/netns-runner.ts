@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { requireLoopbackOnly } from '../helpers/loopback-only.js';
 import { CLIENTS, type ClientName, type RunningClient } from './clients.js';
 import { tailFile, waitFor } from './proc.js';
 import { makeTorrent } from './torrent.js';
@@ -66,18 +67,6 @@ function sha256File(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');
 }
 
-/** Bring up `lo` and refuse to run unless it is the only interface. */
-function setupNamespaceNetwork(): void {
-  execFileSync('ip', ['link', 'set', 'lo', 'up']);
-  const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
-    .split('\n')
-    .filter((l) => l.trim() !== '')
-    .map((l) => l.split(':')[1]?.trim().split('@')[0]);
-  if (links.length !== 1 || links[0] !== 'lo') {
-    throw new Error(`refusing to run: the namespace must only have lo, found: ${links.join(', ')}`);
-  }
-}
-
 async function main(): Promise<void> {
   const cfg = JSON.parse(process.argv[2] ?? '') as ScenarioConfig;
   const timings: Record<string, number> = {};
@@ -130,7 +119,7 @@ async function main(): Promise<void> {
   };
 
   try {
-    setupNamespaceNetwork();
+    requireLoopbackOnly();
     for (const [spec, role] of [[seedSpec, 'seed'], [leechSpec, 'leech']] as const) {
       const why = spec.cannot?.(role);
       if (why) throw new Error(`${spec.name} cannot ${role}: ${why}`);

@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { freePort } from './ports.js';
+import { startRedis, type TestRedis } from './redis.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -81,4 +82,32 @@ export async function startInstance(args: string[], options: { workers: number; 
       return code;
     },
   };
+}
+
+export interface TwoInstances {
+  readonly redis: TestRedis;
+  readonly a: Instance;
+  readonly b: Instance;
+  /** Stops both instances, then Redis. */
+  stop(): Promise<void>;
+}
+
+/** Scale-out: two instances with two workers each (`--log-level info`) sharing one fresh 3-master Redis Cluster. */
+export async function startTwoInstances(): Promise<TwoInstances> {
+  const redis = await startRedis('cluster');
+  const nodes = (redis.target as { cluster: string[] }).cluster.join(',');
+  const args = ['--redis-cluster', nodes, '--log-level', 'info'];
+  const started = await Promise.allSettled([startInstance(args, { workers: 2 }), startInstance(args, { workers: 2 })]);
+  const instances = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  const stop = async (): Promise<void> => {
+    await Promise.all(instances.map((instance) => instance.stop()));
+    await redis.stop();
+  };
+  const failed = started.find((result) => result.status === 'rejected');
+  if (failed) {
+    await stop();
+    throw failed.reason;
+  }
+  const [a, b] = instances as [Instance, Instance];
+  return { redis, a, b, stop };
 }

@@ -1,10 +1,11 @@
 /**
- * Records what a `bittorrent-tracker` Client reports over WebSocket (updates, scrapes, WebRTC peers and what
- * they send), with bounded waits for a condition on it.
+ * `bittorrent-tracker` Clients over WebSocket with real WebRTC: a Recorder of what each reports (updates, scrapes,
+ * WebRTC peers and what they send), with bounded waits for a condition on it, and the set of a test's clients.
  */
 import assert from 'node:assert/strict';
-import type Client from 'bittorrent-tracker';
-import type { ScrapeData, UpdateData } from 'bittorrent-tracker';
+import { randomBytes } from 'node:crypto';
+import Client from 'bittorrent-tracker';
+import { ClientRecorder } from './client-recorder.js';
 
 /** Each side of an exchange waits ~5 s for ICE gathering (simple-peer's iceCompleteTimeout): room for both. */
 export const WAIT_MS = 30_000;
@@ -20,65 +21,63 @@ export interface WebRtcPeer {
   destroy(): void;
 }
 
-export class Recorder {
-  readonly updates: UpdateData[] = [];
-  readonly scrapes: ScrapeData[] = [];
-  readonly peers: WebRtcPeer[] = [];
+/** Greets every peer that connects (`hello from <name>`) and records what peers send. */
+export class Recorder extends ClientRecorder<WebRtcPeer> {
   readonly received: string[] = [];
-  readonly problems: string[] = [];
-  private waiters: (() => void)[] = [];
 
-  constructor(
-    readonly name: string,
-    readonly client: Client,
-  ) {
-    client.on('update', (data: UpdateData) => this.push(() => this.updates.push(data)));
-    client.on('scrape', (data: ScrapeData) => this.push(() => this.scrapes.push(data)));
-    client.on('warning', (error: Error) => this.push(() => this.problems.push(`warning: ${error.message}`)));
-    client.on('error', (error: Error) => this.push(() => this.problems.push(`error: ${error.message}`)));
-    client.on('peer', (peer: WebRtcPeer) =>
-      this.push(() => {
-        this.peers.push(peer);
-        peer.on('connect', () => this.push(() => peer.send(`hello from ${name}`)));
-        peer.on('data', (data) => this.push(() => this.received.push(Buffer.from(data).toString())));
-        peer.on('error', () => this.push(() => undefined)); // a peer that fails is seen as not connecting
-      }),
-    );
+  constructor(name: string, client: Client) {
+    super(name, client, WAIT_MS);
   }
 
-  private push(record: () => void): void {
-    record();
-    for (const wake of this.waiters.splice(0)) wake();
+  protected override recordPeer(peer: WebRtcPeer): void {
+    super.recordPeer(peer);
+    peer.on('connect', () => this.push(() => peer.send(`hello from ${this.name}`)));
+    peer.on('data', (data) => this.push(() => this.received.push(Buffer.from(data).toString())));
+    peer.on('error', () => this.push(() => undefined)); // a peer that fails is seen as not connecting
+  }
+}
+
+/** A test's clients, each recorded; `destroyAll` ends them and the WebRTC peers they handed out. */
+export class WebRtcClients {
+  readonly clients: Client[] = [];
+  readonly recorders: Recorder[] = [];
+
+  /**
+   * A client for `infoHash` announcing to `announceUrl`, with `state` read at every announce (numwant 0: no offers,
+   * so no WebRTC set-up, where a test is only about counts). The client library shares one socket per announce
+   * URL in a process: a client on a socket of its own needs a URL of its own.
+   */
+  peer(name: string, announceUrl: string, infoHash: string, state: { left: number; numwant?: number }): Recorder {
+    const client = new Client({
+      infoHash,
+      peerId: randomBytes(20),
+      announce: [announceUrl],
+      port: 6881,
+      getAnnounceOpts: () => ({ left: state.left, uploaded: 0, downloaded: 0, ...(state.numwant === undefined ? {} : { numwant: state.numwant }) }),
+      // Loopback only: no STUN servers to wait for.
+      rtcConfig: { iceServers: [] },
+    });
+    this.clients.push(client);
+    const recorder = new Recorder(name, client);
+    this.recorders.push(recorder);
+    return recorder;
   }
 
-  async until<T>(what: string, probe: () => T | undefined | false): Promise<T> {
-    const deadline = Date.now() + WAIT_MS;
-    for (;;) {
-      assert.deepEqual(this.problems, [], `${this.name} reported problems while waiting for ${what}`);
-      const value = probe();
-      if (value !== undefined && value !== false) return value;
-      const left = deadline - Date.now();
-      if (left <= 0) assert.fail(`${this.name}: timed out waiting for ${what}; updates ${JSON.stringify(this.updates)}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
+  async destroyAll(): Promise<void> {
+    await Promise.all(this.clients.map((c) => new Promise<void>((resolve) => c.destroy(() => resolve()))));
+    // Peers handed out with 'peer' belong to the application; their native connections would keep Node running.
+    for (const r of this.recorders) for (const p of r.peers) p.destroy();
   }
+}
 
-  nextUpdate(): Promise<UpdateData> {
-    const seen = this.updates.length;
-    return this.until(`update #${seen + 1}`, () => this.updates[seen]);
-  }
-
-  async scrape(): Promise<ScrapeData> {
-    const seen = this.scrapes.length;
-    this.client.scrape();
-    return this.until(`scrape #${seen + 1}`, () => this.scrapes[seen]);
-  }
+/** Starts `seeder` (nothing left to download), then `leecher`: the replies count [1, 0], then [1, 1] (complete, incomplete). */
+export async function startSeederThenLeecher(seeder: Recorder, leecher: Recorder): Promise<void> {
+  let next = seeder.nextUpdate();
+  seeder.client.start();
+  assert.deepEqual(counts(await next), [1, 0]);
+  next = leecher.nextUpdate();
+  leecher.client.start();
+  assert.deepEqual(counts(await next), [1, 1]);
 }
 
 export function counts(data: { complete: number; incomplete: number; downloaded?: number }): number[] {

@@ -194,14 +194,20 @@ export interface UdpAnnounceFields {
   transactionId: number;
   infoHash: Uint8Array;
   peerId: Uint8Array;
-  downloaded: bigint;
-  left: bigint;
-  uploaded: bigint;
-  /** 0 none, 1 completed, 2 started, 3 stopped. */
-  event: number;
-  ip: number;
-  key: number;
-  numwant: number;
+  /** Default 0. */
+  downloaded?: bigint;
+  /** Default 0 (a seeder). */
+  left?: bigint;
+  /** Default 0. */
+  uploaded?: bigint;
+  /** 0 none (the default), 1 completed, 2 started, 3 stopped. */
+  event?: number;
+  /** Default 0: the sender's address. */
+  ip?: number;
+  /** Default 0. */
+  key?: number;
+  /** Default -1: the tracker's default. */
+  numwant?: number;
   port: number;
   /** BEP 41 option bytes appended after the 98-byte announce. */
   options?: Uint8Array;
@@ -215,13 +221,13 @@ export function udpAnnouncePacket(f: UdpAnnounceFields): Buffer {
   out.writeUInt32BE(f.transactionId >>> 0, 12);
   Buffer.from(f.infoHash).copy(out, 16, 0, 20);
   Buffer.from(f.peerId).copy(out, 36, 0, 20);
-  out.writeBigUInt64BE(f.downloaded, 56);
-  out.writeBigUInt64BE(f.left, 64);
-  out.writeBigUInt64BE(f.uploaded, 72);
-  out.writeUInt32BE(f.event >>> 0, 80);
-  out.writeUInt32BE(f.ip >>> 0, 84);
-  out.writeUInt32BE(f.key >>> 0, 88);
-  out.writeInt32BE(f.numwant | 0, 92);
+  out.writeBigUInt64BE(f.downloaded ?? 0n, 56);
+  out.writeBigUInt64BE(f.left ?? 0n, 64);
+  out.writeBigUInt64BE(f.uploaded ?? 0n, 72);
+  out.writeUInt32BE((f.event ?? 0) >>> 0, 80);
+  out.writeUInt32BE((f.ip ?? 0) >>> 0, 84);
+  out.writeUInt32BE((f.key ?? 0) >>> 0, 88);
+  out.writeInt32BE((f.numwant ?? -1) | 0, 92);
   out.writeUInt16BE(f.port, 96);
   out.set(options, 98);
   return out;

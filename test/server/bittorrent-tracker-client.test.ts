@@ -6,67 +6,20 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import Client, { type ScrapeData, type UpdateData } from './load-tracker-client.js';
+import { ClientRecorder } from '../helpers/client-recorder.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startTestTracker, type TestTracker } from '../helpers/tracker.js';
 
 const WAIT_MS = 8000;
 
-/** Everything a client reports, with a way to wait (bounded) for a condition on it. */
-class Recorder {
-  readonly updates: UpdateData[] = [];
-  readonly peers: string[] = [];
-  readonly scrapes: ScrapeData[] = [];
-  readonly problems: string[] = [];
-  private waiters: (() => void)[] = [];
-
-  constructor(
-    readonly name: string,
-    readonly client: Client,
-  ) {
-    client.on('update', (data: UpdateData) => this.push(() => this.updates.push(data)));
-    client.on('peer', (addr: string) => this.push(() => this.peers.push(addr)));
-    client.on('scrape', (data: ScrapeData) => this.push(() => this.scrapes.push(data)));
-    client.on('warning', (error: Error) => this.push(() => this.problems.push(`warning: ${error.message}`)));
-    client.on('error', (error: Error) => this.push(() => this.problems.push(`error: ${error.message}`)));
+/** Everything a client reports, peers as "ip:port", with a way to wait (bounded) for a condition on it. */
+class Recorder extends ClientRecorder<string> {
+  constructor(name: string, client: Client) {
+    super(name, client, WAIT_MS);
   }
 
-  private push(record: () => void): void {
-    record();
-    for (const wake of this.waiters.splice(0)) wake();
-  }
-
-  /** Resolves with the first truthy value of `probe`, re-checked on every event; fails on a warning or timeout. */
-  async until<T>(what: string, probe: () => T | undefined | false): Promise<T> {
-    const deadline = Date.now() + WAIT_MS;
-    for (;;) {
-      assert.deepEqual(this.problems, [], `${this.name} reported problems while waiting for ${what}`);
-      const value = probe();
-      if (value !== undefined && value !== false) return value;
-      const left = deadline - Date.now();
-      if (left <= 0) {
-        assert.fail(`${this.name}: timed out waiting for ${what}; updates ${JSON.stringify(this.updates)}, peers ${JSON.stringify(this.peers)}, scrapes ${JSON.stringify(this.scrapes)}`);
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-  }
-
-  /** The next update after the ones seen so far. */
-  nextUpdate(): Promise<UpdateData> {
-    const seen = this.updates.length;
-    return this.until(`update #${seen + 1}`, () => this.updates[seen]);
-  }
-
-  /** Scrapes and waits for the result. */
-  async scrape(): Promise<ScrapeData> {
-    const seen = this.scrapes.length;
-    this.client.scrape();
-    return this.until(`scrape #${seen + 1}`, () => this.scrapes[seen]);
+  protected override describeState(): string {
+    return `updates ${JSON.stringify(this.updates)}, peers ${JSON.stringify(this.peers)}, scrapes ${JSON.stringify(this.scrapes)}`;
   }
 }
 

@@ -92,8 +92,7 @@ describe('dual-stack tracker on ::', () => {
         assert.equal(connect.readUInt32BE(0), 0);
         return await request(
           udpAnnouncePacket({
-            connectionId: connect.subarray(8, 16), transactionId: 8, infoHash: hash, peerId: new Uint8Array(20),
-            downloaded: 0n, left: 1n, uploaded: 0n, event: 2, ip: 0, key: 0, numwant: -1, port,
+            connectionId: connect.subarray(8, 16), transactionId: 8, infoHash: hash, peerId: new Uint8Array(20), left: 1n, event: 2, port,
           }),
         );
       } finally {

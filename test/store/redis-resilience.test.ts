@@ -94,13 +94,6 @@ describe('Redis failure and recovery', () => {
             transactionId: 7,
             infoHash,
             peerId: Buffer.alloc(20, 0x41),
-            downloaded: 0n,
-            left: 0n,
-            uploaded: 0n,
-            event: 0,
-            ip: 0,
-            key: 0,
-            numwant: -1,
             port: 7000,
           });
           socket.send(packet, t.port, '127.0.0.1');

@@ -6,35 +6,20 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import Client from 'bittorrent-tracker';
 import { startTestTracker, type TestTracker } from '../helpers/tracker.js';
-import { Recorder, WAIT_MS, counts } from '../helpers/webrtc-recorder.js';
+import { type Recorder, WAIT_MS, WebRtcClients, counts, startSeederThenLeecher } from '../helpers/webrtc-recorder.js';
 
 
 describe('bittorrent-tracker Client against redswarm over WebSocket (real WebRTC)', () => {
   let t: TestTracker;
-  const clients: Client[] = [];
-  const recorders: Recorder[] = [];
+  const webrtc = new WebRtcClients();
 
   /**
    * A client on its own socket: the client library shares one socket per announce URL in a process, so each
    * client gets a URL of its own (`ws://host:port`, `…/announce`, `…/a2`: redswarm serves every path).
    */
   function peer(name: string, infoHash: string, path: string, state: { left: number; numwant?: number }): Recorder {
-    const client = new Client({
-      infoHash,
-      peerId: randomBytes(20),
-      announce: [`ws://127.0.0.1:${t.port}${path}`],
-      port: 6881,
-      // numwant 0: no offers, so no WebRTC set-up, where a test is only about counts.
-      getAnnounceOpts: () => ({ left: state.left, uploaded: 0, downloaded: 0, ...(state.numwant === undefined ? {} : { numwant: state.numwant }) }),
-      // Loopback only: no STUN servers to wait for.
-      rtcConfig: { iceServers: [] },
-    });
-    clients.push(client);
-    const recorder = new Recorder(name, client);
-    recorders.push(recorder);
-    return recorder;
+    return webrtc.peer(name, `ws://127.0.0.1:${t.port}${path}`, infoHash, state);
   }
 
   before(async () => {
@@ -42,9 +27,7 @@ describe('bittorrent-tracker Client against redswarm over WebSocket (real WebRTC
   });
 
   after(async () => {
-    await Promise.all(clients.map((c) => new Promise<void>((resolve) => c.destroy(() => resolve()))));
-    // Peers handed out with 'peer' belong to the application; their native connections would keep Node running.
-    for (const r of recorders) for (const p of r.peers) p.destroy();
+    await webrtc.destroyAll();
     await t.stop();
   });
 
@@ -52,13 +35,7 @@ describe('bittorrent-tracker Client against redswarm over WebSocket (real WebRTC
     const infoHash = randomBytes(20).toString('hex');
     const seeder = peer('seeder', infoHash, '', { left: 0 });
     const leecher = peer('leecher', infoHash, '/announce', { left: 1000 });
-
-    let next = seeder.nextUpdate();
-    seeder.client.start();
-    assert.deepEqual(counts(await next), [1, 0]);
-    next = leecher.nextUpdate();
-    leecher.client.start();
-    assert.deepEqual(counts(await next), [1, 1]);
+    await startSeederThenLeecher(seeder, leecher);
 
     // The leecher's offer reaches the seeder, whose answer comes back: both sides get the other as a peer.
     await seeder.until('a peer from the leecher\'s offer', () => seeder.peers.length > 0);
@@ -107,7 +84,7 @@ describe('bittorrent-tracker Client against redswarm over WebSocket (real WebRTC
     }
     assert.deepEqual(counts(await staying.scrape()), [1, 1, 0]);
     // destroy() closes the socket without announcing `stopped`: the close alone must remove the peer.
-    clients.splice(clients.indexOf(leaving.client), 1); // a second destroy() would never call back
+    webrtc.clients.splice(webrtc.clients.indexOf(leaving.client), 1); // a second destroy() would never call back
     await new Promise<void>((resolve) => leaving.client.destroy(() => resolve()));
     // The client may see its socket closed before the tracker does: scrape again until it shows (bounded).
     const deadline = Date.now() + WAIT_MS;

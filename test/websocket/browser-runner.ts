@@ -10,11 +10,11 @@
  *
  * Usage (internal): node --import tsx test/websocket/browser-runner.ts
  */
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { requireLoopbackOnly } from '../helpers/loopback-only.js';
 import { startTestTracker, type TestTracker } from '../helpers/tracker.js';
 
 export interface BrowserResult {
@@ -60,16 +60,6 @@ const log = (message: string): void => {
   process.stderr.write(`[browser-runner +${((Date.now() - started) / 1000).toFixed(1)}s] ${message}\n`);
 };
 
-/** Refuses to run anywhere but a namespace whose only interface is `lo`. */
-function loopbackOnly(): void {
-  execFileSync('ip', ['link', 'set', 'lo', 'up']);
-  const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => line.split(':')[1]?.trim().split('@')[0]);
-  if (links.length !== 1 || links[0] !== 'lo') throw new Error(`refusing to run: interfaces ${links.join(', ')}`);
-}
-
 /** The page and the WebTorrent 2 browser bundle (an ES module), from loopback. */
 async function servePage(): Promise<{ url: string; close: () => void }> {
   const bundle = readFileSync(new URL('../../node_modules/webtorrent/dist/webtorrent.min.js', import.meta.url));
@@ -109,7 +99,7 @@ async function main(): Promise<BrowserResult> {
   let browser: Browser | undefined;
   const pages: Page[] = [];
   try {
-    loopbackOnly();
+    requireLoopbackOnly();
     mark('tracker');
     tracker = await startTestTracker({ hosts: ['127.0.0.1'] });
     const trackerUrl = `ws://127.0.0.1:${tracker.port}`;

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { startInstance, type Instance } from '../helpers/instance.js';
+import { startInstance, startTwoInstances, type Instance, type TwoInstances } from '../helpers/instance.js';
 import { parseExposition, total } from '../helpers/prometheus.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { decodeStrictDict, percentEncodeAll, udpAnnouncePacket, udpConnectPacket } from '../helpers/wire.js';
@@ -53,12 +53,6 @@ async function udpAnnounces(instance: Instance, infoHash: Buffer, count: number,
             transactionId: s * 100_000 + sent,
             infoHash,
             peerId: Buffer.alloc(20, 0x61 + s),
-            downloaded: 0n,
-            left: 0n,
-            uploaded: 0n,
-            event: 0,
-            ip: 0,
-            key: 0,
             numwant: 10,
             port: 20_000 + s * 1000 + sent,
           });
@@ -82,21 +76,14 @@ async function udpAnnounces(instance: Instance, infoHash: Buffer, count: number,
 }
 
 describe('two instances with two workers each on one Redis Cluster', () => {
-  let redis: TestRedis;
+  let instances: TwoInstances | undefined;
   let a: Instance;
   let b: Instance;
   before(async () => {
-    redis = await startRedis('cluster');
-    const nodes = (redis.target as { cluster: string[] }).cluster.join(',');
-    [a, b] = await Promise.all([
-      startInstance(['--redis-cluster', nodes, '--log-level', 'info'], { workers: 2 }),
-      startInstance(['--redis-cluster', nodes, '--log-level', 'info'], { workers: 2 }),
-    ]);
+    instances = await startTwoInstances();
+    ({ a, b } = instances);
   });
-  after(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await redis.stop();
-  });
+  after(() => instances?.stop());
 
   it('an HTTP peer announced to instance A is returned by instance B', async () => {
     const infoHash = Buffer.alloc(20, 0x11);

@@ -7,60 +7,35 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import Client from 'bittorrent-tracker';
-import { startInstance, type Instance } from '../helpers/instance.js';
+import { startTwoInstances, type Instance, type TwoInstances } from '../helpers/instance.js';
 import { parseExposition, total } from '../helpers/prometheus.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { RawSocket } from '../helpers/raw-socket.js';
-import { Recorder, WAIT_MS, counts } from '../helpers/webrtc-recorder.js';
+import { type Recorder, WAIT_MS, WebRtcClients, startSeederThenLeecher } from '../helpers/webrtc-recorder.js';
 
 describe('signaling between instances on one Redis Cluster', () => {
-  let redis: TestRedis;
+  let instances: TwoInstances | undefined;
   let a: Instance;
   let b: Instance;
-  const clients: Client[] = [];
-  const recorders: Recorder[] = [];
+  const webrtc = new WebRtcClients();
 
   function peer(name: string, instance: Instance, infoHash: string, path: string, left: number, numwant?: number): Recorder {
-    const client = new Client({
-      infoHash,
-      peerId: randomBytes(20),
-      announce: [`${instance.wsUrl}${path}`],
-      port: 6881,
-      getAnnounceOpts: () => ({ left, uploaded: 0, downloaded: 0, ...(numwant === undefined ? {} : { numwant }) }),
-      rtcConfig: { iceServers: [] },
-    });
-    clients.push(client);
-    const recorder = new Recorder(name, client);
-    recorders.push(recorder);
-    return recorder;
+    return webrtc.peer(name, `${instance.wsUrl}${path}`, infoHash, { left, numwant });
   }
 
   before(async () => {
-    redis = await startRedis('cluster');
-    const nodes = (redis.target as { cluster: string[] }).cluster.join(',');
-    [a, b] = await Promise.all([
-      startInstance(['--redis-cluster', nodes, '--log-level', 'info'], { workers: 2 }),
-      startInstance(['--redis-cluster', nodes, '--log-level', 'info'], { workers: 2 }),
-    ]);
+    instances = await startTwoInstances();
+    ({ a, b } = instances);
   });
   after(async () => {
-    await Promise.all(clients.map((c) => new Promise<void>((resolve) => c.destroy(() => resolve()))));
-    for (const r of recorders) for (const p of r.peers) p.destroy();
-    await Promise.all([a?.stop(), b?.stop()]);
-    await redis.stop();
+    await webrtc.destroyAll();
+    await instances?.stop();
   });
 
   it('a client on instance A and a client on instance B exchange offer and answer and connect', async () => {
     const infoHash = randomBytes(20).toString('hex');
     const seeder = peer('seeder on A', a, infoHash, '/announce', 0);
     const leecher = peer('leecher on B', b, infoHash, '/announce', 1000);
-    let next = seeder.nextUpdate();
-    seeder.client.start();
-    assert.deepEqual(counts(await next), [1, 0]);
-    next = leecher.nextUpdate();
-    leecher.client.start();
-    assert.deepEqual(counts(await next), [1, 1]);
+    await startSeederThenLeecher(seeder, leecher);
 
     await seeder.until("a peer from the leecher's offer", () => seeder.peers.length > 0);
     await leecher.until("a peer from the seeder's answer", () => leecher.peers.length > 0);
