@@ -1,11 +1,11 @@
-/** A Store that times every operation and counts failures, around any other Store. */
+/** A Store that times every operation and counts failures, around the Redis store. */
 import type { AnnounceRequest, AnnounceResult, InfoHash, ScrapeCounts } from '../protocol/types.js';
 import type { Store, StoreStats, SweepResult, WsAnnounceRequest, WsAnnounceResult } from '../store/store.js';
-import { storeDuration, storeErrors, sweeps, sweptPeers } from './tracker-metrics.js';
+import { storeDuration, storeErrors } from './tracker-metrics.js';
 
 function timed<A extends unknown[], R>(operation: string, run: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
-  const duration = storeDuration.labels({ operation });
-  const errors = storeErrors.labels({ operation });
+  const duration = storeDuration.child({ operation });
+  const errors = storeErrors.child({ operation });
   return (...args) => {
     const started = performance.now();
     return run(...args).then(
@@ -40,11 +40,8 @@ export class InstrumentedStore implements Store {
     this.listWsSwarms = timed('list_ws_swarms', (n) => inner.listWsSwarms(n));
   }
 
-  async sweep(): Promise<SweepResult> {
-    const result = await this.inner.sweep();
-    sweeps.inc();
-    sweptPeers.inc(result.peersRemoved);
-    return result;
+  sweep(): Promise<SweepResult> {
+    return this.inner.sweep();
   }
 
   stats(): Promise<StoreStats> {

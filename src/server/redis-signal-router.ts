@@ -49,8 +49,8 @@ function connect(target: RedisSignalTarget, subscriber: boolean): Redis | Cluste
 
 export class RedisSignalRouter implements SignalRouter {
   private readonly local = new LocalSignalRouter();
-  private readonly offersRemote = offersRelayed.labels({ kind: 'offer', route: 'remote' });
-  private readonly answersRemote = offersRelayed.labels({ kind: 'answer', route: 'remote' });
+  private readonly offersRemote = offersRelayed.child({ kind: 'offer', route: 'remote' });
+  private readonly answersRemote = offersRelayed.child({ kind: 'answer', route: 'remote' });
 
   private constructor(
     private readonly publisher: Redis | Cluster,

@@ -10,8 +10,8 @@ import type { InfoHash } from '../protocol/types.js';
 import type { SessionDescription, WsOffer } from '../protocol/websocket.js';
 import { offersRelayed } from '../metrics/tracker-metrics.js';
 
-const offersLocal = offersRelayed.labels({ kind: 'offer', route: 'local' });
-const answersLocal = offersRelayed.labels({ kind: 'answer', route: 'local' });
+const offersLocal = offersRelayed.child({ kind: 'offer', route: 'local' });
+const answersLocal = offersRelayed.child({ kind: 'answer', route: 'local' });
 
 export type Signal =
   | {

@@ -4,6 +4,7 @@ import type { TrackerConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { ConnectionIds } from '../protocol/udp-connection-id.js';
 import { unixSeconds, type Store } from '../store/store.js';
+import { sweeps, sweptPeers } from '../metrics/tracker-metrics.js';
 import { AnnouncePolicy } from './announce-policy.js';
 import { createHttpApp } from './http-server.js';
 import { InFlight } from './in-flight.js';
@@ -72,7 +73,11 @@ export async function startTracker(
     sweeping = true;
     store
       .sweep()
-      .then((result) => log.debug(result, 'sweep done'))
+      .then((result) => {
+        sweeps.inc();
+        sweptPeers.inc(result.peersRemoved);
+        log.debug(result, 'sweep done');
+      })
       .catch((error: unknown) => log.error({ err: error }, 'sweep failed'))
       .finally(() => {
         sweeping = false;

@@ -32,6 +32,15 @@ const MAX_REPLY_BYTES = 1232;
 const MAX_PEERS_V4 = udpPeersThatFit(MAX_REPLY_BYTES, COMPACT_V4_LENGTH);
 const MAX_PEERS_V6 = udpPeersThatFit(MAX_REPLY_BYTES, COMPACT_V6_LENGTH);
 
+/**
+ * dgram resolves every destination through dns.lookup, which for an IP literal still costs a regex and a
+ * nextTick per reply. Replies only ever go to the source address of a request, an IP literal: hand it back.
+ */
+function literalAddress(family: 4 | 6): dgram.SocketOptions['lookup'] {
+  return ((address: string, _options: unknown, callback: (error: null, address: string, family: number) => void) =>
+    callback(null, address, family)) as dgram.SocketOptions['lookup'];
+}
+
 export interface UdpTrackerDeps {
   config: TrackerConfig;
   store: Store;
@@ -55,7 +64,8 @@ export class UdpTracker {
 
   /** Binds one socket per host; `::` is dual-stack, so IPv4 clients reach it too (as v4-mapped addresses). */
   async listen(host: string, port: number): Promise<void> {
-    const socket = dgram.createSocket({ type: host.includes(':') ? 'udp6' : 'udp4', ipv6Only: false });
+    const type = host.includes(':') ? 'udp6' : 'udp4';
+    const socket = dgram.createSocket({ type, ipv6Only: false, lookup: literalAddress(type === 'udp6' ? 6 : 4) });
     socket.on('message', (packet, remote) => this.handle(socket, packet, remote.address, remote.port));
     socket.on('error', (error) => this.deps.log.error({ err: error }, 'udp socket error'));
     await new Promise<void>((resolve, reject) => {

@@ -25,8 +25,10 @@ export async function runTrackerProcess(config: TrackerConfig): Promise<void> {
     // Summed over workers, series stay apart per worker: how load spreads over them is visible.
     register.setDefaultLabels({ worker: String(worker) });
   }
-  const store = new InstrumentedStore(await createStore(config, log));
   const target = redisTarget(config);
+  // Store round trips are worth timing when they leave the process; the embedded store's are the request's.
+  const created = await createStore(config, log);
+  const store = target === null ? created : new InstrumentedStore(created);
   // Other processes share the swarms: WebRTC signals for their sockets go through Redis.
   const router = target === null ? undefined : await RedisSignalRouter.start({ target, timeoutMs: config.storeTimeout }, store, log);
   const tracker = await startTracker(config, store, log, router);
