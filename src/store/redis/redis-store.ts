@@ -1,9 +1,13 @@
 /**
- * The scale-out store: swarms in Redis (one node, or a Redis Cluster), every operation one Lua script on one
- * swarm's keys (see lua/ and swarm-keys.ts), so announces from any number of workers are atomic and exact.
- * Nothing lives in the tracker process. There is no global index: announces and scrapes expire the swarms they
- * touch, and key TTLs reclaim the swarms nobody touches (docs/scaling.md).
+ * The scale-out store: swarms in Redis (one node, or a Redis Cluster), every operation one call of a Redis
+ * function on one swarm's keys (lua/swarm-functions.lua, swarm-keys.ts), so announces from any number of
+ * workers are atomic and exact. Nothing lives in the tracker process. There is no global index: announces and
+ * scrapes expire the swarms they touch, and key TTLs reclaim the swarms nobody touches (docs/scaling.md).
+ *
+ * The function calls go through ScriptClient (pre-encoded commands on connections of its own); ioredis keeps
+ * the cluster topology and runs the maintenance commands (SCAN).
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Cluster, Redis } from 'ioredis';
 import type { AnnounceEvent, AnnounceRequest, AnnounceResult, InfoHash, ScrapeCounts } from '../../protocol/types.js';
@@ -16,13 +20,19 @@ import type {
   WsAnnounceResult,
   WsPeer,
 } from '../store.js';
+import type { Reply } from './resp.js';
+import { ScriptClient, type ConnectionSettings, type Topology } from './script-client.js';
 import {
+  KEY_LENGTH,
+  WIRE_KEYS,
   WIRE_V4_PATTERN,
   WIRE_V6_PATTERN,
+  WS_KEYS,
   WS_PATTERN,
   infoHashOfKey,
-  wireSwarmKeys,
-  wsSwarmKeys,
+  swarmKey,
+  swarmSlot,
+  writeKey,
 } from './swarm-keys.js';
 
 type SwarmKind = 'wire' | 'ws';
@@ -32,31 +42,65 @@ export interface RedisStoreOptions extends StoreOptions {
   target: { url: string } | { cluster: string[] };
   /** Milliseconds a command may take before its request fails. */
   timeoutMs: number;
-  /** Connection problems, for the log (ioredis reconnects by itself). */
+  /** Connection problems, for the log (connections are reopened by themselves). */
   onError: (error: Error) => void;
 }
 
-/** Expired peers one script call removes at most, bounding its run time after a long outage. */
+/** Expired peers one call removes at most per peer list, bounding its run time after a long outage. */
 const EXPIRY_LIMIT = 1000;
 
 const EVENT_CODES: Readonly<Record<AnnounceEvent, number>> = { none: 0, completed: 1, started: 2, stopped: 3 };
 
-type ScriptArg = string | number | Buffer;
+/** Bytes of a swarm header (lua/swarm-functions.lua). */
+const HEADER_SIZE = 44;
 
-/** The scripts, as ioredis defines them on the client (`…Buffer` variants reply with Buffers). */
-interface SwarmScripts {
-  swarmAnnounceBuffer(...args: ScriptArg[]): Promise<[number, number, number, Buffer]>;
-  swarmAnnounceWsBuffer(...args: ScriptArg[]): Promise<[number, number, number, Buffer[]]>;
-  swarmScrape(...args: ScriptArg[]): Promise<[number, number, number, number]>;
-  swarmScrapeWs(...args: ScriptArg[]): Promise<[number, number, number, number]>;
+/** The fixed part of an announce's argument: now, ttl, numwant, random, expiry limit (uint32 LE), event, seeder. */
+const ANNOUNCE_ARGS_SIZE = 22;
+
+/** The function library, its names suffixed with a hash of its source (see the header of the file). */
+function library(): { source: string; version: string } {
+  const text = readFileSync(new URL('../../../lua/swarm-functions.lua', import.meta.url), 'utf8');
+  const version = createHash('sha1').update(text).digest('hex').slice(0, 12);
+  return { source: text.replaceAll('$V', version), version };
 }
 
-const LUA_DIR = new URL('../../../lua/', import.meta.url);
+/** An FCALL of one function on one swarm's keys: the constant head of the command, encoded once. */
+class FunctionCall {
+  private readonly head: Buffer;
 
-/** A script with the shared swarm functions in front of it. */
-function script(name: string): string {
-  const library = readFileSync(new URL('swarm-lib.lua', LUA_DIR), 'utf8');
-  return `${library}\n${readFileSync(new URL(`${name}.lua`, LUA_DIR), 'utf8')}`;
+  constructor(
+    name: string,
+    private readonly kinds: readonly string[],
+  ) {
+    this.head = Buffer.from(`*${4 + kinds.length}\r\n$5\r\nFCALL\r\n$${name.length}\r\n${name}\r\n$1\r\n${kinds.length}\r\n`, 'latin1');
+  }
+
+  /** The command for the swarm with room for an argument of `size` bytes, which start at `argumentAt(...)`. */
+  command(infoHash: InfoHash, size: number): Buffer {
+    const sizeLine = `$${size}\r\n`;
+    const out = Buffer.allocUnsafe(this.head.length + this.kinds.length * (KEY_LENGTH + 7) + sizeLine.length + size + 2);
+    let at = this.head.copy(out, 0);
+    for (const kind of this.kinds) {
+      out[at] = 0x24; // $26\r\n
+      out[at + 1] = 0x32;
+      out[at + 2] = 0x36;
+      out[at + 3] = 13;
+      out[at + 4] = 10;
+      at = writeKey(out, at + 5, kind, infoHash);
+      out[at] = 13;
+      out[at + 1] = 10;
+      at += 2;
+    }
+    out.write(sizeLine, at, 'latin1');
+    out[out.length - 2] = 13;
+    out[out.length - 1] = 10;
+    return out;
+  }
+}
+
+/** Where the argument starts in a command of FunctionCall.command. */
+function argumentAt(command: Buffer, size: number): number {
+  return command.length - 2 - size;
 }
 
 function hostPort(node: string): { host: string; port: number } {
@@ -64,29 +108,133 @@ function hostPort(node: string): { host: string; port: number } {
   return { host: node.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(node.slice(at + 1)) };
 }
 
+/** The slot map of ioredis' Cluster, plus the MOVED answers seen since its last refresh. */
+class ClusterTopology implements Topology {
+  private readonly table: (string | undefined)[] = new Array(16384);
+  private lastRefresh = 0;
+  private pending: NodeJS.Timeout | null = null;
+
+  constructor(private readonly cluster: Cluster) {
+    this.rebuild();
+    cluster.on('refresh', () => this.rebuild());
+  }
+
+  nodeFor(slot: number): string | undefined {
+    return this.table[slot];
+  }
+
+  moved(slot: number, node: string): void {
+    this.table[slot] = node;
+    this.refresh();
+  }
+
+  /** At most one CLUSTER SLOTS a second. */
+  refresh(): void {
+    if (this.pending !== null) return;
+    const wait = this.lastRefresh + 1000 - Date.now();
+    this.pending = setTimeout(
+      () => {
+        this.pending = null;
+        this.lastRefresh = Date.now();
+        this.cluster.refreshSlotsCache();
+      },
+      Math.max(0, wait),
+    );
+    this.pending.unref();
+  }
+
+  close(): void {
+    if (this.pending !== null) clearTimeout(this.pending);
+  }
+
+  private rebuild(): void {
+    for (let slot = 0; slot < 16384; slot++) this.table[slot] = this.cluster.slots[slot]?.[0];
+  }
+}
+
+function singleTopology(node: string): Topology {
+  return { nodeFor: () => node, moved: () => {}, refresh: () => {} };
+}
+
+/** The header and entries of an announce reply (lua/swarm-functions.lua). */
+function announceParts(reply: Reply): [Buffer, Buffer] {
+  if (!Array.isArray(reply) || !Buffer.isBuffer(reply[0]) || !Buffer.isBuffer(reply[1]) || reply[0].length < HEADER_SIZE) {
+    throw new Error('Redis: unexpected reply to an announce');
+  }
+  return [reply[0], reply[1]];
+}
+
+/** complete, incomplete, downloaded from a swarm header: n1, n2, …, seeders at 24, downloaded (double) at 36. */
+function countsOf(header: Buffer): ScrapeCounts {
+  const seeders = header.readUInt32LE(24);
+  return { complete: seeders, incomplete: header.readUInt32LE(0) + header.readUInt32LE(4) - seeders, downloaded: header.readDoubleLE(36) };
+}
+
+function decodeAnnounce(reply: Reply): AnnounceResult {
+  const [header, peers] = announceParts(reply);
+  const seeders = header.readUInt32LE(24);
+  return {
+    complete: seeders,
+    incomplete: header.readUInt32LE(0) + header.readUInt32LE(4) - seeders,
+    downloaded: header.readDoubleLE(36),
+    peers,
+  };
+}
+
+function decodeWsAnnounce(reply: Reply): WsAnnounceResult {
+  const [header, entries] = announceParts(reply);
+  const stride = header.readUInt32LE(32);
+  const peers: WsPeer[] = [];
+  // Entries: peer_id length, peer_id, route length, route, padding.
+  for (let at = 0; stride > 0 && at + stride <= entries.length; at += stride) {
+    const routeAt = at + 2 + entries[at]!;
+    peers.push({ peerId: entries.toString('latin1', at + 1, routeAt - 1), route: entries.toString('utf8', routeAt, routeAt + entries[routeAt - 1]!) });
+  }
+  return { ...countsOf(header), peers };
+}
+
+interface ScrapeReply extends ScrapeCounts {
+  readonly removed: number;
+}
+
+/** A scrape's reply: the swarm's header (empty when there is no swarm) and the peers it removed as expired. */
+function decodeScrape(reply: Reply): ScrapeReply {
+  if (!Array.isArray(reply) || !Buffer.isBuffer(reply[0]) || typeof reply[1] !== 'number') throw new Error('Redis: unexpected reply to a scrape');
+  const header = reply[0];
+  if (header.length < HEADER_SIZE) return { complete: 0, incomplete: 0, downloaded: 0, removed: reply[1] };
+  return { ...countsOf(header), removed: reply[1] };
+}
+
+function decodeCounts(reply: Reply): ScrapeCounts {
+  if (!Array.isArray(reply) || !Buffer.isBuffer(reply[0])) throw new Error('Redis: unexpected reply to a scrape');
+  return reply[0].length < HEADER_SIZE ? { complete: 0, incomplete: 0, downloaded: 0 } : countsOf(reply[0]);
+}
+
 export class RedisStore implements Store {
   readonly periodicSweep = false;
-  private readonly scripts: SwarmScripts;
+  private readonly announceCall: FunctionCall;
+  private readonly announceWsCall: FunctionCall;
+  private readonly scrapeCall: FunctionCall;
+  private readonly scrapeWsCall: FunctionCall;
 
   private constructor(
     private readonly redis: Redis | Cluster,
+    private readonly client: ScriptClient,
+    private readonly topology: ClusterTopology | null,
     private readonly options: RedisStoreOptions,
+    version: string,
   ) {
-    // defineCommand calls EVALSHA and re-sends the script when a node answers NOSCRIPT (restart, failover).
-    redis.defineCommand('swarmAnnounce', { numberOfKeys: 3, lua: script('announce') });
-    redis.defineCommand('swarmAnnounceWs', { numberOfKeys: 2, lua: script('announce-ws') });
-    // A fixed key count per command: auto-pipelining and cluster routing read the slot from the first key.
-    redis.defineCommand('swarmScrape', { numberOfKeys: 3, lua: script('scrape') });
-    redis.defineCommand('swarmScrapeWs', { numberOfKeys: 2, lua: script('scrape') });
-    this.scripts = redis as unknown as SwarmScripts;
+    this.announceCall = new FunctionCall(`announce_${version}`, WIRE_KEYS);
+    this.announceWsCall = new FunctionCall(`announce_ws_${version}`, WS_KEYS);
+    this.scrapeCall = new FunctionCall(`scrape_${version}`, WIRE_KEYS);
+    this.scrapeWsCall = new FunctionCall(`scrape_ws_${version}`, WS_KEYS);
   }
 
   /** Connects and waits until the node or cluster is ready (or fails after the timeout). */
   static async connect(options: RedisStoreOptions): Promise<RedisStore> {
-    // No offline queue: while Redis is unreachable, requests fail at once with a clean failure reply instead
-    // of piling up; ioredis keeps reconnecting in the background.
+    // No offline queue: while Redis is unreachable, maintenance commands fail at once instead of piling up;
+    // ioredis keeps reconnecting in the background.
     const common = {
-      enableAutoPipelining: true,
       commandTimeout: options.timeoutMs,
       maxRetriesPerRequest: 1,
       connectTimeout: options.timeoutMs,
@@ -99,7 +247,6 @@ export class RedisStore implements Store {
             retryStrategy: (times) => Math.min(100 * times, 2000),
           })
         : new Cluster(options.target.cluster.map(hostPort), {
-            enableAutoPipelining: true,
             enableOfflineQueue: false,
             scaleReads: 'master',
             slotsRefreshTimeout: options.timeoutMs,
@@ -107,7 +254,6 @@ export class RedisStore implements Store {
             redisOptions: common,
           });
     redis.on('error', options.onError);
-    const store = new RedisStore(redis, options);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         redis.disconnect();
@@ -118,58 +264,64 @@ export class RedisStore implements Store {
         resolve();
       });
     });
-    return store;
-  }
-
-  async announce(request: AnnounceRequest): Promise<AnnounceResult> {
-    const keys = wireSwarmKeys(request.infoHash);
-    const isV4 = request.peer.length === 6;
-    const [complete, incomplete, downloaded, peers] = await this.scripts.swarmAnnounceBuffer(
-      keys.counters,
-      isV4 ? keys.peersV4 : keys.peersV6,
-      isV4 ? keys.peersV6 : keys.peersV4,
-      // ioredis sends Buffers as bytes but stringifies other typed arrays: view the peer as a Buffer, no copy.
-      Buffer.from(request.peer.buffer, request.peer.byteOffset, request.peer.length),
-      EVENT_CODES[request.event],
-      request.seeder ? 1 : 0,
-      this.options.now(),
-      this.options.peerTtlSeconds,
-      request.numwant,
-      randomRank(),
-      EXPIRY_LIMIT,
-    );
-    return { complete, incomplete, downloaded, peers };
-  }
-
-  async announceWs(request: WsAnnounceRequest): Promise<WsAnnounceResult> {
-    const keys = wsSwarmKeys(request.infoHash);
-    const [complete, incomplete, downloaded, targets] = await this.scripts.swarmAnnounceWsBuffer(
-      keys.routes,
-      keys.peers,
-      Buffer.from(request.peerId, 'latin1'),
-      request.route,
-      EVENT_CODES[request.event],
-      request.seeder ? 1 : 0,
-      this.options.now(),
-      this.options.wsPeerTtlSeconds,
-      request.numwant,
-      randomRank(),
-      EXPIRY_LIMIT,
-    );
-    const peers: WsPeer[] = [];
-    for (let i = 0; i + 1 < targets.length; i += 2) {
-      peers.push({ peerId: targets[i]!.toString('latin1'), route: targets[i + 1]!.toString('latin1') });
+    const { source, version } = library();
+    // Load the functions on every master now, which also checks that Redis has Functions (7.0+); a node that
+    // misses them later (restarted, flushed, new) gets them again on its first call.
+    const masters = redis instanceof Cluster ? redis.nodes('master') : [redis];
+    const loads = await Promise.allSettled(masters.map((node) => node.function('LOAD', source)));
+    for (const load of loads) {
+      const message = load.status === 'rejected' ? String((load.reason as Error).message) : '';
+      if (/unknown command/i.test(message)) {
+        redis.disconnect();
+        throw new Error(`the Redis store needs Redis 7.0 or newer (Functions): ${message}`);
+      }
     }
-    return { complete, incomplete, downloaded, peers };
+    let topology: Topology;
+    let settings: ConnectionSettings;
+    let clusterTopology: ClusterTopology | null = null;
+    if (redis instanceof Cluster) {
+      clusterTopology = new ClusterTopology(redis);
+      topology = clusterTopology;
+      const nodeOptions = redis.options.redisOptions ?? {};
+      settings = { username: nodeOptions.username, password: nodeOptions.password, tls: nodeOptions.tls };
+    } else {
+      const { host, port, username, password, db, tls } = redis.options;
+      topology = singleTopology(`${host}:${port}`);
+      settings = { username, password, db, tls };
+    }
+    const client = new ScriptClient({ topology, connection: settings, library: source, timeoutMs: options.timeoutMs, onError: options.onError });
+    return new RedisStore(redis, client, clusterTopology, options, version);
   }
 
-  /** Each hash is its own script call; auto-pipelining batches the calls per node, so no call spans slots. */
+  announce(request: AnnounceRequest): Promise<AnnounceResult> {
+    const peer = request.peer;
+    const size = ANNOUNCE_ARGS_SIZE + peer.length;
+    const command = this.announceCall.command(request.infoHash, size);
+    const at = this.announceArguments(command, size, request.event, request.seeder, request.numwant, this.options.peerTtlSeconds);
+    command.set(peer, at + ANNOUNCE_ARGS_SIZE);
+    return this.client.call(swarmSlot(request.infoHash), command, decodeAnnounce);
+  }
+
+  announceWs(request: WsAnnounceRequest): Promise<WsAnnounceResult> {
+    const route = Buffer.from(request.route, 'utf8');
+    const idLength = request.peerId.length;
+    if (route.length > 255 || idLength > 255) return Promise.reject(new Error('WebSocket peer_id or route longer than 255 bytes'));
+    const size = ANNOUNCE_ARGS_SIZE + 1 + idLength + route.length;
+    const command = this.announceWsCall.command(request.infoHash, size);
+    const at = this.announceArguments(command, size, request.event, request.seeder, request.numwant, this.options.wsPeerTtlSeconds);
+    command[at + ANNOUNCE_ARGS_SIZE] = idLength;
+    command.write(request.peerId, at + ANNOUNCE_ARGS_SIZE + 1, idLength, 'latin1');
+    route.copy(command, at + ANNOUNCE_ARGS_SIZE + 1 + idLength);
+    return this.client.call(swarmSlot(request.infoHash), command, decodeWsAnnounce);
+  }
+
+  /** Each hash is its own call (in its own slot); the calls to one node go out in one write. */
   scrape(infoHashes: readonly InfoHash[]): Promise<ScrapeCounts[]> {
-    return Promise.all(infoHashes.map((infoHash) => this.scrapeKeys(wireKeyList(infoHash))));
+    return Promise.all(infoHashes.map((infoHash) => this.runScrape('wire', infoHash, decodeCounts)));
   }
 
   scrapeWs(infoHashes: readonly InfoHash[]): Promise<ScrapeCounts[]> {
-    return Promise.all(infoHashes.map((infoHash) => this.scrapeKeys(wsKeyList(infoHash))));
+    return Promise.all(infoHashes.map((infoHash) => this.runScrape('ws', infoHash, decodeCounts)));
   }
 
   listSwarms(limit: number): Promise<InfoHash[]> {
@@ -190,8 +342,8 @@ export class RedisStore implements Store {
     let swarmsRemoved = 0;
     for (const kind of ['wire', 'ws'] as const) {
       await this.forEachSwarm(kind, async (hashes) => {
-        const results = await Promise.all(hashes.map((infoHash) => this.runScrape(keyList(kind, infoHash))));
-        for (const [complete, incomplete, , removed] of results) {
+        const results = await Promise.all(hashes.map((infoHash) => this.runScrape(kind, infoHash, decodeScrape)));
+        for (const { complete, incomplete, removed } of results) {
           peersRemoved += removed;
           if (removed > 0 && complete + incomplete === 0) swarmsRemoved++;
         }
@@ -219,7 +371,30 @@ export class RedisStore implements Store {
   }
 
   async close(): Promise<void> {
+    this.client.close();
+    this.topology?.close();
     await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  /** Writes the fixed part of an announce's argument; returns where the argument starts. */
+  private announceArguments(command: Buffer, size: number, event: AnnounceEvent, seeder: boolean, numwant: number, ttl: number): number {
+    const at = argumentAt(command, size);
+    command.writeUInt32LE(this.options.now(), at);
+    command.writeUInt32LE(ttl, at + 4);
+    command.writeUInt32LE(Math.max(0, Math.min(numwant, 0x7fffffff)), at + 8);
+    command.writeUInt32LE((Math.random() * 0x100000000) >>> 0, at + 12);
+    command.writeUInt32LE(EXPIRY_LIMIT, at + 16);
+    command[at + 20] = EVENT_CODES[event];
+    command[at + 21] = seeder ? 1 : 0;
+    return at;
+  }
+
+  private runScrape<T>(kind: SwarmKind, infoHash: InfoHash, decode: (reply: Reply) => T): Promise<T> {
+    const command = (kind === 'wire' ? this.scrapeCall : this.scrapeWsCall).command(infoHash, 8);
+    const at = argumentAt(command, 8);
+    command.writeUInt32LE(this.options.now(), at);
+    command.writeUInt32LE(EXPIRY_LIMIT, at + 4);
+    return this.client.call(swarmSlot(infoHash), command, decode);
   }
 
   private async listHashes(kind: SwarmKind, limit: number): Promise<InfoHash[]> {
@@ -229,16 +404,6 @@ export class RedisStore implements Store {
       return hashes.length < limit;
     });
     return hashes;
-  }
-
-  private async scrapeKeys(keys: string[]): Promise<ScrapeCounts> {
-    const [complete, incomplete, downloaded] = await this.runScrape(keys);
-    return { complete, incomplete, downloaded };
-  }
-
-  private runScrape(keys: string[]): Promise<[number, number, number, number]> {
-    const scrape = keys.length === 3 ? this.scripts.swarmScrape : this.scripts.swarmScrapeWs;
-    return scrape.call(this.scripts, ...keys, this.options.now(), EXPIRY_LIMIT, keys.length === 3 ? 0 : 1);
   }
 
   /**
@@ -252,11 +417,11 @@ export class RedisStore implements Store {
       for (const pattern of patterns) {
         let cursor = '0';
         do {
-          const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-          cursor = next;
-          let hashes = keys.map(infoHashOfKey);
+          const [next, keys] = await node.scanBuffer(cursor, 'MATCH', pattern, 'COUNT', 1000);
+          cursor = next.toString();
+          let hashes = keys.filter((key) => key.length === KEY_LENGTH).map(infoHashOfKey);
           if (pattern === WIRE_V6_PATTERN) {
-            const hasV4 = await Promise.all(hashes.map((infoHash) => node.exists(wireSwarmKeys(infoHash).peersV4)));
+            const hasV4 = await Promise.all(hashes.map((infoHash) => node.exists(swarmKey('z4', infoHash))));
             hashes = hashes.filter((_, i) => hasV4[i] === 0);
           }
           if (hashes.length > 0 && !(await visit(hashes))) return;
@@ -264,23 +429,4 @@ export class RedisStore implements Store {
       }
     }
   }
-}
-
-function keyList(kind: SwarmKind, infoHash: InfoHash): string[] {
-  return kind === 'wire' ? wireKeyList(infoHash) : wsKeyList(infoHash);
-}
-
-function wireKeyList(infoHash: InfoHash): string[] {
-  const keys = wireSwarmKeys(infoHash);
-  return [keys.counters, keys.peersV4, keys.peersV6];
-}
-
-function wsKeyList(infoHash: InfoHash): string[] {
-  const keys = wsSwarmKeys(infoHash);
-  return [keys.routes, keys.peers];
-}
-
-/** A random rank offset for the script's sample window (scripts must not call math.random themselves). */
-function randomRank(): number {
-  return Math.floor(Math.random() * 0x7fffffff);
 }

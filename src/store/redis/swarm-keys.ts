@@ -1,43 +1,73 @@
 /**
- * Redis key names of a swarm. Every key of one swarm carries the info hash as hash tag, so all of them live in
- * one cluster slot and one script can touch them atomically. The tag is hex: a raw binary hash whose first byte
- * is `}` would leave an empty tag (and split the swarm over slots).
+ * Redis keys of a swarm, written straight into command buffers. Every key of one swarm carries the same hash
+ * tag, so all of them live in one cluster slot and one function call touches them atomically:
+ *
+ *   <2-byte kind> "{" <tag: the info hash's first 2 bytes> "}" <the 20-byte info hash>     (26 bytes)
+ *
+ * The tag is binary: two bytes give each of the 16384 slots exactly 4 tag values (CRC16 is a bijection on
+ * 16 bits), so swarms spread evenly. A `}` in the tag would end it early, so 0x7d becomes 0xfd there (those
+ * tags share slots with the 0xfd ones: still one slot per swarm). The layout of each kind: lua/swarm-functions.lua.
  */
 import type { InfoHash } from '../../protocol/types.js';
 
-/** The layout of each key is described in lua/swarm-lib.lua. */
-export interface WireSwarmKeys {
-  /** HASH: `s` seeders, `d` downloads. */
-  readonly counters: string;
-  /** ZSET: compact IPv4 peer → expiry × 4 + flags. */
-  readonly peersV4: string;
-  /** ZSET: compact IPv6 peer → expiry × 4 + flags. */
-  readonly peersV6: string;
+export const KEY_LENGTH = 26;
+
+/** The kinds of key of an HTTP/UDP swarm, in the order its functions take them. */
+export const WIRE_KEYS = ['h4', 'z4', 'a6', 'z6'] as const;
+/** The kinds of key of a WebSocket swarm, in the order its functions take them. */
+export const WS_KEYS = ['hw', 'zw'] as const;
+
+/** SCAN patterns of the keys every live swarm has: a peer ZSET (the header may outlive the peers). */
+export const WIRE_V4_PATTERN = 'z4{*';
+export const WIRE_V6_PATTERN = 'z6{*';
+export const WS_PATTERN = 'zw{*';
+
+const CRC16 = new Uint16Array(256);
+for (let i = 0; i < 256; i++) {
+  let crc = i << 8;
+  for (let bit = 0; bit < 8; bit++) crc = crc & 0x8000 ? ((crc << 1) ^ 0x1021) & 0xffff : (crc << 1) & 0xffff;
+  CRC16[i] = crc;
 }
 
-export interface WsSwarmKeys {
-  /** HASH: `s` seeders, `d` downloads, peer_id → route. */
-  readonly routes: string;
-  /** ZSET: peer_id → expiry × 4 + flags. */
-  readonly peers: string;
+/** CRC16/XMODEM, as Redis Cluster hashes keys. */
+export function crc16(bytes: Uint8Array, from = 0, to = bytes.length): number {
+  let crc = 0;
+  for (let i = from; i < to; i++) crc = ((crc << 8) & 0xffff) ^ CRC16[((crc >> 8) ^ bytes[i]!) & 0xff]!;
+  return crc;
 }
 
-/** SCAN patterns of the keys every live swarm has: one peer ZSET at least (the HASH may not exist yet). */
-export const WIRE_V4_PATTERN = 'z4:{*';
-export const WIRE_V6_PATTERN = 'z6:{*';
-export const WS_PATTERN = 'wz:{*';
-
-export function wireSwarmKeys(infoHash: InfoHash): WireSwarmKeys {
-  const tag = Buffer.from(infoHash, 'latin1').toString('hex');
-  return { counters: `h:{${tag}}`, peersV4: `z4:{${tag}}`, peersV6: `z6:{${tag}}` };
+function tagByte(infoHash: InfoHash, index: number): number {
+  const byte = infoHash.charCodeAt(index) & 0xff;
+  return byte === 0x7d ? 0xfd : byte;
 }
 
-export function wsSwarmKeys(infoHash: InfoHash): WsSwarmKeys {
-  const tag = Buffer.from(infoHash, 'latin1').toString('hex');
-  return { routes: `w:{${tag}}`, peers: `wz:{${tag}}` };
+/** The cluster slot of every key of the swarm. */
+export function swarmSlot(infoHash: InfoHash): number {
+  let crc = CRC16[tagByte(infoHash, 0)]!;
+  crc = ((crc << 8) & 0xffff) ^ CRC16[((crc >> 8) ^ tagByte(infoHash, 1)) & 0xff]!;
+  return crc & 16383;
+}
+
+/** Writes the key of `kind` (2 ASCII characters) of the swarm at `at`; returns the offset after it. */
+export function writeKey(out: Buffer, at: number, kind: string, infoHash: InfoHash): number {
+  out[at] = kind.charCodeAt(0);
+  out[at + 1] = kind.charCodeAt(1);
+  out[at + 2] = 0x7b; // {
+  out[at + 3] = tagByte(infoHash, 0);
+  out[at + 4] = tagByte(infoHash, 1);
+  out[at + 5] = 0x7d; // }
+  out.write(infoHash, at + 6, 20, 'latin1');
+  return at + KEY_LENGTH;
+}
+
+/** The key of `kind` of the swarm, as a Buffer. */
+export function swarmKey(kind: string, infoHash: InfoHash): Buffer {
+  const key = Buffer.allocUnsafe(KEY_LENGTH);
+  writeKey(key, 0, kind, infoHash);
+  return key;
 }
 
 /** The info hash in a swarm key. */
-export function infoHashOfKey(key: string): InfoHash {
-  return Buffer.from(key.slice(key.indexOf('{') + 1, -1), 'hex').toString('latin1');
+export function infoHashOfKey(key: Buffer): InfoHash {
+  return key.toString('latin1', 6, KEY_LENGTH);
 }

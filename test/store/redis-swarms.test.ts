@@ -1,0 +1,132 @@
+/**
+ * The Redis store's swarm functions (lua/swarm-functions.lua) where the conformance suite does not reach:
+ * large swarms shrinking (packed entries moved into holes, strings cut down), more expired peers than one
+ * call removes, WebSocket entries widened for a longer route, and the keys' TTLs and cleanup.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import type { InfoHash } from '../../src/protocol/types.js';
+import { RedisStore } from '../../src/store/redis/redis-store.js';
+import { WIRE_KEYS, WS_KEYS, swarmKey } from '../../src/store/redis/swarm-keys.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { hash, peersOf, v4, v6, wsPeerId } from './conformance.js';
+
+const TTL = 100;
+const hex = (peer: Uint8Array) => Buffer.from(peer).toString('hex');
+
+describe('Redis store swarms', () => {
+  let redis: TestRedis;
+  let store: RedisStore;
+  let admin: Redis;
+  let clock = 1_700_000_000;
+
+  before(async () => {
+    redis = await startRedis('single');
+    store = await RedisStore.connect({
+      target: redis.target,
+      peerTtlSeconds: TTL,
+      wsPeerTtlSeconds: TTL,
+      now: () => clock,
+      timeoutMs: 5000,
+      onError: () => {},
+    });
+    admin = new Redis((redis.target as { url: string }).url);
+  });
+
+  after(async () => {
+    await store.close();
+    admin.disconnect();
+    await redis.stop();
+  });
+
+  const announce = (infoHash: InfoHash, peer: Uint8Array, event: 'none' | 'stopped' | 'completed' = 'none', numwant = 50) =>
+    store.announce({ infoHash, peer, event, seeder: false, numwant });
+
+  it('keeps a large swarm exact while most of it leaves, in any order', async () => {
+    const ih = hash(900);
+    const live = new Set<number>();
+    for (let i = 0; i < 600; i++) {
+      await announce(ih, v4(i), 'none', 0);
+      live.add(i);
+    }
+    // Stops in a shuffled order: every hole is filled from the end, the string shrinks on the way.
+    const order = [...live].sort((a, b) => ((a * 7919) % 601) - ((b * 7919) % 601));
+    for (const i of order.slice(0, 560)) {
+      const result = await announce(ih, v4(i), 'stopped');
+      live.delete(i);
+      assert.equal(result.incomplete, live.size);
+    }
+    const [someone] = live;
+    const result = await announce(ih, v4(someone!), 'none', 1000);
+    const expected = [...live].filter((i) => i !== someone).map((i) => hex(v4(i))).sort();
+    assert.deepEqual(peersOf(result.peers, 6).sort(), expected, 'every other live peer, each once');
+    // Windows of a few peers: still only live ones, never the requester, exactly numwant.
+    for (let k = 0; k < 50; k++) {
+      const window = peersOf((await announce(ih, v4(someone!), 'none', 7)).peers, 6);
+      assert.equal(window.length, 7);
+      assert.equal(new Set(window).size, 7);
+      for (const peer of window) assert.ok(expected.includes(peer));
+    }
+    const length = await admin.strlen(swarmKey('h4', ih));
+    assert.ok(length <= 44 + 6 * (2 * live.size + 32), `the packed string was cut down (${length} bytes)`);
+  });
+
+  it('removes at most 1000 expired peers per call, samples only live ones meanwhile, and catches up', async () => {
+    const ih = hash(901);
+    for (let i = 0; i < 1100; i++) await announce(ih, v4(i), 'none', 0);
+    clock += TTL + 1;
+    const first = await announce(ih, v4(5000), 'none', 50);
+    assert.equal(first.peers.length, 0, 'no expired peer is returned');
+    assert.equal(first.incomplete, 101, 'the 100 expired peers beyond the limit are still counted');
+    const second = await announce(ih, v4(5001), 'none', 50);
+    assert.deepEqual(peersOf(second.peers, 6), [hex(v4(5000))]);
+    assert.equal(second.incomplete, 2);
+    assert.deepEqual(await store.scrape([ih]), [{ complete: 0, incomplete: 2, downloaded: 0 }]);
+  });
+
+  it('widens WebSocket entries for a longer route, keeping every peer and route', async () => {
+    const ih = hash(902);
+    const routes = new Map<number, string>();
+    for (let i = 0; i < 40; i++) {
+      routes.set(i, `r/${i}`);
+      await store.announceWs({ infoHash: ih, peerId: wsPeerId(i), route: `r/${i}`, event: 'none', seeder: false, numwant: 0 });
+    }
+    const long = `${'x'.repeat(200)}/long`;
+    routes.set(7, long);
+    await store.announceWs({ infoHash: ih, peerId: wsPeerId(7), route: long, event: 'none', seeder: false, numwant: 0 });
+    const result = await store.announceWs({ infoHash: ih, peerId: wsPeerId(99), route: 'r/99', event: 'none', seeder: true, numwant: 100 });
+    assert.deepEqual([result.complete, result.incomplete], [1, 40]);
+    const got = new Map(result.peers.map((p) => [p.peerId, p.route]));
+    assert.equal(got.size, 40);
+    for (const [i, route] of routes) assert.equal(got.get(wsPeerId(i)), route);
+    // A stop from the old route of peer 7 is ignored; from its new route it counts.
+    await store.announceWs({ infoHash: ih, peerId: wsPeerId(7), route: 'r/7', event: 'stopped', seeder: false, numwant: 0 });
+    assert.deepEqual(await store.scrapeWs([ih]), [{ complete: 1, incomplete: 40, downloaded: 0 }]);
+    await store.announceWs({ infoHash: ih, peerId: wsPeerId(7), route: long, event: 'stopped', seeder: false, numwant: 0 });
+    assert.deepEqual(await store.scrapeWs([ih]), [{ complete: 1, incomplete: 39, downloaded: 0 }]);
+  });
+
+  it('gives every key of a swarm a TTL beyond its peers, and leaves no key behind an empty swarm', async () => {
+    const ih = hash(903);
+    await announce(ih, v4(1));
+    await announce(ih, v6(1));
+    await store.announceWs({ infoHash: ih, peerId: wsPeerId(1), route: 'r/1', event: 'none', seeder: false, numwant: 0 });
+    for (const kind of [...WIRE_KEYS, ...WS_KEYS]) {
+      const ttl = await admin.ttl(swarmKey(kind, ih));
+      assert.ok(ttl > TTL && ttl <= 2 * TTL, `${kind}: TTL ${ttl}`);
+    }
+    await announce(ih, v4(1), 'stopped');
+    await announce(ih, v6(1), 'stopped');
+    await store.announceWs({ infoHash: ih, peerId: wsPeerId(1), route: 'r/1', event: 'stopped', seeder: false, numwant: 0 });
+    for (const kind of [...WIRE_KEYS, ...WS_KEYS]) assert.equal(await admin.exists(swarmKey(kind, ih)), 0, `${kind} is gone`);
+    // A swarm with downloads keeps its header alone (with its TTL) after its last peer.
+    const done = hash(904);
+    await announce(done, v4(1), 'completed');
+    await announce(done, v4(1), 'stopped');
+    assert.deepEqual(await store.scrape([done]), [{ complete: 0, incomplete: 0, downloaded: 1 }]);
+    assert.equal(await admin.strlen(swarmKey('h4', done)), 44);
+    assert.ok((await admin.ttl(swarmKey('h4', done))) > 0);
+    assert.equal(await admin.exists(swarmKey('z4', done)), 0);
+  });
+});
