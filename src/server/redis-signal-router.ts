@@ -15,6 +15,7 @@ import type { InfoHash } from '../protocol/types.js';
 import type { Store } from '../store/store.js';
 import { offersRelayed } from '../metrics/tracker-metrics.js';
 import { LocalSignalRouter, type Signal, type SignalReceiver, type SignalRouter } from './signal-router.js';
+import { hostPort } from '../store/redis/nodes.js';
 
 export interface RedisSignalTarget {
   target: { url: string } | { cluster: string[] };
@@ -35,10 +36,6 @@ function processOf(route: string): string {
   return route.slice(0, route.indexOf('/'));
 }
 
-function hostPort(node: string): { host: string; port: number } {
-  const at = node.lastIndexOf(':');
-  return { host: node.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(node.slice(at + 1)) };
-}
 
 function connect(target: RedisSignalTarget, subscriber: boolean): Redis | Cluster {
   const options = { commandTimeout: target.timeoutMs, maxRetriesPerRequest: 1 };

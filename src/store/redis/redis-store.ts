@@ -34,6 +34,7 @@ import {
   swarmSlot,
   writeKey,
 } from './swarm-keys.js';
+import { hostPort } from './nodes.js';
 
 type SwarmKind = 'wire' | 'ws';
 
@@ -103,10 +104,6 @@ function argumentAt(command: Buffer, size: number): number {
   return command.length - 2 - size;
 }
 
-function hostPort(node: string): { host: string; port: number } {
-  const at = node.lastIndexOf(':');
-  return { host: node.slice(0, at).replace(/^\[|\]$/g, ''), port: Number(node.slice(at + 1)) };
-}
 
 /** The slot map of ioredis' Cluster, plus the MOVED answers seen since its last refresh. */
 class ClusterTopology implements Topology {
