@@ -7,77 +7,94 @@ different versions can share one Redis without replacing each other's functions.
 All keys of a swarm carry the same hash tag (src/store/redis/swarm-keys.ts): one function sees all of them in
 one slot, atomically. A swarm is:
 
-  header key  STRING  HEADER_SIZE bytes of counters (HEADER below), followed by the packed entries of list 1
-  list-2 key  STRING  the packed entries of list 2
-  one ZSET per list   member = the peer's key, score = (expiry - EPOCH) * 2^23 + position * 4 + flags
+  peers key   HASH    field 'h': the swarm's header (HEADER below); field <peer>: position * 4 + flags
+  one packed STRING per list: `cap` entries of `stride` bytes, then `cap` generation bytes
 
-HTTP/UDP swarms have two lists: IPv4 peers (6-byte compact entries, in the header key) and IPv6 peers
-(18-byte entries); WebSocket swarms have one: peer_id length (1 byte), peer_id, route length (1 byte), route,
-zero-padded to the swarm's entry width (a multiple of 8 that grows with the longest entry). An entry's
-position is its index in its packed string. A removal moves the last entries into the holes (and fixes their
-positions in the ZSET), so the live entries always fill positions 0 .. n-1 and a sample of peers is a window
-of them at a random position: one GETRANGE, returned as it is.
+HTTP/UDP swarms have two lists: IPv4 peers (6-byte compact entries; hash field = the entry) and IPv6 peers
+(18 bytes). WebSocket swarms have one: peer_id length (1 byte), peer_id, route length (1 byte), route,
+zero-padded to the swarm's entry width (a multiple of 8 that grows with the longest entry); hash field = the
+peer_id. Peers live at positions 0 .. n-1 of their list: a removal moves the last entries into the holes, so a
+sample of peers is a window of entries at a random position, one GETRANGE, returned as it is.
+
+Expiry counts in generations of `g` seconds (g = ttl / 80, at least 1 s, fixed per swarm): the generation
+byte of a peer is the generation of its last announce, mod 256. A peer is live while its age (the current
+generation minus its own, mod 256) is below K = ceil(ttl / g), i.e. it expires at the end of the K-th
+generation: no more than one generation before `ttl` has passed. A re-announce rewrites one byte: nothing is
+re-sorted. Expired peers are found by a pattern of the expired byte values over a list's generation bytes,
+which Lua scans in C; that happens only once `now` has reached a list's `old` (a lower bound of its oldest
+generation) plus K. Ages never wrap around: every announce leaves only peers younger than K, the keys' TTL
+runs out at most 2 × ttl after the last one, and a swarm whose keys should have expired by then (Redis' clock
+and the tracker's disagree, or a test's clock jumped) is emptied at once; so no age reaches 3K + 2 <= 256.
 
 The header (little endian): n1, n2 (entries per list), cap1, cap2 (entries each packed string has room for),
-lb1, lb2 (a lower bound of each list's earliest expiry), seeders, keys_until (when the keys' TTL runs out),
-width (WebSocket entry size), all uint32; downloaded (double).
+old1, old2 (a lower bound of each list's oldest generation), seeders, keys_until (when the keys' TTL runs
+out), width (WebSocket entry size), all uint32; downloaded (double); g (uint32).
 
-The announce functions reply with the swarm's header as it is after the call (its first HEADER_SIZE bytes;
-more may follow, to be ignored) and the sampled entries: the tracker reads the counts off the header.
-
-Flags: 1 = seeder, 2 = this peer's `completed` has been counted. A peer is expired when expiry <= now. Every
-call first drops its swarm's expired peers, at most `limit` per list, but only once `now` reaches the list's
-`lb` (a lower bound of its earliest expiry), so most calls skip that step. The keys get a TTL of 2 × the peer
-TTL whenever less than the peer TTL is left of it (`keys_until`), so they outlive their peers and an
-abandoned swarm disappears by itself.
+The announce functions reply with the swarm's header as it is after the call and the sampled entries: the
+tracker reads the counts off the header. Flags: 1 = seeder, 2 = this peer's `completed` has been counted.
+Every call first drops its swarm's expired peers, at most `limit` per list. The keys get a TTL of 2 × ttl
+whenever less than ttl is left of it (`keys_until`), so they outlive their peers and an abandoned swarm
+disappears by itself.
 ]]
 
-local SHIFT = 8388608          -- 2^23: position (21 bits) and flags (2 bits) under the expiry
-local EPOCH = 2673741824       -- 1.6e9 + 2^30: expiries from 2020-09 to 2088-10 keep |score| < 2^53, exact
-local MAX_ENTRIES = 2097152    -- 2^21 positions per list
-local HEADER = '<I4I4I4I4I4I4I4I4I4d'
-local HEADER_SIZE = 44
+local HEADER = '<I4I4I4I4I4I4I4I4I4dI4'
+local HEADER_FIELD = 'h'
+local GENERATIONS = 80         -- generations per ttl
+local MAX_LIFETIME = 84        -- generations: 3 * 84 + 2 <= 256, so ages never wrap around (see above)
 -- ARGV[1] of the announce functions: now, ttl, numwant, random, expiry limit, event, seeder; then the peer
--- (HTTP/UDP: its compact address; WebSocket: peer_id then route).
+-- (HTTP/UDP: its compact address; WebSocket: peer_id length, peer_id, route).
 local ANNOUNCE_ARGS = '<I4I4I4I4I4BB'
 local ANNOUNCE_ARGS_SIZE = 22
 local COMPLETED, STOPPED = 1, 3
-local WS_GUESS_STRIDE = 48     -- a WebSocket entry's usual size, for reading the first entries with the header
 
--- Static shapes of the lists: packed string key and ZSET key indexes in KEYS, byte offset, entry size, and
--- how many leading bytes of an entry are its ZSET member (0: a WebSocket entry, whose peer_id has a length).
-local WIRE_LISTS = {
-  { array = 1, zset = 2, offset = HEADER_SIZE, stride = 6, member = 6 },
-  { array = 3, zset = 4, offset = 0, stride = 18, member = 18 },
-}
+-- Each byte as it stands in a Lua pattern's set (no embedded zeros; non-alphanumerics escaped). Filled on
+-- first use: the standard libraries are not there while Redis loads a library.
+local IN_SET = nil
 
--- A swarm's state from its header (`raw`: what GETRANGE read from the header key, maybe more than the header).
-local function load_swarm(keys, ws, raw)
-  local n1, n2, cap1, cap2, lb1, lb2, seeders, keys_until, width, downloaded = 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
-  if #raw >= HEADER_SIZE then
-    n1, n2, cap1, cap2, lb1, lb2, seeders, keys_until, width, downloaded = struct.unpack(HEADER, raw)
+-- A pattern matching a generation byte whose age at generation `G` is within lo .. hi.
+local function age_set(G, lo, hi)
+  if not IN_SET then
+    IN_SET = {}
+    for b = 0, 255 do
+      local c = string.char(b)
+      if b == 0 then IN_SET[b] = '%z' elseif c:match('%w') then IN_SET[b] = c else IN_SET[b] = '%' .. c end
+    end
   end
-  local sw = { keys = keys, seeders = seeders, keys_until = keys_until, width = width, downloaded = downloaded,
-               exists = #raw > 0, dirty = false, refresh = false, removed = 0 }
+  local set = {}
+  for age = lo, hi do set[#set + 1] = IN_SET[(G - age) % 256] end
+  return '[' .. table.concat(set) .. ']'
+end
+
+-- The oldest age below K among `gens` (the generation bytes of a list with live peers).
+local function oldest_age(gens, G, K)
+  local lo, hi = 0, K - 1
+  while lo < hi do
+    local mid = math.ceil((lo + hi) / 2)
+    if string.find(gens, age_set(G, mid, hi)) then lo = mid else hi = mid - 1 end
+  end
+  return lo
+end
+
+-- A swarm's state from its header (`raw`: false when there is none).
+local function load_swarm(keys, ws, raw, now, ttl)
+  local n1, n2, cap1, cap2, old1, old2, seeders, keys_until, width, downloaded, g = 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+  if raw then
+    n1, n2, cap1, cap2, old1, old2, seeders, keys_until, width, downloaded, g = struct.unpack(HEADER, raw)
+  else
+    g = math.max(1, math.ceil(ttl / GENERATIONS))
+  end
+  local sw = { hash = keys[1], keys = keys, seeders = seeders, keys_until = keys_until, width = width,
+               downloaded = downloaded, g = g, G = math.floor(now / g), K = math.min(math.ceil(ttl / g), MAX_LIFETIME),
+               exists = raw and true or false, dirty = false, refresh = false, removed = 0 }
   if ws then
-    sw[1] = { n = n1, cap = cap1, lb = lb1, array = keys[1], zset = keys[2], offset = HEADER_SIZE,
-              stride = width, member = 0 }
+    sw[1] = { key = keys[2], n = n1, cap = cap1, old = old1, stride = width, member = 0 }
     sw.lists = 1
   else
-    for i = 1, 2 do
-      local shape = WIRE_LISTS[i]
-      sw[i] = { array = keys[shape.array], zset = keys[shape.zset], offset = shape.offset, stride = shape.stride,
-                member = shape.member }
-    end
-    sw[1].n, sw[1].cap, sw[1].lb = n1, cap1, lb1
-    sw[2].n, sw[2].cap, sw[2].lb = n2, cap2, lb2
+    sw[1] = { key = keys[2], n = n1, cap = cap1, old = old1, stride = 6, member = 6 }
+    sw[2] = { key = keys[3], n = n2, cap = cap2, old = old2, stride = 18, member = 18 }
     sw.lists = 2
   end
   return sw
-end
-
-local function read_header(keys, extra)
-  return redis.call('GETRANGE', keys[1], 0, HEADER_SIZE - 1 + extra)
 end
 
 local function total(sw)
@@ -85,82 +102,129 @@ local function total(sw)
   return sw[1].n + sw[2].n
 end
 
--- The ZSET member of an entry.
+-- The hash field of an entry.
 local function member_of(list, entry)
   if list.member > 0 then return string.sub(entry, 1, list.member) end
   return string.sub(entry, 2, 1 + string.byte(entry, 1))
 end
 
--- Position and flags in a score.
-local function decode(score)
-  local low = tonumber(score) % SHIFT
-  local flags = low % 4
-  return (low - flags) / 4, flags
+-- Position and flags in a hash value.
+local function decode(value)
+  local v = tonumber(value)
+  local flags = v % 4
+  return (v - flags) / 4, flags
 end
 
--- Removes the entries at positions `gone` from a list: the live entries behind the new end fill the holes
--- before it (their ZSET positions follow), and a string more than half garbage is cut down.
-local function remove_positions(sw, list, gone)
+-- Rewrites a list's string with room for `cap` entries of `stride` bytes (a WebSocket list widens its
+-- entries); its n entries and generations keep their positions.
+local function rewrite(list, cap, stride)
+  local n, key = list.n, list.key
+  local entries, gens = '', ''
+  if n > 0 then
+    entries = redis.call('GETRANGE', key, 0, n * list.stride - 1)
+    gens = redis.call('GETRANGE', key, list.cap * list.stride, list.cap * list.stride + n - 1)
+    if stride ~= list.stride then
+      local pad, parts = string.rep('\0', stride - list.stride), {}
+      for j = 0, n - 1 do parts[j + 1] = string.sub(entries, j * list.stride + 1, (j + 1) * list.stride) .. pad end
+      entries = table.concat(parts)
+    end
+  end
+  if cap == 0 then
+    redis.call('DEL', key)
+  else
+    redis.call('SET', key, entries .. string.rep('\0', (cap - n) * stride) .. gens .. string.rep('\0', cap - n), 'KEEPTTL')
+  end
+  list.cap = cap
+  list.stride = stride
+end
+
+-- Removes the entries at positions `gone` (their hash fields already deleted): the live entries behind the
+-- new end fill the holes before it (their hash values follow), and a string more than half empty is cut
+-- down. `entries`, `gens`: the list's entries and generations if the caller read them.
+local function remove_positions(sw, list, gone, entries, gens)
   local n = list.n
   local m = n - #gone
-  local stride, key, offset = list.stride, list.array, list.offset
+  local stride, key, base = list.stride, list.key, list.cap * list.stride
   local holes, leaving = {}, {}
   for _, p in ipairs(gone) do
     if p >= m then leaving[p] = true else holes[#holes + 1] = p end
   end
   if #holes > 0 then
-    local tail = redis.call('GETRANGE', key, offset + m * stride, offset + n * stride - 1)
+    local from = 0
+    if not entries then
+      from = m
+      entries = redis.call('GETRANGE', key, m * stride, n * stride - 1)
+      gens = redis.call('GETRANGE', key, base + m, base + n - 1)
+    end
     local h = 0
     for p = m, n - 1 do
       if not leaving[p] then
         h = h + 1
         local to = holes[h]
-        local entry = string.sub(tail, (p - m) * stride + 1, (p - m + 1) * stride)
-        redis.call('SETRANGE', key, offset + to * stride, entry)
-        redis.call('ZINCRBY', list.zset, (to - p) * 4, member_of(list, entry))
+        local entry = string.sub(entries, (p - from) * stride + 1, (p - from + 1) * stride)
+        redis.call('SETRANGE', key, to * stride, entry)
+        redis.call('SETRANGE', key, base + to, string.sub(gens, p - from + 1, p - from + 1))
+        redis.call('HINCRBY', sw.hash, member_of(list, entry), (to - p) * 4)
       end
     end
   end
   list.n = m
   list.changed = true
   sw.dirty = true
-  if m == 0 or list.cap > 2 * m + 32 then
-    if offset == 0 and m == 0 then
-      redis.call('DEL', key)
-    else
-      redis.call('SET', key, redis.call('GETRANGE', key, 0, offset + m * stride - 1), 'KEEPTTL')
-    end
-    list.cap = m
-  end
+  if m == 0 or list.cap > 2 * m + 32 then rewrite(list, m, stride) end
 end
 
--- Drops up to `limit` expired peers of a list once `now` has reached its lower bound of expiries. Returns
--- true when expired peers may remain (more than one call removes).
-local function drop_expired(sw, list, now, limit)
-  if list.n == 0 or list.lb > now then return false end
-  local expired = redis.call('ZRANGE', list.zset, '-inf', (now - EPOCH + 1) * SHIFT - 1, 'BYSCORE',
-                             'LIMIT', 0, limit, 'WITHSCORES')
-  local k = #expired / 2
+-- Drops up to `limit` expired peers of a list once its oldest generation may have expired. Returns true when
+-- expired peers may remain (more than one call removes).
+local function drop_expired(sw, list, limit)
+  local G, K = sw.G, sw.K
+  if list.n == 0 or G - list.old < K then return false end
+  local base = list.cap * list.stride
+  local gens = redis.call('GETRANGE', list.key, base, base + list.n - 1)
+  local gone = {}
+  for at in string.gmatch(gens, '()' .. age_set(G, K, 255)) do
+    gone[#gone + 1] = at - 1
+    if #gone == limit then break end
+  end
+  local k = #gone
   if k > 0 then
-    local members, gone, seeders = {}, {}, 0
-    for j = 1, k do
-      members[j] = expired[2 * j - 1]
-      local position, flags = decode(expired[2 * j])
-      gone[j] = position
+    local entries = redis.call('GETRANGE', list.key, 0, list.n * list.stride - 1)
+    local members = {}
+    for j, p in ipairs(gone) do
+      members[j] = member_of(list, string.sub(entries, p * list.stride + 1, (p + 1) * list.stride))
+    end
+    local seeders = 0
+    for _, value in ipairs(redis.call('HMGET', sw.hash, unpack(members))) do
+      local _, flags = decode(value)
       seeders = seeders + flags % 2
     end
-    redis.call('ZREM', list.zset, unpack(members))
-    remove_positions(sw, list, gone)
+    redis.call('HDEL', sw.hash, unpack(members))
+    remove_positions(sw, list, gone, entries, gens)
     sw.seeders = sw.seeders - seeders
     sw.removed = sw.removed + k
   end
   if k == limit then return true end
-  if list.n > 0 then
-    local first = redis.call('ZRANGE', list.zset, 0, 0, 'WITHSCORES')
-    list.lb = math.floor(tonumber(first[2]) / SHIFT) + EPOCH
-  end
+  -- The expired bytes are not of an age below K: the old string serves.
+  if list.n > 0 then list.old = G - oldest_age(gens, G, K) end
   sw.dirty = true
   return false
+end
+
+-- Empties a swarm whose keys should have expired (no announce for ttl + g: every peer has expired), keeping
+-- its downloads. UNLINK frees large lists in the background.
+local function drop_abandoned(sw, now)
+  local n = total(sw)
+  if n == 0 or now < sw.keys_until + sw.g then return end
+  local keys = { sw.hash }
+  for i = 1, sw.lists do
+    keys[i + 1] = sw[i].key
+    sw[i].n, sw[i].cap, sw[i].changed = 0, 0, true
+  end
+  redis.call('UNLINK', unpack(keys))
+  sw.seeders = 0
+  sw.removed = sw.removed + n
+  sw.refresh = true
+  sw.dirty = true
 end
 
 -- A WebSocket entry, zero-padded to `width` bytes.
@@ -171,48 +235,28 @@ end
 
 -- The route in the WebSocket entry at `position`.
 local function route_at(list, position)
-  local at = list.offset + position * list.stride
-  local entry = redis.call('GETRANGE', list.array, at, at + list.stride - 1)
+  local at = position * list.stride
+  local entry = redis.call('GETRANGE', list.key, at, at + list.stride - 1)
   local route_at = 2 + string.byte(entry, 1)
   return string.sub(entry, route_at + 1, route_at + string.byte(entry, route_at))
 end
 
--- Makes room for WebSocket entries of `size` bytes: every entry is rewritten at the new width.
-local function widen(sw, list, size)
-  local old = list.stride
-  local stride = 8 * math.ceil(size / 8)
-  local parts = { string.rep('\0', HEADER_SIZE) } -- the header is written at the end of the call
-  if list.n > 0 then
-    local entries = redis.call('GETRANGE', list.array, list.offset, list.offset + list.n * old - 1)
-    local pad = string.rep('\0', stride - old)
-    for j = 0, list.n - 1 do parts[j + 2] = string.sub(entries, j * old + 1, (j + 1) * old) .. pad end
-  end
-  if sw.exists then redis.call('SET', list.array, table.concat(parts), 'KEEPTTL') end
-  list.cap = list.n
-  list.stride = stride
-  list.changed = true
-  sw.width = stride
-  sw.dirty = true
-end
-
--- Applies one announce of a peer (ZSET member `member`, packed entry `entry`) to a list; `route` only for
+-- Applies one announce of a peer (hash field `member`, packed entry `entry`) to a list; `route` only for
 -- WebSocket peers: an announce from a new route takes the peer over, and a stop only counts from the route
--- that holds the peer. `old`: the peer's score if the caller read it (false: absent). Returns the peer's
--- position afterwards, -1 if it is not in the list.
-local function update(sw, list, member, entry, event, seeder, now, ttl, route, old)
-  if old == nil then old = redis.call('ZSCORE', list.zset, member) end
+-- that holds the peer. `old`: the peer's hash value if the caller read it (false: absent). Returns the
+-- peer's position afterwards, -1 if it is not in the list.
+local function update(sw, list, member, entry, event, seeder, route, old)
+  if old == nil then old = redis.call('HGET', sw.hash, member) end
   local position, flags = -1, 0
   if old then position, flags = decode(old) end
   if event == STOPPED then
     if old and (route == nil or route_at(list, position) == route) then
-      redis.call('ZREM', list.zset, member)
+      redis.call('HDEL', sw.hash, member)
       remove_positions(sw, list, { position })
       sw.seeders = sw.seeders - flags % 2
     end
     return -1
   end
-  if not old and list.n >= MAX_ENTRIES then return -1 end
-  local expiry = now + ttl
   local new_flags = seeder
   if flags >= 2 then new_flags = new_flags + 2 end
   if event == COMPLETED and new_flags < 2 then
@@ -222,18 +266,21 @@ local function update(sw, list, member, entry, event, seeder, now, ttl, route, o
   end
   if old then
     -- A WebSocket peer may announce from a new route.
-    if route then redis.call('SETRANGE', list.array, list.offset + position * list.stride, entry) end
+    if route then redis.call('SETRANGE', list.key, position * list.stride, entry) end
+    if new_flags ~= flags then redis.call('HSET', sw.hash, member, position * 4 + new_flags) end
   else
-    -- (A sample may still read the position from the caller's first read: it is the requester's, left out.)
     position = list.n
-    redis.call('SETRANGE', list.array, list.offset + position * list.stride, entry)
+    if position == list.cap then rewrite(list, math.max(1, 2 * position), list.stride) end
+    redis.call('SETRANGE', list.key, position * list.stride, entry)
+    redis.call('HSET', sw.hash, member, position * 4 + new_flags)
     list.n = position + 1
-    if list.n > list.cap then list.cap = list.n end
-    if position == 0 or expiry < list.lb then list.lb = expiry end
-    if position == 0 then sw.refresh = true end
+    if position == 0 then
+      list.old = sw.G
+      sw.refresh = true
+    end
     sw.dirty = true
   end
-  redis.call('ZADD', list.zset, (expiry - EPOCH) * SHIFT + position * 4 + new_flags, member)
+  redis.call('SETRANGE', list.key, list.cap * list.stride + position, string.char(sw.G % 256))
   local delta = seeder - flags % 2
   if delta ~= 0 then
     sw.seeders = sw.seeders + delta
@@ -242,23 +289,19 @@ local function update(sw, list, member, entry, event, seeder, now, ttl, route, o
   return position
 end
 
--- `count` entries of a list (packed string `array` from byte `offset`, `n` entries of `stride` bytes) from
--- position `first`, wrapping around its end; from `pre` (what the header read returned: the header, then the
--- first entries of list 1) when it holds them.
-local function read_entries(array, offset, stride, n, first, count, pre)
+-- `count` entries of a list (`n` entries of `stride` bytes in the string `key`) from position `first`,
+-- wrapping around its end.
+local function read_entries(key, stride, n, first, count)
   local last = first + count
   if last > n then
-    return read_entries(array, offset, stride, n, first, n - first, pre) .. read_entries(array, offset, stride, n, 0, last - n, pre)
+    return read_entries(key, stride, n, first, n - first) .. read_entries(key, stride, n, 0, last - n)
   end
-  if pre and #pre >= HEADER_SIZE + last * stride then
-    return string.sub(pre, HEADER_SIZE + first * stride + 1, HEADER_SIZE + last * stride)
-  end
-  return redis.call('GETRANGE', array, offset + first * stride, offset + last * stride - 1)
+  return redis.call('GETRANGE', key, first * stride, last * stride - 1)
 end
 
 -- Up to `want` entries of a list other than the one at position `self` (-1: none): a window at a random
 -- position, or every entry when there are no more than `want` others.
-local function sample(array, offset, stride, n, self, want, random, pre)
+local function sample(key, stride, n, self, want, random)
   local others = n
   if self >= 0 then others = n - 1 end
   if want <= 0 or others <= 0 then return '' end
@@ -271,30 +314,22 @@ local function sample(array, offset, stride, n, self, want, random, pre)
       if at < want then count = want + 1 else at = -1 end
     end
   end
-  local entries = read_entries(array, offset, stride, n, first, count, pre)
+  local entries = read_entries(key, stride, n, first, count)
   if at < 0 then return entries end
   return string.sub(entries, 1, at * stride) .. string.sub(entries, (at + 1) * stride + 1)
 end
 
-local function sample_list(list, self, want, random, pre)
-  if list.changed then pre = nil end
-  return sample(list.array, list.offset, list.stride, list.n, self, want, random, pre)
-end
-
--- While expired peers remain (a backlog), the sample comes from the ZSET by score: live peers only.
-local function sample_live(list, self, want, now)
-  local got = redis.call('ZRANGE', list.zset, (now - EPOCH + 1) * SHIFT, '+inf', 'BYSCORE', 'LIMIT', 0, want + 1,
-                         'WITHSCORES')
+-- While expired peers remain (a backlog), the sample takes live peers only, by their generation bytes.
+local function sample_live(sw, list, self, want)
+  if want <= 0 then return '' end
+  local base = list.cap * list.stride
+  local gens = redis.call('GETRANGE', list.key, base, base + list.n - 1)
   local out = {}
-  for j = 1, #got / 2 do
-    local position = decode(got[2 * j])
-    if #out < want and position ~= self then
-      if list.member > 0 then
-        out[#out + 1] = got[2 * j - 1]
-      else
-        local at = list.offset + position * list.stride
-        out[#out + 1] = redis.call('GETRANGE', list.array, at, at + list.stride - 1)
-      end
+  for at in string.gmatch(gens, '()' .. age_set(sw.G, 0, sw.K - 1)) do
+    local p = at - 1
+    if p ~= self then
+      out[#out + 1] = redis.call('GETRANGE', list.key, p * list.stride, (p + 1) * list.stride - 1)
+      if #out == want then break end
     end
   end
   return table.concat(out)
@@ -303,10 +338,10 @@ end
 -- Writes the header and refreshes the keys' TTL (`ttl` nil: never), or deletes a swarm with no peer and no
 -- download to remember. Returns the header.
 local function finish(sw, now, ttl)
-  local l1, l2 = sw[1], sw[2] or { n = 0, cap = 0, lb = 0 }
+  local l1, l2 = sw[1], sw[2] or { n = 0, cap = 0, old = 0 }
   if total(sw) == 0 and sw.downloaded == 0 then
-    if sw.exists or sw.dirty then redis.call('DEL', sw.keys[1]) end
-    return struct.pack(HEADER, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    if sw.exists or sw.dirty then redis.call('DEL', sw.hash) end
+    return struct.pack(HEADER, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
   end
   if ttl and (sw.refresh or sw.keys_until < now + ttl) then
     sw.keys_until = now + 2 * ttl
@@ -314,82 +349,80 @@ local function finish(sw, now, ttl)
   else
     ttl = nil
   end
-  local header = struct.pack(HEADER, l1.n, l2.n, l1.cap, l2.cap, l1.lb, l2.lb, sw.seeders, sw.keys_until, sw.width,
-                             sw.downloaded)
-  if sw.dirty then redis.call('SETRANGE', sw.keys[1], 0, header) end
+  local header = struct.pack(HEADER, l1.n, l2.n, l1.cap, l2.cap, l1.old, l2.old, sw.seeders, sw.keys_until,
+                             sw.width, sw.downloaded, sw.g)
+  if sw.dirty then redis.call('HSET', sw.hash, HEADER_FIELD, header) end
   if ttl then
     for _, key in ipairs(sw.keys) do redis.call('EXPIRE', key, 2 * ttl) end
   end
   return header
 end
 
--- The common announce, in as few commands as possible: a peer already in the swarm, not stopping, not
--- completing, not changing between seeder and leecher, nothing to expire, keys far from their TTL. `raw`: the
--- header read; the peer's list is `n` entries of `stride` bytes in `array` from `offset`, its ZSET `zset`.
--- Returns the reply, or nil and the peer's score (false: not in the list) when the call needs the general
--- path. `entry`: the peer's entry to write (WebSocket peers: its route may be new), nil to leave it.
-local function fast_announce(raw, array, offset, stride, n, zset, member, entry, now, ttl, want, random, seeder, pre)
-  local old = redis.call('ZSCORE', zset, member)
-  if not old then return nil, false end
-  local current = tonumber(old)
-  local low = current % SHIFT
-  local flags = low % 4
-  if flags % 2 ~= seeder then return nil, old end
-  local position = (low - flags) / 4
-  local score = (now + ttl - EPOCH) * SHIFT + low
-  if score ~= current then redis.call('ZADD', zset, score, member) end
-  if entry then redis.call('SETRANGE', array, offset + position * stride, entry) end
-  return { string.sub(raw, 1, HEADER_SIZE), sample(array, offset, stride, n, position, want, random, pre) }
+-- Whether no list of the header `raw` is due for an expiry scan. Returns the current generation, when the
+-- keys' TTL runs out and the lists' shapes when none is.
+local function not_due(raw, now, ttl)
+  local n1, n2, cap1, cap2, old1, old2, _, keys_until, width, _, g = struct.unpack(HEADER, raw)
+  local G = math.floor(now / g)
+  local K = math.min(math.ceil(ttl / g), MAX_LIFETIME)
+  if (n1 > 0 and G - old1 >= K) or (n2 > 0 and G - old2 >= K) then return nil end
+  if n1 + n2 > 0 and now >= keys_until + g then return nil end
+  return G, keys_until, n1, n2, cap1, cap2, width
 end
 
--- Whether the header `raw` allows fast_announce: a swarm, no list with an expiry due, keys far from their TTL.
--- Returns n1, n2, width when it does.
-local function fast_header(raw, now, ttl)
-  if #raw < HEADER_SIZE then return nil end
-  local n1, n2, _, _, lb1, lb2, _, keys_until, width = struct.unpack(HEADER, raw)
-  if (n1 > 0 and lb1 <= now) or (n2 > 0 and lb2 <= now) or keys_until < now + ttl then return nil end
-  return n1, n2, width
+-- The common announce, in three commands with the caller's HMGET: a peer already in the swarm, not
+-- stopping, not completing, not changing between seeder and leecher. `value`: its hash value; its list is `n`
+-- entries of `stride` bytes in `key`, with room for `cap`. `entry`: the peer's entry to write (WebSocket
+-- peers: its route may be new), nil to leave it. Returns the reply, or nil when the call needs the general path.
+local function fast_announce(raw, value, key, stride, n, cap, G, entry, want, random, seeder)
+  local position, flags = decode(value)
+  if flags % 2 ~= seeder then return nil end
+  if entry then redis.call('SETRANGE', key, position * stride, entry) end
+  redis.call('SETRANGE', key, cap * stride + position, string.char(G % 256))
+  return { raw, sample(key, stride, n, position, want, random) }
 end
 
--- HTTP/UDP announce. KEYS: header + IPv4 entries, IPv4 ZSET, IPv6 entries, IPv6 ZSET. ARGV[1]: ANNOUNCE_ARGS
--- then the compact peer (6 or 18 bytes). Replies { header, sampled compact peers of the requester's family }.
+-- HTTP/UDP announce. KEYS: peers hash, IPv4 string, IPv6 string. ARGV[1]: ANNOUNCE_ARGS then the compact
+-- peer (6 or 18 bytes). Replies { header, sampled compact peers of the requester's family }.
 redis.register_function('announce_$V', function(keys, args)
   local a = args[1]
   local now, ttl, want, random, limit, event, seeder = struct.unpack(ANNOUNCE_ARGS, a)
   local peer = string.sub(a, ANNOUNCE_ARGS_SIZE + 1)
   local i = 1
   if #peer == 18 then i = 2 end
-  -- IPv4: the header read brings the first entries too, enough for the whole sample of a small swarm.
-  local raw = read_header(keys, i == 1 and (want + 1) * 6 or 0)
-  local pre = i == 1 and raw or nil
-  local old
-  if event ~= STOPPED and event ~= COMPLETED then
-    local n1, n2 = fast_header(raw, now, ttl)
-    if n1 then
+  local got = redis.call('HMGET', keys[1], HEADER_FIELD, peer)
+  local raw, old = got[1], got[2]
+  if old and event ~= STOPPED and event ~= COMPLETED then
+    local G, keys_until, n1, n2, cap1, cap2 = not_due(raw, now, ttl)
+    if G and keys_until >= now + ttl then
       local reply
       if i == 1 then
-        reply, old = fast_announce(raw, keys[1], HEADER_SIZE, 6, n1, keys[2], peer, nil, now, ttl, want, random, seeder, pre)
+        reply = fast_announce(raw, old, keys[2], 6, n1, cap1, G, nil, want, random, seeder)
       else
-        reply, old = fast_announce(raw, keys[3], 0, 18, n2, keys[4], peer, nil, now, ttl, want, random, seeder, nil)
+        reply = fast_announce(raw, old, keys[3], 18, n2, cap2, G, nil, want, random, seeder)
       end
       if reply then return reply end
     end
   end
-  local sw = load_swarm(keys, false, raw)
+  local sw = load_swarm(keys, false, raw, now, ttl)
+  drop_abandoned(sw, now)
   local list = sw[i]
-  local backlog = drop_expired(sw, list, now, limit)
-  drop_expired(sw, sw[3 - i], now, limit)
+  local backlog = drop_expired(sw, list, limit)
+  drop_expired(sw, sw[3 - i], limit)
   if list.changed then old = nil end
-  local self = update(sw, list, peer, peer, event, seeder, now, ttl, nil, old)
+  local self = update(sw, list, peer, peer, event, seeder, nil, old)
   local peers = ''
   if event ~= STOPPED then
-    if backlog then peers = sample_live(list, self, want, now) else peers = sample_list(list, self, want, random, pre) end
+    if backlog then
+      peers = sample_live(sw, list, self, want)
+    else
+      peers = sample(list.key, list.stride, list.n, self, want, random)
+    end
   end
   return { finish(sw, now, ttl), peers }
 end)
 
--- WebSocket announce. KEYS: header + entries, ZSET. ARGV[1]: ANNOUNCE_ARGS, peer_id length (1 byte), peer_id,
--- route. Replies { header (its `width` is the entry size), sampled entries }.
+-- WebSocket announce. KEYS: peers hash, entries string. ARGV[1]: ANNOUNCE_ARGS, peer_id length (1 byte),
+-- peer_id, route. Replies { header (its `width` is the entry size), sampled entries }.
 redis.register_function('announce_ws_$V', function(keys, args)
   local a = args[1]
   local now, ttl, want, random, limit, event, seeder = struct.unpack(ANNOUNCE_ARGS, a)
@@ -397,41 +430,49 @@ redis.register_function('announce_ws_$V', function(keys, args)
   local peer_id = string.sub(a, ANNOUNCE_ARGS_SIZE + 2, ANNOUNCE_ARGS_SIZE + 1 + id_length)
   local route = string.sub(a, ANNOUNCE_ARGS_SIZE + 2 + id_length)
   local size = 2 + #peer_id + #route
-  local raw = read_header(keys, (want + 1) * WS_GUESS_STRIDE)
-  local old
-  if event ~= STOPPED and event ~= COMPLETED then
-    local n1, _, width = fast_header(raw, now, ttl)
-    if n1 and size <= width then
-      local reply
-      reply, old = fast_announce(raw, keys[1], HEADER_SIZE, width, n1, keys[2], peer_id, ws_entry(peer_id, route, width),
-                                 now, ttl, want, random, seeder, raw)
+  local got = redis.call('HMGET', keys[1], HEADER_FIELD, peer_id)
+  local raw, old = got[1], got[2]
+  if old and event ~= STOPPED and event ~= COMPLETED then
+    local G, keys_until, n1, _, cap1, _, width = not_due(raw, now, ttl)
+    if G and keys_until >= now + ttl and size <= width then
+      local reply = fast_announce(raw, old, keys[2], width, n1, cap1, G, ws_entry(peer_id, route, width), want,
+                                  random, seeder)
       if reply then return reply end
     end
   end
-  local sw = load_swarm(keys, true, raw)
+  local sw = load_swarm(keys, true, raw, now, ttl)
+  drop_abandoned(sw, now)
   local list = sw[1]
-  local backlog = drop_expired(sw, list, now, limit)
+  local backlog = drop_expired(sw, list, limit)
   if list.changed then old = nil end
-  if event ~= STOPPED and size > list.stride then widen(sw, list, size) end
-  local self = update(sw, list, peer_id, ws_entry(peer_id, route, list.stride), event, seeder, now, ttl, route, old)
+  if event ~= STOPPED and size > list.stride then
+    rewrite(list, list.cap, 8 * math.ceil(size / 8))
+    sw.width = list.stride
+    sw.dirty = true
+  end
+  local self = update(sw, list, peer_id, ws_entry(peer_id, route, list.stride), event, seeder, route, old)
   local peers = ''
   if event ~= STOPPED then
-    if backlog then peers = sample_live(list, self, want, now) else peers = sample_list(list, self, want, random, raw) end
+    if backlog then
+      peers = sample_live(sw, list, self, want)
+    else
+      peers = sample(list.key, list.stride, list.n, self, want, random)
+    end
   end
   return { finish(sw, now, ttl), peers }
 end)
 
 -- Scrape of one swarm, which also expires it (scrapes and the maintenance sweep). KEYS: as the announce of its
--- kind. ARGV[1]: now, expiry limit (uint32 LE). Replies { header (empty: no such swarm), peers removed as
+-- kind. ARGV[1]: now, expiry limit, ttl (uint32 LE). Replies { header (empty: no such swarm), peers removed as
 -- expired }.
 local function scrape(keys, args, ws)
-  local now, limit = struct.unpack('<I4I4', args[1])
-  local raw = read_header(keys, 0)
-  if #raw < HEADER_SIZE then return { raw, 0 } end
-  local n1, n2, _, _, lb1, lb2 = struct.unpack(HEADER, raw)
-  if (n1 == 0 or lb1 > now) and (n2 == 0 or lb2 > now) then return { raw, 0 } end
-  local sw = load_swarm(keys, ws, raw)
-  for i = 1, sw.lists do drop_expired(sw, sw[i], now, limit) end
+  local now, limit, ttl = struct.unpack('<I4I4I4', args[1])
+  local raw = redis.call('HGET', keys[1], HEADER_FIELD)
+  if not raw then return { '', 0 } end
+  if not_due(raw, now, ttl) then return { raw, 0 } end
+  local sw = load_swarm(keys, ws, raw, now, ttl)
+  drop_abandoned(sw, now)
+  for i = 1, sw.lists do drop_expired(sw, sw[i], limit) end
   return { finish(sw, now, nil), sw.removed }
 end
 

@@ -10,7 +10,7 @@ import type { Store, StoreOptions, WsAnnounceRequest, WsPeer } from '../../src/s
 
 export type StoreFactory = (options: StoreOptions) => Promise<Store>;
 
-const TTL = 100;
+const TTL = 80;
 /** Different from TTL, so a store that mixes the two up fails. */
 const WS_TTL = 40;
 
@@ -460,6 +460,8 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
           const model = new Map<number, Map<string, { seeder: boolean; expires: number }>>();
           const downloaded = new Map<number, number>();
           const counted = new Map<number, Set<string>>();
+          // Swarms that emptied after a download: a store may forget their downloads (the memory store does).
+          const forgotten = new Set<number>();
           for (const o of ops) {
             if (o.kind === 'tick') {
               clock += 7;
@@ -499,10 +501,9 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
               for (const r of returned) assert.ok(swarm.has(r) && r !== k, 'only live peers of the swarm, never self');
             }
             const seeders = [...swarm.values()].filter((p) => p.seeder).length;
-            assert.deepEqual(
-              [result.complete, result.incomplete, result.downloaded],
-              [seeders, swarm.size - seeders, swarm.size === 0 && o.kind === 'stop' ? result.downloaded : downloaded.get(o.swarm) ?? 0],
-            );
+            assert.deepEqual([result.complete, result.incomplete], [seeders, swarm.size - seeders]);
+            if (!forgotten.has(o.swarm)) assert.equal(result.downloaded, downloaded.get(o.swarm) ?? 0);
+            if (swarm.size === 0 && downloaded.has(o.swarm)) forgotten.add(o.swarm);
           }
         }),
         { numRuns: 15 },

@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import type { AnnounceRequest, InfoHash } from '../../src/protocol/types.js';
 import { RedisStore } from '../../src/store/redis/redis-store.js';
-import { swarmKey, swarmSlot } from '../../src/store/redis/swarm-keys.js';
+import { WIRE_KEYS, WS_KEYS, swarmKey, swarmSlot } from '../../src/store/redis/swarm-keys.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { peersOf, v4, v6 } from './conformance.js';
 
@@ -115,7 +115,7 @@ describe('Redis store on a changing cluster', () => {
     for (const first of [0x00, 0x7b, 0x7d, 0xff]) {
       for (const second of [0x00, 0x7b, 0x7d, 0x41]) {
         const infoHash = Buffer.from([first, second, ...Buffer.alloc(18, 0x7d)]).toString('latin1');
-        for (const kind of ['h4', 'z4', 'a6', 'z6', 'hw', 'zw']) {
+        for (const kind of [...WIRE_KEYS, ...WS_KEYS]) {
           assert.equal(await seed.cluster('KEYSLOT', swarmKey(kind, infoHash) as unknown as string), swarmSlot(infoHash));
         }
       }

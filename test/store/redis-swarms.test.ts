@@ -68,8 +68,9 @@ describe('Redis store swarms', () => {
       assert.equal(new Set(window).size, 7);
       for (const peer of window) assert.ok(expected.includes(peer));
     }
-    const length = await admin.strlen(swarmKey('h4', ih));
-    assert.ok(length <= 44 + 6 * (2 * live.size + 32), `the packed string was cut down (${length} bytes)`);
+    const length = await admin.strlen(swarmKey('p4', ih));
+    assert.ok(length <= 7 * (2 * live.size + 32), `the packed string was cut down (${length} bytes)`);
+    assert.equal(await admin.hlen(swarmKey('ph', ih)), live.size + 1, 'one hash field per peer, and the header');
   });
 
   it('removes at most 1000 expired peers per call, samples only live ones meanwhile, and catches up', async () => {
@@ -83,6 +84,41 @@ describe('Redis store swarms', () => {
     assert.deepEqual(peersOf(second.peers, 6), [hex(v4(5000))]);
     assert.equal(second.incomplete, 2);
     assert.deepEqual(await store.scrape([ih]), [{ complete: 0, incomplete: 2, downloaded: 0 }]);
+  });
+
+  it('expires peers by generations of ttl / 80: at their TTL or less than one generation before it', async () => {
+    // TTL 800 s: generations of 10 s, a peer lives 80 of them after the one of its last announce.
+    const long = await RedisStore.connect({
+      target: redis.target, peerTtlSeconds: 800, wsPeerTtlSeconds: 800, now: () => clock, timeoutMs: 5000, onError: () => {},
+    });
+    try {
+      const ih = hash(905);
+      clock = Math.ceil(clock / 10) * 10 + 7; // 7 s into a generation
+      await long.announce({ infoHash: ih, peer: v4(1), event: 'none', seeder: false, numwant: 0 });
+      clock += 3; // the first second of the next generation
+      await long.announce({ infoHash: ih, peer: v4(2), event: 'none', seeder: false, numwant: 0 });
+      const at = (offset: number) => {
+        clock += offset;
+        return long.scrape([ih]).then(([counts]) => counts!.incomplete);
+      };
+      assert.equal(await at(789), 2, 'both live 792 s after the first announce');
+      assert.equal(await at(1), 1, 'the first expires 793 s after its announce (its generation ended 7 s after it)');
+      assert.equal(await at(9), 1, 'the second lives its full 800 s');
+      assert.equal(await at(1), 0);
+    } finally {
+      await long.close();
+    }
+  });
+
+  it('empties a swarm whose keys outlived their TTL by clock, so generations never wrap around', async () => {
+    const ih = hash(906);
+    await announce(ih, v4(1), 'completed');
+    for (let i = 2; i < 40; i++) await announce(ih, v4(i));
+    // 512 s at generations of 2 s: 256 generations, so every stored generation byte looks like the current one.
+    clock += 512;
+    const result = await announce(ih, v4(100), 'none', 50);
+    assert.deepEqual([result.peers.length, result.incomplete, result.downloaded], [0, 1, 1]);
+    assert.equal(await admin.hlen(swarmKey('ph', ih)), 2, 'the header and the one live peer');
   });
 
   it('widens WebSocket entries for a longer route, keeping every peer and route', async () => {
@@ -125,8 +161,8 @@ describe('Redis store swarms', () => {
     await announce(done, v4(1), 'completed');
     await announce(done, v4(1), 'stopped');
     assert.deepEqual(await store.scrape([done]), [{ complete: 0, incomplete: 0, downloaded: 1 }]);
-    assert.equal(await admin.strlen(swarmKey('h4', done)), 44);
-    assert.ok((await admin.ttl(swarmKey('h4', done))) > 0);
-    assert.equal(await admin.exists(swarmKey('z4', done)), 0);
+    assert.deepEqual(await admin.hkeys(swarmKey('ph', done)), ['h']);
+    assert.ok((await admin.ttl(swarmKey('ph', done))) > 0);
+    assert.equal(await admin.exists(swarmKey('p4', done)), 0);
   });
 });

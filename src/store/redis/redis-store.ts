@@ -53,7 +53,7 @@ const EXPIRY_LIMIT = 1000;
 const EVENT_CODES: Readonly<Record<AnnounceEvent, number>> = { none: 0, completed: 1, started: 2, stopped: 3 };
 
 /** Bytes of a swarm header (lua/swarm-functions.lua). */
-const HEADER_SIZE = 44;
+const HEADER_SIZE = 48;
 
 /** The fixed part of an announce's argument: now, ttl, numwant, random, expiry limit (uint32 LE), event, seeder. */
 const ANNOUNCE_ARGS_SIZE = 22;
@@ -272,6 +272,11 @@ export class RedisStore implements Store {
         redis.disconnect();
         throw new Error(`the Redis store needs Redis 7.0 or newer (Functions): ${message}`);
       }
+      // Another tracker of this version loaded it first: fine. A library Redis refuses is a bug to show now.
+      if (/error (registering|compiling)/i.test(message)) {
+        redis.disconnect();
+        throw new Error(`Redis refused the store's functions: ${message}`);
+      }
     }
     let topology: Topology;
     let settings: ConnectionSettings;
@@ -387,10 +392,11 @@ export class RedisStore implements Store {
   }
 
   private runScrape<T>(kind: SwarmKind, infoHash: InfoHash, decode: (reply: Reply) => T): Promise<T> {
-    const command = (kind === 'wire' ? this.scrapeCall : this.scrapeWsCall).command(infoHash, 8);
-    const at = argumentAt(command, 8);
+    const command = (kind === 'wire' ? this.scrapeCall : this.scrapeWsCall).command(infoHash, 12);
+    const at = argumentAt(command, 12);
     command.writeUInt32LE(this.options.now(), at);
     command.writeUInt32LE(EXPIRY_LIMIT, at + 4);
+    command.writeUInt32LE(kind === 'wire' ? this.options.peerTtlSeconds : this.options.wsPeerTtlSeconds, at + 8);
     return this.client.call(swarmSlot(infoHash), command, decode);
   }
 
@@ -418,7 +424,7 @@ export class RedisStore implements Store {
           cursor = next.toString();
           let hashes = keys.filter((key) => key.length === KEY_LENGTH).map(infoHashOfKey);
           if (pattern === WIRE_V6_PATTERN) {
-            const hasV4 = await Promise.all(hashes.map((infoHash) => node.exists(swarmKey('z4', infoHash))));
+            const hasV4 = await Promise.all(hashes.map((infoHash) => node.exists(swarmKey('p4', infoHash))));
             hashes = hashes.filter((_, i) => hasV4[i] === 0);
           }
           if (hashes.length > 0 && !(await visit(hashes))) return;

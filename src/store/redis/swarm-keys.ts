@@ -13,14 +13,14 @@ import type { InfoHash } from '../../protocol/types.js';
 export const KEY_LENGTH = 26;
 
 /** The kinds of key of an HTTP/UDP swarm, in the order its functions take them. */
-export const WIRE_KEYS = ['h4', 'z4', 'a6', 'z6'] as const;
+export const WIRE_KEYS = ['ph', 'p4', 'p6'] as const;
 /** The kinds of key of a WebSocket swarm, in the order its functions take them. */
-export const WS_KEYS = ['hw', 'zw'] as const;
+export const WS_KEYS = ['wh', 'wp'] as const;
 
-/** SCAN patterns of the keys every live swarm has: a peer ZSET (the header may outlive the peers). */
-export const WIRE_V4_PATTERN = 'z4{*';
-export const WIRE_V6_PATTERN = 'z6{*';
-export const WS_PATTERN = 'zw{*';
+/** SCAN patterns of the keys every live swarm has: a list of peers (the header may outlive the peers). */
+export const WIRE_V4_PATTERN = 'p4{*';
+export const WIRE_V6_PATTERN = 'p6{*';
+export const WS_PATTERN = 'wp{*';
 
 const CRC16 = new Uint16Array(256);
 for (let i = 0; i < 256; i++) {
