@@ -19,10 +19,10 @@ sample of peers is a window of entries at a random position, one GETRANGE, retur
 Expiry counts in generations of `g` seconds (g = ttl / 80, at least 1 s, fixed per swarm): the generation
 byte of a peer is the generation of its last announce, mod 256. A peer is live while its age (the current
 generation minus its own, mod 256) is below K = ceil(ttl / g), i.e. it expires at the end of the K-th
-generation: no more than one generation before `ttl` has passed. A re-announce rewrites one byte: nothing is
-re-sorted. Expired peers are found by a pattern of the expired byte values over a list's generation bytes,
-which Lua scans in C; that happens only once `now` has reached a list's `old` (a lower bound of its oldest
-generation) plus K. Ages never wrap around: every announce leaves only peers younger than K, the keys' TTL
+generation: less than one generation away from its TTL, before or after. A re-announce rewrites one byte: nothing is
+re-sorted. Expired peers are found by plain finds (memchr) of the expired byte values in a list's generation
+bytes; that happens only once the current generation has reached a list's `old` (a lower bound of its oldest
+generation) plus K, so mostly for a single byte value. Ages never wrap around: every announce leaves only peers younger than K, the keys' TTL
 runs out at most 2 × ttl after the last one, and a swarm whose keys should have expired by then (Redis' clock
 and the tracker's disagree, or a test's clock jumped) is emptied at once; so no age reaches 3K + 2 <= 256.
 
@@ -47,32 +47,31 @@ local ANNOUNCE_ARGS = '<I4I4I4I4I4BB'
 local ANNOUNCE_ARGS_SIZE = 22
 local COMPLETED, STOPPED = 1, 3
 
--- Each byte as it stands in a Lua pattern's set (no embedded zeros; non-alphanumerics escaped). Filled on
--- first use: the standard libraries are not there while Redis loads a library.
-local IN_SET = nil
-
--- A pattern matching a generation byte whose age at generation `G` is within lo .. hi.
-local function age_set(G, lo, hi)
-  if not IN_SET then
-    IN_SET = {}
-    for b = 0, 255 do
-      local c = string.char(b)
-      if b == 0 then IN_SET[b] = '%z' elseif c:match('%w') then IN_SET[b] = c else IN_SET[b] = '%' .. c end
+-- Calls visit(position) for each byte of `gens` (a list's generation bytes) whose age at generation G is
+-- within lo .. hi, one byte value at a time: a plain find is memchr in C, where a pattern set costs ~1 µs a
+-- byte. Stops when visit returns true; returns true then.
+local function find_ages(gens, G, lo, hi, visit)
+  for age = lo, hi do
+    local byte = string.char((G - age) % 256)
+    local at = string.find(gens, byte, 1, true)
+    while at do
+      if visit(at - 1) then return true end
+      at = string.find(gens, byte, at + 1, true)
     end
   end
-  local set = {}
-  for age = lo, hi do set[#set + 1] = IN_SET[(G - age) % 256] end
-  return '[' .. table.concat(set) .. ']'
+  return false
 end
 
--- The oldest age below K among `gens` (the generation bytes of a list with live peers).
+-- The oldest age below K among `gens`: exact for a short list (so a small swarm is not scanned again before
+-- a peer of it can expire), else K - 1 (a long list is scanned again next generation, for one byte value).
 local function oldest_age(gens, G, K)
-  local lo, hi = 0, K - 1
-  while lo < hi do
-    local mid = math.ceil((lo + hi) / 2)
-    if string.find(gens, age_set(G, mid, hi)) then lo = mid else hi = mid - 1 end
+  if #gens > 64 then return K - 1 end
+  local oldest = 0
+  for j = 1, #gens do
+    local age = (G - string.byte(gens, j)) % 256
+    if age < K and age > oldest then oldest = age end
   end
-  return lo
+  return oldest
 end
 
 -- A swarm's state from its header (`raw`: false when there is none).
@@ -182,16 +181,25 @@ local function drop_expired(sw, list, limit)
   local base = list.cap * list.stride
   local gens = redis.call('GETRANGE', list.key, base, base + list.n - 1)
   local gone = {}
-  for at in string.gmatch(gens, '()' .. age_set(G, K, 255)) do
-    gone[#gone + 1] = at - 1
-    if #gone == limit then break end
-  end
+  -- No byte is older than G - old.
+  find_ages(gens, G, K, math.min(G - list.old, 255), function(position)
+    gone[#gone + 1] = position
+    return #gone == limit
+  end)
   local k = #gone
   if k > 0 then
-    local entries = redis.call('GETRANGE', list.key, 0, list.n * list.stride - 1)
+    -- A few entries one by one, many in one read of the whole list.
+    local stride, entries = list.stride, nil
+    if k * 64 >= list.n then entries = redis.call('GETRANGE', list.key, 0, list.n * stride - 1) end
     local members = {}
     for j, p in ipairs(gone) do
-      members[j] = member_of(list, string.sub(entries, p * list.stride + 1, (p + 1) * list.stride))
+      local entry
+      if entries then
+        entry = string.sub(entries, p * stride + 1, (p + 1) * stride)
+      else
+        entry = redis.call('GETRANGE', list.key, p * stride, (p + 1) * stride - 1)
+      end
+      members[j] = member_of(list, entry)
     end
     local seeders = 0
     for _, value in ipairs(redis.call('HMGET', sw.hash, unpack(members))) do
@@ -199,7 +207,7 @@ local function drop_expired(sw, list, limit)
       seeders = seeders + flags % 2
     end
     redis.call('HDEL', sw.hash, unpack(members))
-    remove_positions(sw, list, gone, entries, gens)
+    remove_positions(sw, list, gone, entries, entries and gens)
     sw.seeders = sw.seeders - seeders
     sw.removed = sw.removed + k
   end
@@ -325,13 +333,11 @@ local function sample_live(sw, list, self, want)
   local base = list.cap * list.stride
   local gens = redis.call('GETRANGE', list.key, base, base + list.n - 1)
   local out = {}
-  for at in string.gmatch(gens, '()' .. age_set(sw.G, 0, sw.K - 1)) do
-    local p = at - 1
-    if p ~= self then
-      out[#out + 1] = redis.call('GETRANGE', list.key, p * list.stride, (p + 1) * list.stride - 1)
-      if #out == want then break end
-    end
-  end
+  find_ages(gens, sw.G, 0, sw.K - 1, function(p)
+    if p == self then return false end
+    out[#out + 1] = redis.call('GETRANGE', list.key, p * list.stride, (p + 1) * list.stride - 1)
+    return #out == want
+  end)
   return table.concat(out)
 end
 

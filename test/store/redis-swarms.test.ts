@@ -86,7 +86,7 @@ describe('Redis store swarms', () => {
     assert.deepEqual(await store.scrape([ih]), [{ complete: 0, incomplete: 2, downloaded: 0 }]);
   });
 
-  it('expires peers by generations of ttl / 80: at their TTL or less than one generation before it', async () => {
+  it('expires peers by generations of ttl / 80, within one generation of their TTL', async () => {
     // TTL 800 s: generations of 10 s, a peer lives 80 of them after the one of its last announce.
     const long = await RedisStore.connect({
       target: redis.target, peerTtlSeconds: 800, wsPeerTtlSeconds: 800, now: () => clock, timeoutMs: 5000, onError: () => {},
