@@ -99,9 +99,12 @@ export async function startTwoInstances(): Promise<TwoInstances> {
   const args = ['--redis-cluster', nodes, '--log-level', 'info'];
   const started = await Promise.allSettled([startInstance(args, { workers: 2 }), startInstance(args, { workers: 2 })]);
   const instances = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  // Redis stops even when an instance fails to: a test run must not leave a cluster behind.
   const stop = async (): Promise<void> => {
-    await Promise.all(instances.map((instance) => instance.stop()));
+    const stopped = await Promise.allSettled(instances.map((instance) => instance.stop()));
     await redis.stop();
+    const failed = stopped.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
   };
   const failed = started.find((result) => result.status === 'rejected');
   if (failed) {

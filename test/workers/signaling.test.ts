@@ -27,8 +27,11 @@ describe('signaling between instances on one Redis Cluster', () => {
     ({ a, b } = instances);
   });
   after(async () => {
-    await webrtc.destroyAll();
-    await instances?.stop();
+    try {
+      await webrtc.destroyAll();
+    } finally {
+      await instances?.stop();
+    }
   });
 
   it('a client on instance A and a client on instance B exchange offer and answer and connect', async () => {
