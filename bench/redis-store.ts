@@ -6,7 +6,7 @@
  *        [--announces 200000] [--numwant 50] [--window 256] [--single] [--clock real|fixed] [--rounds 1]
  *        [--compare path/to/other/redis-store.ts] [--ws] [-- redis-server args]
  *
- * e.g. `-- --zset-max-listpack-entries 512 --hash-max-listpack-entries 512` to try other encodings.
+ * e.g. `-- --hash-max-listpack-entries 1024` to try other encodings.
  * Memory is used_memory summed over the masters after loading, minus before; CPU is used_cpu_user+sys
  * summed over the masters (INFO cpu) and process.cpuUsage() here, over the announce phase only.
  *

@@ -3,7 +3,7 @@
 # own directory, on free ports below the ephemeral range (the cluster bus uses port + 10000).
 #
 #   deploy/redis-cluster.sh start DIR [--masters 3] [--replicas 1] [--base-port P] [--single]
-#                                     [-- extra redis-server args, e.g. --zset-max-listpack-entries 256]
+#                                     [-- extra redis-server args, e.g. --hash-max-listpack-entries 1024]
 #   deploy/redis-cluster.sh stop DIR
 #
 # `start` prints the seed nodes (host:port,host:port,...) on its last line once every node reports
