@@ -16,7 +16,8 @@ zero-padded to the swarm's entry width (a multiple of 8 that grows with the long
 peer_id. Peers live at positions 0 .. n-1 of their list: a removal moves the last entries into the holes, so a
 sample of peers is a window of entries at a random position, one GETRANGE, returned as it is.
 
-Expiry counts in generations of `g` seconds (g = ttl / 80, at least 1 s, fixed per swarm): the generation
+Expiry counts in generations of `g` seconds (g = ttl / 80, at least 1 s; a swarm converts its bytes once
+when the TTL changes g): the generation
 byte of a peer is the generation of its last announce, mod 256. A peer is live while its age (the current
 generation minus its own, mod 256) is below K = ceil(ttl / g), i.e. it expires at the end of the K-th
 generation: less than one generation away from its TTL, before or after. A re-announce rewrites one byte: nothing is
@@ -39,8 +40,7 @@ disappears by itself.
 
 local HEADER = '<I4I4I4I4I4I4I4I4I4dI4'
 local HEADER_FIELD = 'h'
-local GENERATIONS = 80         -- generations per ttl
-local MAX_LIFETIME = 84        -- generations: 3 * 84 + 2 <= 256, so ages never wrap around (see above)
+local GENERATIONS = 80         -- generations per ttl: 3 * 80 + 2 <= 256, so ages never wrap around (see above)
 -- ARGV[1] of the announce functions: now, ttl, numwant, random, expiry limit, event, seeder; then the peer
 -- (HTTP/UDP: its compact address; WebSocket: peer_id length, peer_id, route).
 local ANNOUNCE_ARGS = '<I4I4I4I4I4BB'
@@ -74,16 +74,45 @@ local function oldest_age(gens, G, K)
   return oldest
 end
 
+local function generation_length(ttl)
+  return math.max(1, math.ceil(ttl / GENERATIONS))
+end
+
+-- Converts a swarm's generation bytes to generations of `g` seconds, of which a peer lives K (a changed TTL
+-- changes the length): a map of the 256 byte values, applied by string.gsub in C, once. An age that would
+-- reach K or more becomes K (expired, and too young to wrap around); the lists are scanned next.
+local function regenerate(sw, g, K, now)
+  local old_g, old_G, G = sw.g, math.floor(now / sw.g), math.floor(now / g)
+  local map = {}
+  for b = 0, 255 do
+    local age = G - math.floor((old_G - (old_G - b) % 256) * old_g / g)
+    map[string.char(b)] = string.char((G - math.min(age, K)) % 256)
+  end
+  for i = 1, sw.lists do
+    local list = sw[i]
+    if list.n > 0 then
+      local base = list.cap * list.stride
+      local gens = redis.call('GETRANGE', list.key, base, base + list.n - 1)
+      redis.call('SETRANGE', list.key, base, (string.gsub(gens, '.', map)))
+      list.old = G - K
+    end
+  end
+  sw.g = g
+  sw.G = G
+  sw.dirty = true
+end
+
 -- A swarm's state from its header (`raw`: false when there is none).
 local function load_swarm(keys, ws, raw, now, ttl)
   local n1, n2, cap1, cap2, old1, old2, seeders, keys_until, width, downloaded, g = 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+  local length = generation_length(ttl)
   if raw then
     n1, n2, cap1, cap2, old1, old2, seeders, keys_until, width, downloaded, g = struct.unpack(HEADER, raw)
   else
-    g = math.max(1, math.ceil(ttl / GENERATIONS))
+    g = length
   end
   local sw = { hash = keys[1], keys = keys, seeders = seeders, keys_until = keys_until, width = width,
-               downloaded = downloaded, g = g, G = math.floor(now / g), K = math.min(math.ceil(ttl / g), MAX_LIFETIME),
+               downloaded = downloaded, g = g, G = math.floor(now / g), K = math.ceil(ttl / length),
                exists = raw and true or false, dirty = false, refresh = false, removed = 0 }
   if ws then
     sw[1] = { key = keys[2], n = n1, cap = cap1, old = old1, stride = width, member = 0 }
@@ -93,6 +122,7 @@ local function load_swarm(keys, ws, raw, now, ttl)
     sw[2] = { key = keys[3], n = n2, cap = cap2, old = old2, stride = 18, member = 18 }
     sw.lists = 2
   end
+  if g ~= length then regenerate(sw, length, sw.K, now) end
   return sw
 end
 
@@ -364,12 +394,13 @@ local function finish(sw, now, ttl)
   return header
 end
 
--- Whether no list of the header `raw` is due for an expiry scan. Returns the current generation, when the
--- keys' TTL runs out and the lists' shapes when none is.
+-- Whether no list of the header `raw` is due for an expiry scan (nor for other generations: the TTL
+-- changed). Returns the current generation, when the keys' TTL runs out and the lists' shapes when none is.
 local function not_due(raw, now, ttl)
   local n1, n2, cap1, cap2, old1, old2, _, keys_until, width, _, g = struct.unpack(HEADER, raw)
+  if g ~= generation_length(ttl) then return nil end
   local G = math.floor(now / g)
-  local K = math.min(math.ceil(ttl / g), MAX_LIFETIME)
+  local K = math.ceil(ttl / g)
   if (n1 > 0 and G - old1 >= K) or (n2 > 0 and G - old2 >= K) then return nil end
   if n1 + n2 > 0 and now >= keys_until + g then return nil end
   return G, keys_until, n1, n2, cap1, cap2, width

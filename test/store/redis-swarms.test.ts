@@ -110,6 +110,32 @@ describe('Redis store swarms', () => {
     }
   });
 
+  it('applies a changed TTL to the peers already in a swarm', async () => {
+    const longer = await RedisStore.connect({
+      target: redis.target, peerTtlSeconds: 800, wsPeerTtlSeconds: 800, now: () => clock, timeoutMs: 5000, onError: () => {},
+    });
+    try {
+      const [raised, lowered] = [hash(907), hash(908)];
+      const start = (clock = Math.ceil(clock / 10) * 10);
+      for (const ih of [raised, lowered]) await announce(ih, v4(1)); // TTL 100: generations of 2 s
+      clock = start + 50;
+      for (const ih of [raised, lowered]) {
+        await longer.announce({ infoHash: ih, peer: v4(2), event: 'none', seeder: false, numwant: 0 }); // now 10 s
+      }
+      const live = async (s: RedisStore, ih: InfoHash, at: number) => {
+        clock = start + at;
+        return (await s.scrape([ih]))[0]!.incomplete;
+      };
+      assert.equal(await live(longer, raised, 150), 2, 'the first peer outlives its old TTL of 100 s');
+      // Back to 100 s after 550 s: 275 generations of 2 s, beyond what a byte holds (and 275 mod 256 < 50).
+      assert.equal(await live(store, lowered, 600), 0, 'both long expired at the old TTL');
+      assert.equal(await live(longer, raised, 799), 2);
+      assert.equal(await live(longer, raised, 800), 1, 'the first expires at the new TTL');
+    } finally {
+      await longer.close();
+    }
+  });
+
   it('empties a swarm whose keys outlived their TTL by clock, so generations never wrap around', async () => {
     const ih = hash(906);
     await announce(ih, v4(1), 'completed');
