@@ -74,6 +74,12 @@ local function oldest_age(gens, G, K)
   return oldest
 end
 
+-- A list's generation bytes (after its `cap` entries).
+local function read_gens(list)
+  local base = list.cap * list.stride
+  return redis.call('GETRANGE', list.key, base, base + list.n - 1)
+end
+
 local function generation_length(ttl)
   return math.max(1, math.ceil(ttl / GENERATIONS))
 end
@@ -91,9 +97,7 @@ local function regenerate(sw, g, K, now)
   for i = 1, sw.lists do
     local list = sw[i]
     if list.n > 0 then
-      local base = list.cap * list.stride
-      local gens = redis.call('GETRANGE', list.key, base, base + list.n - 1)
-      redis.call('SETRANGE', list.key, base, (string.gsub(gens, '.', map)))
+      redis.call('SETRANGE', list.key, list.cap * list.stride, (string.gsub(read_gens(list), '.', map)))
       list.old = G - K
     end
   end
@@ -151,7 +155,7 @@ local function rewrite(list, cap, stride)
   local entries, gens = '', ''
   if n > 0 then
     entries = redis.call('GETRANGE', key, 0, n * list.stride - 1)
-    gens = redis.call('GETRANGE', key, list.cap * list.stride, list.cap * list.stride + n - 1)
+    gens = read_gens(list)
     if stride ~= list.stride then
       local pad, parts = string.rep('\0', stride - list.stride), {}
       for j = 0, n - 1 do parts[j + 1] = string.sub(entries, j * list.stride + 1, (j + 1) * list.stride) .. pad end
@@ -208,8 +212,7 @@ end
 local function drop_expired(sw, list, limit)
   local G, K = sw.G, sw.K
   if list.n == 0 or G - list.old < K then return false end
-  local base = list.cap * list.stride
-  local gens = redis.call('GETRANGE', list.key, base, base + list.n - 1)
+  local gens = read_gens(list)
   local gone = {}
   -- No byte is older than G - old.
   find_ages(gens, G, K, math.min(G - list.old, 255), function(position)
@@ -360,8 +363,7 @@ end
 -- While expired peers remain (a backlog), the sample takes live peers only, by their generation bytes.
 local function sample_live(sw, list, self, want)
   if want <= 0 then return '' end
-  local base = list.cap * list.stride
-  local gens = redis.call('GETRANGE', list.key, base, base + list.n - 1)
+  local gens = read_gens(list)
   local out = {}
   find_ages(gens, sw.G, 0, sw.K - 1, function(p)
     if p == self then return false end
@@ -406,6 +408,16 @@ local function not_due(raw, now, ttl)
   return G, keys_until, n1, n2, cap1, cap2, width
 end
 
+-- Whether an announce may take the common path: the peer is in the swarm (`old`: its hash value), it is
+-- neither stopping nor completing, no list is due, the keys are far from their TTL. Returns what not_due does
+-- but `keys_until`.
+local function fast_allowed(raw, old, event, now, ttl)
+  if not old or event == STOPPED or event == COMPLETED then return nil end
+  local G, keys_until, n1, n2, cap1, cap2, width = not_due(raw, now, ttl)
+  if not G or keys_until < now + ttl then return nil end
+  return G, n1, n2, cap1, cap2, width
+end
+
 -- The common announce, in three commands with the caller's HMGET: a peer already in the swarm, not
 -- stopping, not completing, not changing between seeder and leecher. `value`: its hash value; its list is `n`
 -- entries of `stride` bytes in `key`, with room for `cap`. `entry`: the peer's entry to write (WebSocket
@@ -418,6 +430,20 @@ local function fast_announce(raw, value, key, stride, n, cap, G, entry, want, ra
   return { raw, sample(key, stride, n, position, want, random) }
 end
 
+-- The general path's reply: the header after the call, and the sample for the peer at position `self` (none
+-- for a stop; live peers only while the list has a backlog of expired ones).
+local function general_reply(sw, list, self, event, backlog, want, random, now, ttl)
+  local peers = ''
+  if event ~= STOPPED then
+    if backlog then
+      peers = sample_live(sw, list, self, want)
+    else
+      peers = sample(list.key, list.stride, list.n, self, want, random)
+    end
+  end
+  return { finish(sw, now, ttl), peers }
+end
+
 -- HTTP/UDP announce. KEYS: peers hash, IPv4 string, IPv6 string. ARGV[1]: ANNOUNCE_ARGS then the compact
 -- peer (6 or 18 bytes). Replies { header, sampled compact peers of the requester's family }.
 redis.register_function('announce_$V', function(keys, args)
@@ -428,17 +454,15 @@ redis.register_function('announce_$V', function(keys, args)
   if #peer == 18 then i = 2 end
   local got = redis.call('HMGET', keys[1], HEADER_FIELD, peer)
   local raw, old = got[1], got[2]
-  if old and event ~= STOPPED and event ~= COMPLETED then
-    local G, keys_until, n1, n2, cap1, cap2 = not_due(raw, now, ttl)
-    if G and keys_until >= now + ttl then
-      local reply
-      if i == 1 then
-        reply = fast_announce(raw, old, keys[2], 6, n1, cap1, G, nil, want, random, seeder)
-      else
-        reply = fast_announce(raw, old, keys[3], 18, n2, cap2, G, nil, want, random, seeder)
-      end
-      if reply then return reply end
+  local G, n1, n2, cap1, cap2 = fast_allowed(raw, old, event, now, ttl)
+  if G then
+    local reply
+    if i == 1 then
+      reply = fast_announce(raw, old, keys[2], 6, n1, cap1, G, nil, want, random, seeder)
+    else
+      reply = fast_announce(raw, old, keys[3], 18, n2, cap2, G, nil, want, random, seeder)
     end
+    if reply then return reply end
   end
   local sw = load_swarm(keys, false, raw, now, ttl)
   drop_abandoned(sw, now)
@@ -447,15 +471,7 @@ redis.register_function('announce_$V', function(keys, args)
   drop_expired(sw, sw[3 - i], limit)
   if list.changed then old = nil end
   local self = update(sw, list, peer, peer, event, seeder, nil, old)
-  local peers = ''
-  if event ~= STOPPED then
-    if backlog then
-      peers = sample_live(sw, list, self, want)
-    else
-      peers = sample(list.key, list.stride, list.n, self, want, random)
-    end
-  end
-  return { finish(sw, now, ttl), peers }
+  return general_reply(sw, list, self, event, backlog, want, random, now, ttl)
 end)
 
 -- WebSocket announce. KEYS: peers hash, entries string. ARGV[1]: ANNOUNCE_ARGS, peer_id length (1 byte),
@@ -469,13 +485,11 @@ redis.register_function('announce_ws_$V', function(keys, args)
   local size = 2 + #peer_id + #route
   local got = redis.call('HMGET', keys[1], HEADER_FIELD, peer_id)
   local raw, old = got[1], got[2]
-  if old and event ~= STOPPED and event ~= COMPLETED then
-    local G, keys_until, n1, _, cap1, _, width = not_due(raw, now, ttl)
-    if G and keys_until >= now + ttl and size <= width then
-      local reply = fast_announce(raw, old, keys[2], width, n1, cap1, G, ws_entry(peer_id, route, width), want,
-                                  random, seeder)
-      if reply then return reply end
-    end
+  local G, n1, _, cap1, _, width = fast_allowed(raw, old, event, now, ttl)
+  if G and size <= width then
+    local reply = fast_announce(raw, old, keys[2], width, n1, cap1, G, ws_entry(peer_id, route, width), want,
+                                random, seeder)
+    if reply then return reply end
   end
   local sw = load_swarm(keys, true, raw, now, ttl)
   drop_abandoned(sw, now)
@@ -488,15 +502,7 @@ redis.register_function('announce_ws_$V', function(keys, args)
     sw.dirty = true
   end
   local self = update(sw, list, peer_id, ws_entry(peer_id, route, list.stride), event, seeder, route, old)
-  local peers = ''
-  if event ~= STOPPED then
-    if backlog then
-      peers = sample_live(sw, list, self, want)
-    else
-      peers = sample(list.key, list.stride, list.n, self, want, random)
-    end
-  end
-  return { finish(sw, now, ttl), peers }
+  return general_reply(sw, list, self, event, backlog, want, random, now, ttl)
 end)
 
 -- Scrape of one swarm, which also expires it (scrapes and the maintenance sweep). KEYS: as the announce of its

@@ -25,6 +25,7 @@ import { ScriptClient, type ConnectionSettings, type Topology } from './script-c
 import {
   KEY_LENGTH,
   WIRE_KEYS,
+  WIRE_V4_KIND,
   WIRE_V4_PATTERN,
   WIRE_V6_PATTERN,
   WS_KEYS,
@@ -424,7 +425,7 @@ export class RedisStore implements Store {
           cursor = next.toString();
           let hashes = keys.filter((key) => key.length === KEY_LENGTH).map(infoHashOfKey);
           if (pattern === WIRE_V6_PATTERN) {
-            const hasV4 = await Promise.all(hashes.map((infoHash) => node.exists(swarmKey('p4', infoHash))));
+            const hasV4 = await Promise.all(hashes.map((infoHash) => node.exists(swarmKey(WIRE_V4_KIND, infoHash))));
             hashes = hashes.filter((_, i) => hasV4[i] === 0);
           }
           if (hashes.length > 0 && !(await visit(hashes))) return;

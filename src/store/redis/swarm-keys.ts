@@ -17,10 +17,13 @@ export const WIRE_KEYS = ['ph', 'p4', 'p6'] as const;
 /** The kinds of key of a WebSocket swarm, in the order its functions take them. */
 export const WS_KEYS = ['wh', 'wp'] as const;
 
+/** The key of an HTTP/UDP swarm's IPv4 peers (a swarm has its peer lists only while it has peers). */
+export const WIRE_V4_KIND = WIRE_KEYS[1];
+
 /** SCAN patterns of the keys every live swarm has: a list of peers (the header may outlive the peers). */
-export const WIRE_V4_PATTERN = 'p4{*';
-export const WIRE_V6_PATTERN = 'p6{*';
-export const WS_PATTERN = 'wp{*';
+export const WIRE_V4_PATTERN = `${WIRE_V4_KIND}{*`;
+export const WIRE_V6_PATTERN = `${WIRE_KEYS[2]}{*`;
+export const WS_PATTERN = `${WS_KEYS[1]}{*`;
 
 const CRC16 = new Uint16Array(256);
 for (let i = 0; i < 256; i++) {
