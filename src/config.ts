@@ -35,6 +35,11 @@ export interface TrackerConfig {
    * that is not itself a trusted proxy. Empty: the header is ignored.
    */
   trustedProxies: string[];
+  /**
+   * Bytes of one HTTP reply held for a client that leaves its replies unread (beyond what the kernel's socket
+   * buffer takes); a larger remainder closes the connection. At most one reply is ever held per connection.
+   */
+  httpMaxHeldReplyBytes: number;
   /** Seconds between WebSocket announces that WebTorrent clients are told to wait. */
   wsInterval: number;
   /** Seconds a WebSocket peer stays after its last announce if its socket's close was never seen. */
@@ -98,6 +103,7 @@ const OPTIONS: readonly OptionSpec[] = [
   { key: 'udpConnectionGrace', flag: 'udp-connection-grace', env: 'UDP_CONNECTION_GRACE', kind: 'int', min: 0, max: 3600, help: 'seconds a UDP connection ID is accepted beyond 2 minutes (default 180)' },
   { key: 'udpSecret', flag: 'udp-secret', env: 'UDP_SECRET', kind: 'string', help: 'hex secret (32+ hex digits) for UDP connection IDs (default: random per start)' },
   { key: 'trustedProxies', flag: 'trusted-proxies', env: 'TRUSTED_PROXIES', kind: 'list', help: 'reverse-proxy addresses whose X-Forwarded-For is used, comma-separated (default none)' },
+  { key: 'httpMaxHeldReplyBytes', flag: 'http-max-held-reply-bytes', env: 'HTTP_MAX_HELD_REPLY_BYTES', kind: 'int', min: 0, max: 16 * 1024 * 1024, help: 'bytes of an HTTP reply held for a client that is not reading; more closes the connection (default 65536)' },
   { key: 'wsInterval', flag: 'ws-interval', env: 'WS_INTERVAL', kind: 'int', min: 10, max: 86400, help: 'WebSocket announce interval in seconds (default 120)' },
   { key: 'wsPeerTtl', flag: 'ws-peer-ttl', env: 'WS_PEER_TTL', kind: 'int', min: 10, max: 86400, help: 'seconds a WebSocket peer whose close was never seen is kept (default 2 × ws-interval)' },
   { key: 'wsMaxOffers', flag: 'ws-max-offers', env: 'WS_MAX_OFFERS', kind: 'int', min: 0, max: 100, help: 'most offers relayed per WebSocket announce (default 10)' },
@@ -138,6 +144,7 @@ export function defaultConfig(): TrackerConfig {
     udpConnectionGrace: 180,
     udpSecret: '',
     trustedProxies: [],
+    httpMaxHeldReplyBytes: 65536,
     wsInterval: 120,
     wsPeerTtl: 240,
     wsMaxOffers: 10,

@@ -35,6 +35,11 @@ export const answersDropped = new Counter({
   help: 'WebRTC answers dropped because no matching offer had been relayed to the answering peer in time.',
 });
 
+export const httpSlowReaders = new FastCounter(
+  'redswarm_http_slow_readers_total',
+  'HTTP replies the kernel could not take at once because the client left earlier ones unread (held: the rest waits for the socket to drain), and such connections closed before it drained (closed: over --http-max-held-reply-bytes, another request meanwhile, or the idle timeout).',
+);
+
 export const udpInvalidConnectionIds = new Counter({
   name: 'redswarm_udp_invalid_connection_ids_total',
   help: 'UDP requests refused for an invalid or expired connection ID.',

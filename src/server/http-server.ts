@@ -10,7 +10,7 @@ import {
 import { encodeHttpScrapeReply, parseHttpScrapeQuery } from '../protocol/http-scrape.js';
 import { compactPeerFromBytes, compactPeerFromText } from '../protocol/ip-address.js';
 import { COMPACT_V6_LENGTH, RequestError } from '../protocol/types.js';
-import { RequestMeter } from '../metrics/tracker-metrics.js';
+import { RequestMeter, httpSlowReaders } from '../metrics/tracker-metrics.js';
 import type { Store } from '../store/store.js';
 import type { AnnouncePolicy } from './announce-policy.js';
 import type { InFlight } from './in-flight.js';
@@ -37,13 +37,25 @@ function ipKey(peer: Uint8Array): string {
 }
 
 /**
+ * Every X-Forwarded-For line of a request as one list (RFC 7230 §3.2.2): a proxy that appends a line of its own
+ * (HAProxy's `option forwardfor`) leaves the client's forged line first, so reading only the first is spoofable.
+ */
+function forwardedFor(req: HttpRequest): string {
+  let hops = '';
+  req.forEach((name, value) => {
+    if (name === 'x-forwarded-for') hops = hops === '' ? value : `${hops},${value}`;
+  });
+  return hops;
+}
+
+/**
  * The requester's compact peer: the connection's source address, or, when that is a trusted reverse proxy,
  * the right-most X-Forwarded-For address that is not one (the left part of the header is client-controlled).
  */
 function requesterPeer(res: HttpResponse, req: HttpRequest, port: number, trusted: ReadonlySet<string>): Uint8Array {
   const peer = compactPeerFromBytes(new Uint8Array(res.getRemoteAddress()), port);
   if (trusted.size === 0 || !trusted.has(ipKey(peer))) return peer;
-  const hops = req.getHeader('x-forwarded-for').split(',');
+  const hops = forwardedFor(req).split(',');
   for (let i = hops.length - 1; i >= 0; i--) {
     const hop = compactPeerFromText(hops[i]!.trim(), port);
     if (hop === null) break;
@@ -66,23 +78,55 @@ function pending(res: HttpResponse, req: HttpRequest): Pending {
   return state;
 }
 
+const heldReplies = httpSlowReaders.child({ outcome: 'held' });
+const slowReadersClosed = httpSlowReaders.child({ outcome: 'closed' });
+
+/**
+ * Sends a reply without ever queueing more than one for a client that does not read. uWS appends whatever the
+ * kernel does not take to the connection's buffer, and answers pipelined requests one after the other, so a
+ * client that pipelines and never reads would grow that buffer without bound. tryEnd stops instead: the rest
+ * of this reply waits here (at most `maxHeld` bytes, else the connection is closed) until the socket drains,
+ * and uWS closes a connection that sends another request while a reply is still pending.
+ */
+function send(res: HttpResponse, body: Uint8Array, close: boolean, maxHeld: number, status?: string): void {
+  if (status !== undefined) res.writeStatus(status);
+  res.writeHeader('Content-Type', 'text/plain');
+  if (close) {
+    // uWS closes after replying to `Connection: close`; say so, as HTTP/1.1 asks.
+    res.writeHeader('Connection', 'close').end(body, true);
+    return;
+  }
+  if (res.tryEnd(body, body.length)[0]) return;
+  heldReplies.inc();
+  let drained = false;
+  // Also what lets a reply stay pending after a request handler returns.
+  res.onAborted(() => {
+    if (!drained) slowReadersClosed.inc();
+  });
+  if (body.length - res.getWriteOffset() > maxHeld) {
+    res.close();
+    return;
+  }
+  res.onWritable((offset) => {
+    const [sent, done] = res.tryEnd(body.subarray(offset), body.length);
+    drained = done;
+    return sent;
+  });
+}
+
 export function createHttpApp({ config, store, policy, inFlight, log }: HttpTrackerDeps): TemplatedApp {
   const trustedProxies = new Set(config.trustedProxies.map((text) => ipKey(compactPeerFromText(text, 0)!)));
+  const maxHeld = config.httpMaxHeldReplyBytes;
   /** Sends a reply from outside the request handler: after an await, writes must be corked. */
   const reply = (res: HttpResponse, state: Pending, body: Uint8Array): void => {
     if (state.aborted) return;
-    res.cork(() => {
-      res.writeHeader('Content-Type', 'text/plain');
-      // uWS closes after replying to `Connection: close`; say so, as HTTP/1.1 asks.
-      if (state.close) res.writeHeader('Connection', 'close');
-      res.end(body, state.close);
-    });
+    res.cork(() => send(res, body, state.close, maxHeld));
   };
 
   const fail = (res: HttpResponse, error: unknown, state?: Pending): void => {
     const body = error instanceof RequestError ? encodeFailure(error.message) : STORE_FAILURE;
     if (!(error instanceof RequestError)) log.error({ err: error }, 'store request failed');
-    if (state === undefined) res.writeHeader('Content-Type', 'text/plain').end(body);
+    if (state === undefined) send(res, body, false, maxHeld);
     else reply(res, state, body);
   };
 
@@ -136,7 +180,7 @@ export function createHttpApp({ config, store, policy, inFlight, log }: HttpTrac
       }
       if (hashes.length === 0 && config.fullScrapeLimit === 0) {
         scrapeMeter.count('rejected');
-        res.writeHeader('Content-Type', 'text/plain').end(FULL_SCRAPE_OFF);
+        send(res, FULL_SCRAPE_OFF, false, maxHeld);
         return;
       }
       const started = performance.now();
@@ -158,7 +202,5 @@ export function createHttpApp({ config, store, policy, inFlight, log }: HttpTrac
           },
         );
     })
-    .any('/*', (res) => {
-      res.writeStatus('404 Not Found').writeHeader('Content-Type', 'text/plain').end(NOT_FOUND);
-    });
+    .any('/*', (res) => send(res, NOT_FOUND, false, maxHeld, '404 Not Found'));
 }
