@@ -8,7 +8,8 @@
 #
 # `start` prints the seed nodes (host:port,host:port,...) on its last line once every node reports
 # cluster_state:ok; with --single it starts one non-cluster node and prints host:port. `stop` ends exactly
-# the processes whose pid files are under DIR.
+# the processes whose pid files are under DIR. Nodes run with cluster-require-full-coverage no, so that the
+# slots of healthy masters keep serving while a failed master's slots are uncovered (docs/scaling.md).
 set -euo pipefail
 
 usage() { sed -n '2,12p' "$0" >&2; exit 2; }
@@ -74,7 +75,7 @@ for i in $(seq 0 $((count - 1))); do
   mkdir -p "$node_dir"
   cluster_args=()
   [ $single = 1 ] || cluster_args=(--cluster-enabled yes --cluster-config-file nodes.conf
-    --cluster-node-timeout 3000 --cluster-announce-ip 127.0.0.1)
+    --cluster-node-timeout 3000 --cluster-announce-ip 127.0.0.1 --cluster-require-full-coverage no)
   redis-server --port "$port" --bind 127.0.0.1 --protected-mode no --daemonize yes \
     --dir "$node_dir" --pidfile "$node_dir/redis.pid" --logfile "$node_dir/redis.log" \
     --save '' --appendonly no "${cluster_args[@]}" "${extra[@]}"

@@ -1,13 +1,15 @@
 /**
  * Operator endpoints on their own port: /metrics (Prometheus), /healthz (the process is alive), /readyz (the
- * store answers) and /stats.json (the summary most operators want without Prometheus). Served by the primary
- * of a multi-worker deployment, summing the workers' metrics; by the tracker process itself otherwise.
+ * store answers: docs/operations in the README) and /stats.json (the summary most operators want without
+ * Prometheus). Served by the primary of a multi-worker deployment, summing the workers' metrics; by the tracker
+ * process itself otherwise.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Gauge, Registry } from 'prom-client';
 import type { Logger } from '../log.js';
 import type { Store, StoreStats } from '../store/store.js';
+import { probeStore } from './readiness.js';
 
 export interface OpsSources {
   /** Prometheus exposition of the tracker's metrics (all workers'). */
@@ -15,12 +17,12 @@ export interface OpsSources {
   /** A store to probe and count swarms with (the tracker's own, or a connection of the primary's). */
   store: Store;
   workers: number;
+  /** Milliseconds store totals are reused after they were computed (default 10 s); injectable for tests. */
+  statsMaxAgeMs?: number;
 }
 
 /** Store totals are a SCAN for Redis: computed at most this often, whoever asks. */
 const STATS_MAX_AGE_MS = 10_000;
-/** A scrape of this (never announced) hash is the readiness probe: the same path as a client's request. */
-const PROBE_HASH = '\0'.repeat(20);
 
 export interface OpsServer {
   readonly port: number;
@@ -29,15 +31,22 @@ export interface OpsServer {
 
 export async function startOpsServer(host: string, port: number, sources: OpsSources, log: Logger): Promise<OpsServer> {
   const started = Date.now();
-  let cached: { at: number; stats: Promise<StoreStats> } | null = null;
+  const maxAge = sources.statsMaxAgeMs ?? STATS_MAX_AGE_MS;
+  // Aged from when a pass finished, and never two passes at once: a slow Redis must not stack them up.
+  let computed: { at: number; stats: StoreStats } | null = null;
+  let computing: Promise<StoreStats> | null = null;
   const storeStats = (): Promise<StoreStats> => {
-    if (cached === null || Date.now() - cached.at > STATS_MAX_AGE_MS) {
-      cached = { at: Date.now(), stats: sources.store.stats() };
-      cached.stats.catch(() => {
-        cached = null;
+    if (computed !== null && Date.now() - computed.at <= maxAge) return Promise.resolve(computed.stats);
+    computing ??= sources.store
+      .stats()
+      .then((stats) => {
+        computed = { at: Date.now(), stats };
+        return stats;
+      })
+      .finally(() => {
+        computing = null;
       });
-    }
-    return cached.stats;
+    return computing;
   };
 
   // Swarm totals are the store's, not a worker's: exported here once, never summed over workers.
@@ -64,16 +73,18 @@ export async function startOpsServer(host: string, port: number, sources: OpsSou
 
   const metrics = async (): Promise<string> => `${await sources.trackerMetrics()}\n${await registry.metrics()}`;
 
-  const handlers: Record<string, () => Promise<{ status: number; type: string; body: string }>> = {
+  const handlers: Record<string, (query: URLSearchParams) => Promise<{ status: number; type: string; body: string }>> = {
     '/metrics': async () => ({ status: 200, type: registry.contentType, body: await metrics() }),
     '/healthz': async () => ({ status: 200, type: 'text/plain', body: 'ok\n' }),
-    '/readyz': async () => {
-      try {
-        await sources.store.scrape([PROBE_HASH]);
-        return { status: 200, type: 'text/plain', body: 'ready\n' };
-      } catch (error) {
-        return { status: 503, type: 'text/plain', body: `store unavailable: ${(error as Error).message}\n` };
-      }
+    // Ready while any part of the keyspace answers: a failed master is every instance's problem alike, and
+    // taking them all out of rotation would fail the swarms the other masters still serve. `?strict` is 503
+    // on any failed part, for operators who would rather drain.
+    '/readyz': async (query) => {
+      const { answered, total, error } = await probeStore(sources.store);
+      if (answered === total) return { status: 200, type: 'text/plain', body: 'ready\n' };
+      const status = answered === 0 || query.has('strict') ? 503 : 200;
+      const state = answered === 0 ? 'store unavailable' : `degraded: ${total - answered} of ${total} parts of the keyspace unavailable`;
+      return { status, type: 'text/plain', body: `${state}: ${error}\n` };
     },
     '/stats.json': async () => {
       const [stats, text] = await Promise.all([storeStats(), sources.trackerMetrics()]);
@@ -89,12 +100,13 @@ export async function startOpsServer(host: string, port: number, sources: OpsSou
   };
 
   const server = http.createServer((req, res) => {
-    const handler = handlers[new URL(req.url ?? '/', 'http://x').pathname];
+    const url = new URL(req.url ?? '/', 'http://x');
+    const handler = handlers[url.pathname];
     if (req.method !== 'GET' || handler === undefined) {
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found: /metrics, /healthz, /readyz, /stats.json\n');
       return;
     }
-    handler().then(
+    handler(url.searchParams).then(
       ({ status, type, body }) => res.writeHead(status, { 'Content-Type': type }).end(body),
       (error: unknown) => {
         log.error({ err: error }, 'ops endpoint failed');

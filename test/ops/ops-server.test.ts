@@ -1,0 +1,128 @@
+/**
+ * The operator endpoints' judgement: /readyz reflects the share of the keyspace this process can reach on a
+ * real 3-master Redis Cluster, whichever master fails; store totals are never computed twice at once.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import { defaultConfig } from '../../src/config.js';
+import { createLogger } from '../../src/log.js';
+import { startOpsServer, type OpsServer } from '../../src/ops/ops-server.js';
+import { MemoryStore } from '../../src/store/memory/memory-store.js';
+import { createStore, storeOptions } from '../../src/store/create-store.js';
+import type { Store, StoreStats } from '../../src/store/store.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+
+const log = createLogger('silent');
+/** How long a paused master keeps every client waiting; well above the store timeout below. */
+const PAUSE_MS = 1500;
+
+async function get(ops: OpsServer, path: string): Promise<{ status: number; body: string }> {
+  const response = await fetch(`http://127.0.0.1:${ops.port}${path}`);
+  return { status: response.status, body: await response.text() };
+}
+
+async function until(what: string, check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe('/readyz on a 3-master Redis Cluster', () => {
+  let redis: TestRedis;
+  let store: Store;
+  let ops: OpsServer;
+  /** One client per master, and the master that serves slot 0 (the one the old probe looked at). */
+  let masters: Redis[] = [];
+  let slotZeroMaster: Redis;
+
+  before(async () => {
+    redis = await startRedis('cluster');
+    const clients = redis.nodes.map((node) => new Redis({ host: '127.0.0.1', port: Number(node.split(':')[1]) }));
+    for (const client of clients) {
+      if (((await client.role()) as string[])[0] === 'master') masters.push(client);
+      else client.disconnect();
+    }
+    assert.equal(masters.length, 3);
+    const slots = await masters[0]!.cluster('SLOTS');
+    const owner = slots.find(([from, to]) => from <= 0 && 0 <= to)![2]![1];
+    slotZeroMaster = masters.find((m) => m.options.port === owner)!;
+    const config = { ...defaultConfig(), redisCluster: redis.nodes, storeTimeout: 300, logLevel: 'silent' as const };
+    store = await createStore(config, log);
+    ops = await startOpsServer('127.0.0.1', 0, { trackerMetrics: async () => '', store, workers: 1 }, log);
+  });
+  after(async () => {
+    await ops?.close();
+    await store?.close();
+    for (const master of masters) master.disconnect();
+    await redis?.stop();
+  });
+
+  const pause = (master: Redis) => master.call('CLIENT', 'PAUSE', String(PAUSE_MS), 'ALL');
+  const ready = async () => (await get(ops, '/readyz')).body === 'ready\n';
+
+  it('is ready while every master answers', async () => {
+    assert.deepEqual(await get(ops, '/readyz'), { status: 200, body: 'ready\n' });
+  });
+
+  for (const which of ['the master of slot 0', 'another master'] as const) {
+    it(`reports the part of the keyspace lost when ${which} stops answering, and stays in rotation`, async () => {
+      await until('ready', ready);
+      await pause(which === 'the master of slot 0' ? slotZeroMaster : masters.find((m) => m !== slotZeroMaster)!);
+      const { status, body } = await get(ops, '/readyz');
+      assert.equal(status, 200, body);
+      assert.match(body, /^degraded: \d+ of 16 parts of the keyspace unavailable/);
+      const lost = Number(/^degraded: (\d+)/.exec(body)![1]);
+      assert.ok(lost >= 1 && lost < 16, body);
+      const strict = await get(ops, '/readyz?strict');
+      assert.equal(strict.status, 503, strict.body);
+      await until('ready again once the master answers', ready);
+    });
+  }
+
+  it('is unready when no master answers', async () => {
+    await until('ready', ready);
+    await Promise.all(masters.map(pause));
+    const { status, body } = await get(ops, '/readyz');
+    assert.equal(status, 503);
+    assert.match(body, /^store unavailable/);
+    await until('ready again', ready);
+  });
+});
+
+describe('/stats.json with a slow store', () => {
+  it('never runs two store passes at once, and reuses a finished one', async () => {
+    const memory = new MemoryStore(storeOptions(defaultConfig()));
+    let running = 0;
+    let most = 0;
+    let passes = 0;
+    const slow: Store = Object.assign(Object.create(memory) as Store, {
+      async stats(): Promise<StoreStats> {
+        passes++;
+        most = Math.max(most, ++running);
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        running--;
+        return memory.stats();
+      },
+    });
+    // Totals older than 50 ms are recomputed: with a 400 ms pass, a cache aged from the pass's start would
+    // start a second pass beside the first at every request.
+    const ops = await startOpsServer('127.0.0.1', 0, { trackerMetrics: async () => '', store: slow, workers: 1, statsMaxAgeMs: 50 }, log);
+    try {
+      const requests: Promise<unknown>[] = [];
+      for (let i = 0; i < 10; i++) {
+        requests.push(get(ops, '/stats.json'));
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const replies = (await Promise.all(requests)) as { status: number }[];
+      assert.ok(replies.every((reply) => reply.status === 200));
+      assert.equal(most, 1, 'store passes overlapped');
+      assert.ok(passes <= 3, `${passes} passes for 10 requests over 1 s`);
+    } finally {
+      await ops.close();
+      await memory.close();
+    }
+  });
+});
