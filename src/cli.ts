@@ -1,25 +1,23 @@
 #!/usr/bin/env node
 /** `redswarm`: parse the configuration, then run one tracker process, or a primary with its workers. */
 import cluster from 'node:cluster';
-import { ConfigError, helpText, loadConfig } from './config.js';
+import { ConfigError, helpText, loadConfig, printConfig, type Invocation } from './config/index.js';
 import { runPrimary } from './workers/primary.js';
 import { runTrackerProcess } from './workers/tracker-process.js';
 
 async function main(): Promise<void> {
-  let config;
+  let invocation: Invocation;
   try {
-    config = loadConfig(process.argv.slice(2), process.env);
+    invocation = loadConfig(process.argv.slice(2), process.env);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`redswarm: ${error.message}\nTry 'redswarm --help'.\n`);
     process.exit(2);
   }
-  if (config === 'help') {
-    process.stdout.write(helpText());
-    return;
-  }
-  if (cluster.isPrimary && config.workers > 1) await runPrimary(config);
-  else await runTrackerProcess(config);
+  if (invocation.kind === 'help') process.stdout.write(helpText());
+  else if (invocation.kind === 'print-config') process.stdout.write(printConfig());
+  else if (cluster.isPrimary && invocation.config.workers > 1) await runPrimary(invocation.config);
+  else await runTrackerProcess(invocation.config);
 }
 
 main().catch((error: unknown) => {

@@ -1,5 +1,5 @@
 /** What every protocol tells announcers alike: how many peers they get, and when to come back. */
-import type { TrackerConfig } from '../config.js';
+import type { TrackerConfig } from '../config/index.js';
 
 export class AnnouncePolicy {
   constructor(private readonly config: TrackerConfig) {}

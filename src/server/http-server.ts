@@ -1,5 +1,5 @@
 /** HTTP announce and scrape on uWebSockets.js: moves bytes between requests and the store. */
-import type { TrackerConfig } from '../config.js';
+import type { TrackerConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { encodeFailure } from '../protocol/bencode-writer.js';
 import {
@@ -116,17 +116,16 @@ function send(res: HttpResponse, body: Uint8Array, close: boolean, maxHeld: numb
 
 export function createHttpApp({ config, store, policy, inFlight, log }: HttpTrackerDeps): TemplatedApp {
   const trustedProxies = new Set(config.trustedProxies.map((text) => ipKey(compactPeerFromText(text, 0)!)));
-  const maxHeld = config.httpMaxHeldReplyBytes;
   /** Sends a reply from outside the request handler: after an await, writes must be corked. */
   const reply = (res: HttpResponse, state: Pending, body: Uint8Array): void => {
     if (state.aborted) return;
-    res.cork(() => send(res, body, state.close, maxHeld));
+    res.cork(() => send(res, body, state.close, config.httpMaxHeldReplyBytes));
   };
 
   const fail = (res: HttpResponse, error: unknown, state?: Pending): void => {
     const body = error instanceof RequestError ? encodeFailure(error.message) : STORE_FAILURE;
     if (!(error instanceof RequestError)) log.error({ err: error }, 'store request failed');
-    if (state === undefined) send(res, body, false, maxHeld);
+    if (state === undefined) send(res, body, false, config.httpMaxHeldReplyBytes);
     else reply(res, state, body);
   };
 
@@ -180,7 +179,7 @@ export function createHttpApp({ config, store, policy, inFlight, log }: HttpTrac
       }
       if (hashes.length === 0 && config.fullScrapeLimit === 0) {
         scrapeMeter.count('rejected');
-        send(res, FULL_SCRAPE_OFF, false, maxHeld);
+        send(res, FULL_SCRAPE_OFF, false, config.httpMaxHeldReplyBytes);
         return;
       }
       const started = performance.now();
@@ -202,5 +201,5 @@ export function createHttpApp({ config, store, policy, inFlight, log }: HttpTrac
           },
         );
     })
-    .any('/*', (res) => send(res, NOT_FOUND, false, maxHeld, '404 Not Found'));
+    .any('/*', (res) => send(res, NOT_FOUND, false, config.httpMaxHeldReplyBytes, '404 Not Found'));
 }

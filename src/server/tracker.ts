@@ -1,6 +1,6 @@
 /** Starts HTTP, WebSocket and UDP on every configured host, the expiry sweep, and stops them all in order. */
 import { randomBytes } from 'node:crypto';
-import type { TrackerConfig } from '../config.js';
+import type { TrackerConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { ConnectionIds } from '../protocol/udp-connection-id.js';
 import { unixSeconds, type Store } from '../store/store.js';

@@ -1,6 +1,6 @@
 /** UDP tracker (BEP 15) on node:dgram: moves datagrams between sockets and the store. */
 import dgram from 'node:dgram';
-import type { TrackerConfig } from '../config.js';
+import type { TrackerConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import { compactPeerFromText } from '../protocol/ip-address.js';
 import { COMPACT_V4_LENGTH, COMPACT_V6_LENGTH } from '../protocol/types.js';

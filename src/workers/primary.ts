@@ -7,12 +7,12 @@
 import cluster, { type Worker } from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { AggregatorRegistry } from 'prom-client';
-import type { TrackerConfig } from '../config.js';
+import type { TrackerConfig } from '../config/index.js';
 import { createLogger } from '../log.js';
 import { startOpsServer, type OpsServer } from '../ops/ops-server.js';
 import { RedisSignalRouter } from '../server/redis-signal-router.js';
 import { createStore, redisTarget } from '../store/create-store.js';
-import { stopOnSignal } from './on-signal.js';
+import { reloadOnSignal, stopOnSignal } from './on-signal.js';
 
 const FIRST_BACKOFF_MS = 100;
 const MAX_BACKOFF_MS = 10_000;
@@ -75,6 +75,10 @@ export async function runPrimary(config: TrackerConfig): Promise<void> {
     );
   }
 
+  // The primary checks the new configuration first, so that a broken file is reported once, not per worker.
+  reloadOnSignal(log, config, () => {
+    for (const worker of slots.keys()) worker.process.kill('SIGHUP');
+  });
   stopOnSignal(log, async () => {
     stopping = true;
     const workers = [...slots.keys()];

@@ -4,14 +4,14 @@
  */
 import cluster from 'node:cluster';
 import { AggregatorRegistry, register } from 'prom-client';
-import type { TrackerConfig } from '../config.js';
+import type { TrackerConfig } from '../config/index.js';
 import { createLogger } from '../log.js';
 import { InstrumentedStore } from '../metrics/instrumented-store.js';
 import { startOpsServer, type OpsServer } from '../ops/ops-server.js';
 import { startTracker } from '../server/tracker.js';
 import { RedisSignalRouter } from '../server/redis-signal-router.js';
 import { createStore, redisTarget } from '../store/create-store.js';
-import { stopOnSignal } from './on-signal.js';
+import { reloadOnSignal, stopOnSignal } from './on-signal.js';
 
 export async function runTrackerProcess(config: TrackerConfig): Promise<void> {
   const worker = cluster.isWorker ? cluster.worker!.id : undefined;
@@ -38,6 +38,8 @@ export async function runTrackerProcess(config: TrackerConfig): Promise<void> {
   }
   process.send?.({ type: 'redswarm:ready', processId: router?.processId });
 
+  // A worker's primary forwards SIGHUP to it; a process on its own takes it directly.
+  reloadOnSignal(log, config);
   stopOnSignal(log, async () => {
     await tracker.close();
     await Promise.all([store.close(), ops?.close(), router?.close()]);

@@ -1,5 +1,5 @@
 /** Starts a real redswarm tracker in this process on a free loopback port, with a controllable clock. */
-import { defaultConfig, type TrackerConfig } from '../../src/config.js';
+import { defaultConfig, type TrackerConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/log.js';
 import { startTracker, type RunningTracker } from '../../src/server/tracker.js';
 import { createStore } from '../../src/store/create-store.js';

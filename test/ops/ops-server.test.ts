@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { defaultConfig } from '../../src/config.js';
+import { defaultConfig } from '../../src/config/index.js';
 import { createLogger } from '../../src/log.js';
 import { startOpsServer, type OpsServer } from '../../src/ops/ops-server.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';

@@ -1,9 +1,24 @@
 /** Configuration (flags, environment, defaults, validation) and the CLI as a child process. */
 import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
-import { ConfigError, defaultConfig, helpText, loadConfig, type TrackerConfig } from '../../src/config.js';
+import {
+  CONFIG_ENV,
+  ConfigError,
+  OPTIONS,
+  defaultConfig,
+  helpText,
+  loadConfig,
+  optionsTable,
+  printConfig,
+  withOptionsTable,
+  type TrackerConfig,
+} from '../../src/config/index.js';
 import { decodeStrictDict, percentEncodeAll } from '../helpers/wire.js';
 import { freePort } from '../helpers/ports.js';
 
@@ -11,8 +26,8 @@ const REPO = fileURLToPath(new URL('../..', import.meta.url));
 
 function config(argv: string[], env: Record<string, string> = {}): TrackerConfig {
   const result = loadConfig(argv, env);
-  assert.notEqual(result, 'help');
-  return result as TrackerConfig;
+  assert.equal(result.kind, 'run');
+  return (result as { config: TrackerConfig }).config;
 }
 
 function configError(argv: string[], env: Record<string, string>, message: string | RegExp): void {
@@ -29,16 +44,17 @@ function configError(argv: string[], env: Record<string, string>, message: strin
 
 describe('loadConfig', () => {
   it('no flags and no environment give the defaults', () => {
-    // workers 0 means "choose": one process for the embedded store.
-    const defaults = { ...defaultConfig(), workers: 1 };
-    assert.deepEqual(config([]), defaults);
-    assert.deepEqual(config([], { UNRELATED: '1', PORT: '1' }), defaults);
+    assert.deepEqual(config([]), defaultConfig());
+    assert.deepEqual(config([], { UNRELATED: '1', PORT: '1' }), defaultConfig());
+    assert.equal(defaultConfig().workers, 1, 'the embedded store runs one process');
+    assert.equal(defaultConfig().minInterval, 900);
+    assert.equal(defaultConfig().peerTtl, 2700);
   });
 
   it('refuses several workers on the embedded store, and picks one per core with Redis', () => {
     assert.throws(() => config(['--workers', '2']), /memory store lives in one process/);
-    const c = config(['--redis-cluster', '127.0.0.1:7000']);
-    assert.ok(c.workers >= 1);
+    assert.equal(config(['--redis-cluster', '127.0.0.1:7000']).workers, availableParallelism());
+    assert.equal(config(['--redis-cluster', '127.0.0.1:7000', '--workers', '0']).workers, availableParallelism());
     assert.equal(config(['--redis', 'redis://127.0.0.1:6379', '--workers', '3']).workers, 3);
   });
 
@@ -126,23 +142,77 @@ describe('loadConfig', () => {
   });
 
   it('--help wins and the help text lists every flag with its variable', () => {
-    assert.equal(loadConfig(['--help'], {}), 'help');
-    assert.equal(loadConfig(['--port', '1', '--help'], { REDSWARM_PORT: 'garbage' }), 'help');
+    assert.deepEqual(loadConfig(['--help'], {}), { kind: 'help' });
+    assert.deepEqual(loadConfig(['--port', '1', '--help'], { REDSWARM_PORT: 'garbage' }), { kind: 'help' });
     const text = helpText();
-    const documented: [string, string][] = [
-      ['--host', 'REDSWARM_HOST'],
-      ['--port', 'REDSWARM_PORT'],
-      ['--interval', 'REDSWARM_INTERVAL'],
-      ['--min-interval', 'REDSWARM_MIN_INTERVAL'],
-      ['--peer-ttl', 'REDSWARM_PEER_TTL'],
-      ['--udp-secret', 'REDSWARM_UDP_SECRET'],
-      ['--log-level', 'REDSWARM_LOG_LEVEL'],
-      ['--help', ''],
-    ];
-    for (const [flag, env] of documented) {
-      assert.ok(text.includes(flag), flag);
-      assert.ok(text.includes(env), env);
+    for (const option of OPTIONS) {
+      assert.ok(text.includes(`--${option.flag} `), option.flag);
+      assert.ok(text.includes(`REDSWARM_${option.env}`), option.env);
     }
+    for (const flag of ['--config', '--print-config', '--help', CONFIG_ENV]) assert.ok(text.includes(flag), flag);
+  });
+
+  it("the README's option table is the one generated from the option table", () => {
+    const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
+    assert.equal(readme, withOptionsTable(readme), 'the README option table is stale: run npm run docs:options');
+    for (const option of OPTIONS) assert.ok(optionsTable().includes(`\`--${option.flag}\``), option.flag);
+  });
+});
+
+describe('config file', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'redswarm-config-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  let n = 0;
+  const file = (text: string): string => {
+    const path = join(dir, `c${n++}.toml`);
+    writeFileSync(path, text);
+    return path;
+  };
+
+  it('--print-config is a valid config file that gives the defaults', () => {
+    assert.deepEqual(config(['--config', file(printConfig())]), defaultConfig());
+    for (const option of OPTIONS) assert.ok(printConfig().includes(`${option.flag} = `), option.flag);
+  });
+
+  it('precedence: flags over environment over file over defaults; derived defaults follow the file', () => {
+    const path = file('[network]\nport = 7001\nhost = ["127.0.0.1"]\n[announce]\ninterval = 600\nnumwant-max = 100\n[logging]\nlog-level = "warn"\n');
+    let c = config(['--config', path]);
+    assert.equal(c.port, 7001);
+    assert.deepEqual(c.hosts, ['127.0.0.1']);
+    assert.equal(c.minInterval, 300);
+    assert.equal(c.peerTtl, 900);
+    assert.equal(c.numwantMax, 100);
+    assert.equal(c.logLevel, 'warn');
+    c = config(['--config', path, '--port', '7003'], { REDSWARM_PORT: '7002', REDSWARM_NUMWANT_MAX: '150' });
+    assert.equal(c.port, 7003, 'a flag wins over the environment and the file');
+    assert.equal(c.numwantMax, 150, 'the environment wins over the file');
+    assert.equal(c.interval, 600, 'the file wins over the default');
+    assert.equal(config([], { [CONFIG_ENV]: path }).port, 7001, `${CONFIG_ENV} names the file`);
+    assert.equal(config(['--config', file('[announce]\nmin-interval = 60\n')]).minInterval, 60);
+  });
+
+  it('unknown keys, wrong types and out-of-range values name the key and the file', () => {
+    const cases: [string, RegExp][] = [
+      ['[network]\nprot = 1\n', /\[network\] prot: unknown option/],
+      ['[netwerk]\nport = 1\n', /unknown section "netwerk"/],
+      ['port = 1\n', /unknown key outside a section "port"/],
+      ['[network]\nport = "80"\n', /\[network\] port: expected an integer, got string "80"/],
+      ['[network]\nport = 80.5\n', /\[network\] port: expected an integer/],
+      ['[network]\nport = 0\n', /\[network\] port: must be between 1 and 65535, got 0/],
+      ['[network]\nhost = "::"\n', /\[network\] host: expected an array of strings/],
+      ['[logging]\nlog-level = "loud"\n', /\[logging\] log-level: expected one of/],
+      ['[announce]\ninterval = 600\npeer-ttl = 300\n', /--peer-ttl must be at least --interval.*with the environment and flags/],
+      ['[network\nport = 1\n', /not valid TOML: line 1/],
+    ];
+    for (const [text, message] of cases) {
+      const path = file(text);
+      assert.throws(
+        () => loadConfig(['--config', path], {}),
+        (error: unknown) => error instanceof ConfigError && message.test(error.message) && error.message.includes(path),
+        text,
+      );
+    }
+    assert.throws(() => loadConfig(['--config', join(dir, 'missing.toml')], {}), /missing\.toml: cannot read the config file/);
   });
 });
 

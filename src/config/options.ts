@@ -1,0 +1,149 @@
+/**
+ * Every option of the tracker, defined once: its section of the config file, flag, environment variable,
+ * type, range, default and whether a running process can take a new value on SIGHUP. `--help`,
+ * `--print-config` and the README's option table are generated from this table (print.ts).
+ */
+import { availableParallelism } from 'node:os';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface TrackerConfig {
+  /** Addresses to listen on; each gets HTTP (TCP) and UDP on `port`. `::` is dual-stack. */
+  hosts: string[];
+  port: number;
+  /**
+   * Addresses of reverse proxies whose X-Forwarded-For is believed: the client is the right-most address in it
+   * that is not itself a trusted proxy. Empty: the header is ignored.
+   */
+  trustedProxies: string[];
+  /** Seconds between announces that clients are told to wait (before jitter). */
+  interval: number;
+  /** Seconds clients must wait at least between announces. */
+  minInterval: number;
+  /** Share of the interval added at random to each reply, spreading re-announces out. */
+  intervalJitter: number;
+  /** Seconds a peer stays listed after its last announce. */
+  peerTtl: number;
+  /** Seconds between full expiry sweeps (swarms nobody touches are reclaimed by these). */
+  sweepInterval: number;
+  numwantDefault: number;
+  numwantMax: number;
+  /** Most info hashes one scrape may ask for (HTTP and UDP). */
+  scrapeMaxHashes: number;
+  /** Most swarms a full scrape (no info_hash) lists; 0 turns full scrape off. */
+  fullScrapeLimit: number;
+  /**
+   * Bytes of one HTTP reply held for a client that leaves its replies unread (beyond what the kernel's socket
+   * buffer takes); a larger remainder closes the connection. At most one reply is ever held per connection.
+   */
+  httpMaxHeldReplyBytes: number;
+  /** Seconds a UDP connection ID stays valid beyond the 2 minutes of BEP 15. */
+  udpConnectionGrace: number;
+  /** Hex secret for UDP connection IDs; processes sharing it accept each other's IDs. Random if empty. */
+  udpSecret: string;
+  /** Seconds between WebSocket announces that WebTorrent clients are told to wait. */
+  wsInterval: number;
+  /** Seconds a WebSocket peer stays after its last announce if its socket's close was never seen. */
+  wsPeerTtl: number;
+  /** Most offers of one announce that are relayed (each to a different peer). */
+  wsMaxOffers: number;
+  /** Largest WebSocket message accepted, in bytes; a larger one closes the socket. */
+  wsMaxMessageBytes: number;
+  /** Most swarms one WebSocket may be a peer of at once. */
+  wsMaxSwarmsPerSocket: number;
+  /** Most WebSocket connections a process holds; further upgrades are refused. */
+  wsMaxSockets: number;
+  /** Seconds without a message (pings included) before a WebSocket is closed. */
+  wsIdleTimeout: number;
+  /** Bytes buffered for a slow reader before its socket is dropped. */
+  wsMaxBackpressure: number;
+  /** Seconds an answer to a relayed offer is accepted. */
+  wsOfferTimeout: number;
+  /** A single Redis node for swarm state (`redis://host:port`); empty: see redisCluster. */
+  redisUrl: string;
+  /** Redis Cluster seed nodes (`host:port,host:port`); both empty: the embedded memory store. */
+  redisCluster: string[];
+  /** Milliseconds a store request may take before the client gets a failure reply. */
+  storeTimeout: number;
+  /** Worker processes serving HTTP, WebSocket and UDP. */
+  workers: number;
+  /** Port of the operator endpoints (/metrics, /healthz, /readyz, /stats.json); 0 turns them off. */
+  metricsPort: number;
+  metricsHost: string;
+  /** Seconds SIGINT/SIGTERM waits for requests in flight before exiting. */
+  shutdownTimeout: number;
+  logLevel: LogLevel;
+  /** Most warn/error log lines per second; the rest are counted and summarized, so floods cannot fill disks. */
+  logRateLimit: number;
+}
+
+/** Sections of the config file, in the order operators meet them. */
+export const SECTIONS = ['network', 'announce', 'limits', 'udp', 'websocket', 'store', 'operations', 'logging'] as const;
+export type Section = (typeof SECTIONS)[number];
+
+export type OptionKind = 'int' | 'number' | 'string' | 'list' | 'level';
+
+export interface OptionSpec {
+  readonly key: keyof TrackerConfig;
+  readonly section: Section;
+  /** The flag without `--`, and the option's name in its section of the config file. */
+  readonly flag: string;
+  /** The environment variable without its `REDSWARM_` prefix. */
+  readonly env: string;
+  readonly kind: OptionKind;
+  readonly min?: number;
+  readonly max?: number;
+  /** The default; a function for one derived from the other options (applied when none of the sources gives it). */
+  readonly default: TrackerConfig[keyof TrackerConfig] | ((config: TrackerConfig) => TrackerConfig[keyof TrackerConfig]);
+  /** How a derived default is computed, for the docs. */
+  readonly derivedFrom?: string;
+  /** A value that asks for the derived default, as if the option were not given. */
+  readonly auto?: number;
+  /** A running process takes a new value on SIGHUP; other options need a restart. */
+  readonly reload: boolean;
+  /** One line, without the default. */
+  readonly help: string;
+}
+
+const usesRedis = (config: TrackerConfig): boolean => config.redisUrl !== '' || config.redisCluster.length > 0;
+
+export const OPTIONS: readonly OptionSpec[] = [
+  { key: 'hosts', section: 'network', flag: 'host', env: 'HOST', kind: 'list', default: ['::'], reload: false, help: 'addresses to listen on, comma-separated; each gets HTTP, WebSocket and UDP; `::` is dual-stack' },
+  { key: 'port', section: 'network', flag: 'port', env: 'PORT', kind: 'int', min: 1, max: 65535, default: 6969, reload: false, help: 'port for HTTP, WebSocket and UDP' },
+  { key: 'trustedProxies', section: 'network', flag: 'trusted-proxies', env: 'TRUSTED_PROXIES', kind: 'list', default: [], reload: false, help: 'reverse proxies whose `X-Forwarded-For` is believed (right-most untrusted hop), comma-separated' },
+  { key: 'interval', section: 'announce', flag: 'interval', env: 'INTERVAL', kind: 'int', min: 10, max: 86400, default: 1800, reload: true, help: 'announce interval (s), before jitter' },
+  { key: 'minInterval', section: 'announce', flag: 'min-interval', env: 'MIN_INTERVAL', kind: 'int', min: 0, max: 86400, default: (c) => Math.floor(c.interval / 2), derivedFrom: 'interval / 2', reload: true, help: '`min interval` (s) sent with every reply' },
+  { key: 'intervalJitter', section: 'announce', flag: 'interval-jitter', env: 'INTERVAL_JITTER', kind: 'number', min: 0, max: 1, default: 0.1, reload: true, help: 'random share of the interval added per reply' },
+  { key: 'peerTtl', section: 'announce', flag: 'peer-ttl', env: 'PEER_TTL', kind: 'int', min: 10, max: 7 * 86400, default: (c) => Math.ceil(c.interval * 1.5), derivedFrom: '1.5 × interval', reload: false, help: 'seconds a peer stays listed after its last announce' },
+  { key: 'sweepInterval', section: 'announce', flag: 'sweep-interval', env: 'SWEEP_INTERVAL', kind: 'int', min: 1, max: 86400, default: 60, reload: false, help: 'seconds between full expiry sweeps of the embedded store' },
+  { key: 'numwantDefault', section: 'announce', flag: 'numwant-default', env: 'NUMWANT_DEFAULT', kind: 'int', min: 0, max: 10000, default: 50, reload: true, help: 'peers returned when `numwant` is absent or negative' },
+  { key: 'numwantMax', section: 'announce', flag: 'numwant-max', env: 'NUMWANT_MAX', kind: 'int', min: 0, max: 10000, default: 200, reload: true, help: 'most peers returned; UDP replies are also capped to 1232 bytes (200 IPv4 / 67 IPv6 peers)' },
+  { key: 'scrapeMaxHashes', section: 'limits', flag: 'scrape-max-hashes', env: 'SCRAPE_MAX_HASHES', kind: 'int', min: 1, max: 74, default: 74, reload: true, help: 'most info hashes in one scrape (HTTP, UDP and WebSocket); 74 is the most a UDP reply fits' },
+  { key: 'fullScrapeLimit', section: 'limits', flag: 'full-scrape-limit', env: 'FULL_SCRAPE_LIMIT', kind: 'int', min: 0, max: 1_000_000, default: 0, reload: true, help: 'swarms listed by a scrape without `info_hash`; 0 = full scrape off' },
+  { key: 'httpMaxHeldReplyBytes', section: 'limits', flag: 'http-max-held-reply-bytes', env: 'HTTP_MAX_HELD_REPLY_BYTES', kind: 'int', min: 0, max: 16 * 1024 * 1024, default: 65536, reload: true, help: 'bytes of one reply held for an HTTP client that does not read its replies; more closes the connection (at most one reply is held per connection)' },
+  { key: 'udpConnectionGrace', section: 'udp', flag: 'udp-connection-grace', env: 'UDP_CONNECTION_GRACE', kind: 'int', min: 0, max: 3600, default: 180, reload: false, help: "seconds a UDP connection ID stays valid beyond BEP 15's 2 minutes" },
+  { key: 'udpSecret', section: 'udp', flag: 'udp-secret', env: 'UDP_SECRET', kind: 'string', default: '', reload: false, help: 'hex secret (32+ hex digits) for UDP connection IDs; processes sharing it accept each other\'s IDs; empty = random per start' },
+  { key: 'wsInterval', section: 'websocket', flag: 'ws-interval', env: 'WS_INTERVAL', kind: 'int', min: 10, max: 86400, default: 120, reload: true, help: 'WebSocket announce interval (s), before jitter' },
+  { key: 'wsPeerTtl', section: 'websocket', flag: 'ws-peer-ttl', env: 'WS_PEER_TTL', kind: 'int', min: 10, max: 86400, default: (c) => c.wsInterval * 2, derivedFrom: '2 × ws-interval', reload: false, help: "seconds a WebSocket peer stays if its socket's close was never seen" },
+  { key: 'wsMaxOffers', section: 'websocket', flag: 'ws-max-offers', env: 'WS_MAX_OFFERS', kind: 'int', min: 0, max: 100, default: 10, reload: true, help: 'most offers of one announce relayed, each to a different peer' },
+  { key: 'wsMaxMessageBytes', section: 'websocket', flag: 'ws-max-message-bytes', env: 'WS_MAX_MESSAGE_BYTES', kind: 'int', min: 1024, max: 16 * 1024 * 1024, default: 65536, reload: false, help: 'largest WebSocket message; a larger one closes the socket' },
+  { key: 'wsMaxSwarmsPerSocket', section: 'websocket', flag: 'ws-max-swarms-per-socket', env: 'WS_MAX_SWARMS_PER_SOCKET', kind: 'int', min: 1, max: 100_000, default: 500, reload: true, help: 'most (swarm, peer_id) pairs one socket may announce' },
+  { key: 'wsMaxSockets', section: 'websocket', flag: 'ws-max-sockets', env: 'WS_MAX_SOCKETS', kind: 'int', min: 1, max: 10_000_000, default: 100_000, reload: true, help: 'most WebSocket connections per process; further upgrades get 503' },
+  { key: 'wsIdleTimeout', section: 'websocket', flag: 'ws-idle-timeout', env: 'WS_IDLE_TIMEOUT', kind: 'int', min: 8, max: 960, default: 180, reload: false, help: 'seconds of silence before a socket is closed; pings are sent before' },
+  { key: 'wsMaxBackpressure', section: 'websocket', flag: 'ws-max-backpressure', env: 'WS_MAX_BACKPRESSURE', kind: 'int', min: 1024, max: 256 * 1024 * 1024, default: 1024 * 1024, reload: false, help: 'bytes queued for a slow reader before its socket is dropped' },
+  { key: 'wsOfferTimeout', section: 'websocket', flag: 'ws-offer-timeout', env: 'WS_OFFER_TIMEOUT', kind: 'int', min: 1, max: 3600, default: 120, reload: true, help: 'seconds an answer to a relayed offer is relayed back (a reload applies to sockets opened after it)' },
+  { key: 'redisUrl', section: 'store', flag: 'redis', env: 'REDIS', kind: 'string', default: '', reload: false, help: 'keep swarms in one Redis node, `redis://host:port`; empty (and no cluster) = the embedded store' },
+  { key: 'redisCluster', section: 'store', flag: 'redis-cluster', env: 'REDIS_CLUSTER', kind: 'list', default: [], reload: false, help: 'keep swarms in a Redis Cluster: seed nodes `host:port,…`' },
+  { key: 'storeTimeout', section: 'store', flag: 'store-timeout', env: 'STORE_TIMEOUT', kind: 'int', min: 10, max: 60_000, default: 2000, reload: false, help: 'milliseconds before a store request fails (the client gets a failure reply)' },
+  { key: 'workers', section: 'operations', flag: 'workers', env: 'WORKERS', kind: 'int', min: 0, max: 256, auto: 0, default: (c) => (usesRedis(c) ? availableParallelism() : 1), derivedFrom: 'one per core with Redis, 1 with the embedded store (which refuses more)', reload: false, help: 'worker processes; 0 = the default' },
+  { key: 'metricsPort', section: 'operations', flag: 'metrics-port', env: 'METRICS_PORT', kind: 'int', min: 0, max: 65535, default: 9469, reload: false, help: 'port of /metrics, /healthz, /readyz, /stats.json; 0 = off' },
+  { key: 'metricsHost', section: 'operations', flag: 'metrics-host', env: 'METRICS_HOST', kind: 'string', default: '127.0.0.1', reload: false, help: 'address of the metrics port' },
+  { key: 'shutdownTimeout', section: 'operations', flag: 'shutdown-timeout', env: 'SHUTDOWN_TIMEOUT', kind: 'int', min: 0, max: 600, default: 10, reload: true, help: 'seconds to finish requests in flight on SIGTERM' },
+  { key: 'logLevel', section: 'logging', flag: 'log-level', env: 'LOG_LEVEL', kind: 'level', default: 'info', reload: true, help: `${LOG_LEVELS.join(', ')}` },
+  { key: 'logRateLimit', section: 'logging', flag: 'log-rate-limit', env: 'LOG_RATE_LIMIT', kind: 'int', min: 1, max: 100_000, default: 50, reload: false, help: 'most warn/error log lines per second per process; the rest are counted' },
+];
+
+/** The config file: a flag and an environment variable of their own, outside the table (a file cannot name itself). */
+export const CONFIG_FLAG = 'config';
+export const CONFIG_ENV = 'REDSWARM_CONFIG';
