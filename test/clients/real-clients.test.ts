@@ -10,6 +10,7 @@ import { describe, test } from 'node:test';
 import type { ClientName } from './clients.js';
 import { netnsUnavailable, runScenario } from './netns.js';
 import { trackerKindFromEnv, type Proto, type StoreKind } from './tracker.js';
+import { missingPrerequisite } from '../helpers/prerequisites.js';
 
 interface Scenario {
   proto: Proto;
@@ -55,8 +56,8 @@ describe(`real clients via ${tracker}`, { concurrency: CONCURRENCY }, () => {
     const name = `${s.proto}:// ${s.seeder} seeds, ${s.leecher} downloads (${store} store)`;
     if (only && !name.includes(only)) continue;
     test(name, { timeout: HARD_TIMEOUT_MS + 10_000 }, async (t) => {
-      if (unavailable) {
-        t.skip(unavailable);
+      if (unavailable !== undefined) {
+        missingPrerequisite(t, unavailable);
         return;
       }
       assert.notEqual(s.seeder, s.leecher, 'seeder and leecher must be different programs');

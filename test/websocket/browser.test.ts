@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { netnsUnavailable } from '../clients/netns.js';
 import type { BrowserResult } from './browser-runner.js';
+import { missingPrerequisite } from '../helpers/prerequisites.js';
 
 const RUNNER = fileURLToPath(new URL('./browser-runner.ts', import.meta.url));
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -54,7 +55,7 @@ describe('WebTorrent in headless Chromium through redswarm', () => {
   it('two browsers meet only through ws:// and transfer a file over WebRTC with matching SHA-256', { timeout: HARD_TIMEOUT_MS + 10_000 }, async (t) => {
     const reason = unavailable();
     if (reason !== undefined) {
-      t.skip(reason);
+      missingPrerequisite(t, reason);
       return;
     }
     const { result, output, exit } = await runInNamespace();
