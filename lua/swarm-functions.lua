@@ -36,6 +36,10 @@ tracker reads the counts off the header. Flags: 1 = seeder, 2 = this peer's `com
 Every call first drops its swarm's expired peers, at most `limit` per list. The keys get a TTL of 2 × ttl
 whenever less than ttl is left of it (`keys_until`), so they outlive their peers and an abandoned swarm
 disappears by itself.
+
+A WebSocket peer belongs to the route (its socket) that announced it first, until that route stops it or the
+peer expires: its entry's route never changes, and an announce of it from any other route, whatever the event,
+changes nothing and replies with a third element, 1 (a conflict).
 ]]
 
 local HEADER = '<I4I4I4I4I4I4I4I4I4dI4'
@@ -274,28 +278,29 @@ local function ws_entry(peer_id, route, width)
   return entry .. string.rep('\0', width - #entry)
 end
 
--- The route in the WebSocket entry at `position`.
-local function route_at(list, position)
-  local at = position * list.stride
-  local entry = redis.call('GETRANGE', list.key, at, at + list.stride - 1)
-  local route_at = 2 + string.byte(entry, 1)
-  return string.sub(entry, route_at + 1, route_at + string.byte(entry, route_at))
+-- The route in the WebSocket entry at `position` of the string `key` (entries of `stride` bytes).
+local function route_at(key, stride, position)
+  local entry = redis.call('GETRANGE', key, position * stride, (position + 1) * stride - 1)
+  local at = 2 + string.byte(entry, 1)
+  return string.sub(entry, at + 1, at + string.byte(entry, at))
 end
 
--- Applies one announce of a peer (hash field `member`, packed entry `entry`) to a list; `route` only for
--- WebSocket peers: an announce from a new route takes the peer over, and a stop only counts from the route
--- that holds the peer. `old`: the peer's hash value if the caller read it (false: absent). Returns the
--- peer's position afterwards, -1 if it is not in the list.
-local function update(sw, list, member, entry, event, seeder, route, old)
+-- Removes the peer `member` (hash value: `position`, `flags`) from a list.
+local function remove_peer(sw, list, member, position, flags)
+  redis.call('HDEL', sw.hash, member)
+  remove_positions(sw, list, { position })
+  sw.seeders = sw.seeders - flags % 2
+end
+
+-- Applies one announce of a peer (hash field `member`, packed entry `entry`) to a list. `old`: the peer's
+-- hash value if the caller read it (false: absent). Returns the peer's position afterwards, -1 if it is not
+-- in the list.
+local function update(sw, list, member, entry, event, seeder, old)
   if old == nil then old = redis.call('HGET', sw.hash, member) end
   local position, flags = -1, 0
   if old then position, flags = decode(old) end
   if event == STOPPED then
-    if old and (route == nil or route_at(list, position) == route) then
-      redis.call('HDEL', sw.hash, member)
-      remove_positions(sw, list, { position })
-      sw.seeders = sw.seeders - flags % 2
-    end
+    if old then remove_peer(sw, list, member, position, flags) end
     return -1
   end
   local new_flags = seeder
@@ -306,8 +311,6 @@ local function update(sw, list, member, entry, event, seeder, route, old)
     sw.dirty = true
   end
   if old then
-    -- A WebSocket peer may announce from a new route.
-    if route then redis.call('SETRANGE', list.key, position * list.stride, entry) end
     if new_flags ~= flags then redis.call('HSET', sw.hash, member, position * 4 + new_flags) end
   else
     position = list.n
@@ -418,14 +421,15 @@ local function fast_allowed(raw, old, event, now, ttl)
   return G, n1, n2, cap1, cap2, width
 end
 
--- The common announce, in three commands with the caller's HMGET: a peer already in the swarm, not
--- stopping, not completing, not changing between seeder and leecher. `value`: its hash value; its list is `n`
--- entries of `stride` bytes in `key`, with room for `cap`. `entry`: the peer's entry to write (WebSocket
--- peers: its route may be new), nil to leave it. Returns the reply, or nil when the call needs the general path.
-local function fast_announce(raw, value, key, stride, n, cap, G, entry, want, random, seeder)
+-- The common announce, in three commands with the caller's HMGET (WebSocket: four): a peer already in the
+-- swarm, not stopping, not completing, not changing between seeder and leecher. `value`: its hash value; its
+-- list is `n` entries of `stride` bytes in `key`, with room for `cap`. `route`: the requester's (WebSocket),
+-- nil for HTTP/UDP. Returns the reply, or nil when the call needs the general path.
+local function fast_announce(raw, value, key, stride, n, cap, G, route, want, random, seeder)
   local position, flags = decode(value)
+  -- No peer is expired here (fast_allowed): another route's peer is live, so refused.
+  if route and route_at(key, stride, position) ~= route then return { raw, '', 1 } end
   if flags % 2 ~= seeder then return nil end
-  if entry then redis.call('SETRANGE', key, position * stride, entry) end
   redis.call('SETRANGE', key, cap * stride + position, string.char(G % 256))
   return { raw, sample(key, stride, n, position, want, random) }
 end
@@ -470,12 +474,13 @@ redis.register_function('announce_$V', function(keys, args)
   local backlog = drop_expired(sw, list, limit)
   drop_expired(sw, sw[3 - i], limit)
   if list.changed then old = nil end
-  local self = update(sw, list, peer, peer, event, seeder, nil, old)
+  local self = update(sw, list, peer, peer, event, seeder, old)
   return general_reply(sw, list, self, event, backlog, want, random, now, ttl)
 end)
 
 -- WebSocket announce. KEYS: peers hash, entries string. ARGV[1]: ANNOUNCE_ARGS, peer_id length (1 byte),
--- peer_id, route. Replies { header (its `width` is the entry size), sampled entries }.
+-- peer_id, route. Replies { header (its `width` is the entry size), sampled entries }, or { header, '', 1 } when
+-- another route holds the peer.
 redis.register_function('announce_ws_$V', function(keys, args)
   local a = args[1]
   local now, ttl, want, random, limit, event, seeder = struct.unpack(ANNOUNCE_ARGS, a)
@@ -486,22 +491,32 @@ redis.register_function('announce_ws_$V', function(keys, args)
   local got = redis.call('HMGET', keys[1], HEADER_FIELD, peer_id)
   local raw, old = got[1], got[2]
   local G, n1, _, cap1, _, width = fast_allowed(raw, old, event, now, ttl)
-  if G and size <= width then
-    local reply = fast_announce(raw, old, keys[2], width, n1, cap1, G, ws_entry(peer_id, route, width), want,
-                                random, seeder)
+  if G then
+    local reply = fast_announce(raw, old, keys[2], width, n1, cap1, G, route, want, random, seeder)
     if reply then return reply end
   end
   local sw = load_swarm(keys, true, raw, now, ttl)
   drop_abandoned(sw, now)
   local list = sw[1]
   local backlog = drop_expired(sw, list, limit)
-  if list.changed then old = nil end
+  if list.changed then old = redis.call('HGET', sw.hash, peer_id) end
+  if old then
+    local position, flags = decode(old)
+    if route_at(list.key, list.stride, position) ~= route then
+      -- Another route's peer: refused while it lives; expired (left behind by a backlog), nobody's.
+      local at = list.cap * list.stride + position
+      local age = (sw.G - string.byte(redis.call('GETRANGE', list.key, at, at))) % 256
+      if age < sw.K then return { finish(sw, now, ttl), '', 1 } end
+      remove_peer(sw, list, peer_id, position, flags)
+      old = false
+    end
+  end
   if event ~= STOPPED and size > list.stride then
     rewrite(list, list.cap, 8 * math.ceil(size / 8))
     sw.width = list.stride
     sw.dirty = true
   end
-  local self = update(sw, list, peer_id, ws_entry(peer_id, route, list.stride), event, seeder, route, old)
+  local self = update(sw, list, peer_id, ws_entry(peer_id, route, list.stride), event, seeder, old)
   return general_reply(sw, list, self, event, backlog, want, random, now, ttl)
 end)
 

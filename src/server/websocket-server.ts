@@ -35,6 +35,7 @@ const SEND_DROPPED = 2;
 /** Close codes (RFC 6455): unsupported data. */
 const CLOSE_UNSUPPORTED_DATA = 1003;
 const STORE_FAILURE = 'tracker storage unavailable, retry later';
+const PEER_ID_IN_USE = 'peer_id is in use by another connection';
 
 export interface WsTrackerDeps {
   config: TrackerConfig;
@@ -53,6 +54,8 @@ export interface WsCounters {
   binary: number;
   /** Announces refused because the socket is already a peer of wsMaxSwarmsPerSocket swarms. */
   swarmLimit: number;
+  /** Announces refused because another socket holds that (swarm, peer_id). */
+  peerIdConflicts: number;
   offersRelayed: number;
   answersRelayed: number;
   /** Answers to no offer delivered to that socket within the offer timeout, or from the wrong peer. */
@@ -114,6 +117,7 @@ export class WebSocketTracker {
     malformed: 0,
     binary: 0,
     swarmLimit: 0,
+    peerIdConflicts: 0,
     offersRelayed: 0,
     answersRelayed: 0,
     answersDropped: 0,
@@ -216,6 +220,14 @@ export class WebSocketTracker {
       .then(
         (result) => {
           done();
+          if (result.conflict) {
+            this.counters.peerIdConflicts++;
+            announceMeter.done('rejected', started);
+            // Not this socket's peer (any more): its close must not stop it, nor its process's death.
+            if (connection.remove(infoHash, peerId)) router.left(connection.route, infoHash, peerId);
+            this.send(connection, encodeWsFailure('announce', PEER_ID_IN_USE, infoHash));
+            return;
+          }
           announceMeter.done('ok', started);
           if (connection.ws === null) return;
           this.send(connection, encodeWsAnnounceReply(infoHash, policy.wsInterval(), result));

@@ -29,6 +29,11 @@ export interface WsPeer {
 export interface WsAnnounceResult extends ScrapeCounts {
   /** Distinct random live WebSocket peers of the swarm, never the requester. */
   readonly peers: WsPeer[];
+  /**
+   * True when the peer is held by another live route: the announce changed nothing, `peers` is empty and the
+   * counts are the swarm's as they are.
+   */
+  readonly conflict: boolean;
 }
 
 export interface SweepResult {
@@ -60,9 +65,10 @@ export interface Store {
   scrape(infoHashes: readonly InfoHash[]): Promise<ScrapeCounts[]>;
   /**
    * Records a WebSocket announce and returns the WebSocket swarm's counts and up to `numwant` of its peers.
-   * A peer is its (info hash, peer_id); announcing it with another route moves it there (a reconnect whose
-   * old socket's close was lost), but only its current route can remove it: a `stopped` with any other route
-   * changes nothing, so nobody can drop a peer by sending its peer_id. `completed` counts once per peer.
+   * A peer is its (info hash, peer_id), and it belongs to the route that announced it first until that route
+   * stops it or it expires: an announce of it with any other route (any event, `stopped` included) changes
+   * nothing and reports `conflict`, so nobody can take over or drop a peer by sending its peer_id (a reconnect
+   * whose old socket's close was lost waits for the old entry to expire). `completed` counts once per peer.
    */
   announceWs(request: WsAnnounceRequest): Promise<WsAnnounceResult>;
   /** Counts of WebSocket peers for each hash, in order; zeros for unknown swarms. */

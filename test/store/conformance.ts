@@ -306,20 +306,69 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
         assert.deepEqual(await store.listWsSwarms(100), [], 'a stop never creates a swarm');
       });
 
-      it('lets only the route that holds a peer remove it; a new route takes the peer over', async () => {
+      it('refuses a peer held by another route, whatever the event, and changes nothing', async () => {
         const store = await open();
         const ih = hash(405);
+        const first = await store.announceWs(wsRequest(ih, 1, { route: 'node-a/1' }));
+        assert.equal(first.conflict, false);
+        await store.announceWs(wsRequest(ih, 2, { route: 'node-a/2' }));
+        for (const event of ['started', 'none', 'completed', 'stopped'] as const) {
+          for (const seeder of [false, true]) {
+            const refused = await store.announceWs(wsRequest(ih, 1, { route: 'node-b/7', event, seeder }));
+            assert.equal(refused.conflict, true, `${event}, seeder ${seeder}: a conflict`);
+            assert.deepEqual(refused.peers, [], 'a refused announce gets no peers');
+            assert.deepEqual([refused.complete, refused.incomplete, refused.downloaded], [0, 2, 0], 'counts unchanged');
+          }
+        }
+        assert.deepEqual(await store.scrapeWs([ih]), [{ complete: 0, incomplete: 2, downloaded: 0 }]);
+        const other = await store.announceWs(wsRequest(ih, 2, { route: 'node-a/2' }));
+        assert.deepEqual(wsKeys(other.peers), [wsKey(1, 'node-a/1')], 'the peer is still reached at its first route');
+        const own = await store.announceWs(wsRequest(ih, 1, { route: 'node-a/1', event: 'completed' }));
+        assert.equal(own.conflict, false);
+        assert.equal(own.downloaded, 1, 'the refused completed was not counted for the peer');
+      });
+
+      it('lets another route take a peer_id once its holder stopped it, and no longer the old one', async () => {
+        const store = await open();
+        const ih = hash(413);
         await store.announceWs(wsRequest(ih, 1, { route: 'node-a/1' }));
-        await store.announceWs(wsRequest(ih, 1, { route: 'node-b/7', event: 'stopped' }));
-        assert.deepEqual(await store.scrapeWs([ih]), [{ complete: 0, incomplete: 1, downloaded: 0 }], 'a stop from another route is ignored');
-        await store.announceWs(wsRequest(ih, 1, { route: 'node-b/7' }));
+        const refused = await store.announceWs(wsRequest(ih, 1, { route: 'node-b/7', event: 'stopped' }));
+        assert.equal(refused.conflict, true);
+        assert.deepEqual(await store.scrapeWs([ih]), [{ complete: 0, incomplete: 1, downloaded: 0 }], 'a stop from another route removes nothing');
+        const stopped = await store.announceWs(wsRequest(ih, 1, { route: 'node-a/1', event: 'stopped' }));
+        assert.equal(stopped.conflict, false);
+        const taken = await store.announceWs(wsRequest(ih, 1, { route: 'node-b/7', seeder: true }));
+        assert.deepEqual([taken.conflict, taken.complete, taken.incomplete], [false, 1, 0]);
         const other = await store.announceWs(wsRequest(ih, 2));
-        assert.deepEqual(wsKeys(other.peers), [wsKey(1, 'node-b/7')], 'the peer is reached at its latest route');
-        assert.equal(other.incomplete, 2, 'moving a peer does not duplicate it');
-        await store.announceWs(wsRequest(ih, 1, { route: 'node-a/1', event: 'stopped' }));
-        assert.equal((await store.scrapeWs([ih]))[0]!.incomplete, 2, 'the old route cannot remove it any more');
+        assert.deepEqual(wsKeys(other.peers), [wsKey(1, 'node-b/7')], 'the peer is reached at its new route');
+        assert.equal((await store.announceWs(wsRequest(ih, 1, { route: 'node-a/1' }))).conflict, true, 'the old route is now the other one');
+        assert.equal((await store.announceWs(wsRequest(ih, 1, { route: 'node-a/1', event: 'stopped' }))).conflict, true);
+        assert.deepEqual(await store.scrapeWs([ih]), [{ complete: 1, incomplete: 1, downloaded: 0 }]);
         await store.announceWs(wsRequest(ih, 1, { route: 'node-b/7', event: 'stopped' }));
-        assert.equal((await store.scrapeWs([ih]))[0]!.incomplete, 1);
+        assert.deepEqual(await store.scrapeWs([ih]), [{ complete: 0, incomplete: 1, downloaded: 0 }]);
+      });
+
+      it('lets another route take a peer_id once its entry expired; a route whose entry expired announces again', async () => {
+        const store = await open();
+        const ih = hash(414);
+        await store.announceWs(wsRequest(ih, 9, { route: 'node-a/9' }));
+        clock += WS_TTL / 2;
+        await store.announceWs(wsRequest(ih, 1, { route: 'node-a/1' }));
+        await store.announceWs(wsRequest(ih, 2, { route: 'node-a/2' }));
+        clock += WS_TTL / 2 + 1; // peer 9 has expired, peer 1 has not
+        const refused = await store.announceWs(wsRequest(ih, 1, { route: 'node-b/7' }));
+        assert.equal(refused.conflict, true, 'refused while its holder lives, expired peers around or not');
+        assert.deepEqual([refused.complete, refused.incomplete], [0, 2]);
+        await store.announceWs(wsRequest(ih, 2, { route: 'node-a/2' }));
+        clock += WS_TTL / 2; // peer 1 has expired, peer 2 has not
+        const taken = await store.announceWs(wsRequest(ih, 1, { route: 'node-b/7', event: 'completed' }));
+        assert.deepEqual([taken.conflict, taken.incomplete, taken.downloaded], [false, 2, 1]);
+        const other = await store.announceWs(wsRequest(ih, 2, { route: 'node-a/2' }));
+        assert.deepEqual(wsKeys(other.peers), [wsKey(1, 'node-b/7')]);
+        assert.equal((await store.announceWs(wsRequest(ih, 1, { route: 'node-a/1' }))).conflict, true, 'the expired holder lost it');
+        clock += WS_TTL + 1; // every peer has expired; nobody took peer 1 from node-b/7
+        const again = await store.announceWs(wsRequest(ih, 1, { route: 'node-b/7' }));
+        assert.deepEqual([again.conflict, again.incomplete], [false, 1]);
       });
 
       it('returns at most numwant distinct peers, and none for numwant 0 while still registering', async () => {
@@ -388,7 +437,7 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
         assert.deepEqual(await store.listSwarms(100), [hash(412)], 'HTTP/UDP listing leaves WebSocket swarms out');
       });
 
-      it('matches a model under random announces, stops from any route and expiry', async () => {
+      it('matches a model under random announces and stops from any route (refused from all but the holder\'s), and expiry', async () => {
         const op = fc.record({
           peer: fc.integer({ min: 0, max: 40 }),
           route: fc.integer({ min: 0, max: 2 }),
@@ -418,8 +467,11 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
               const event = o.kind === 'stop' ? 'stopped' : o.kind === 'complete' ? 'completed' : 'none';
               const result = await store.announceWs(wsRequest(ih, o.peer, { route, event, seeder: o.seeder, numwant: o.numwant }));
               const own = swarm.get(o.peer);
-              if (o.kind === 'stop') {
-                if (own?.route === route) swarm.delete(o.peer);
+              assert.equal(result.conflict, own !== undefined && own.route !== route, 'a conflict exactly when another route holds the peer');
+              if (result.conflict) {
+                assert.deepEqual(result.peers, []);
+              } else if (o.kind === 'stop') {
+                if (own !== undefined) swarm.delete(o.peer);
                 assert.deepEqual(result.peers, []);
               } else {
                 const entry = { route, seeder: o.seeder, expires: clock + WS_TTL, counted: own?.counted ?? false };

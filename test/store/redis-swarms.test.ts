@@ -147,26 +147,44 @@ describe('Redis store swarms', () => {
     assert.equal(await admin.hlen(swarmKey('ph', ih)), 2, 'the header and the one live peer');
   });
 
-  it('widens WebSocket entries for a longer route, keeping every peer and route', async () => {
+  const announceWs = (infoHash: InfoHash, n: number, route: string, event: 'none' | 'stopped' = 'none', numwant = 0) =>
+    store.announceWs({ infoHash, peerId: wsPeerId(n), route, event, seeder: n === 99, numwant });
+
+  it('widens WebSocket entries for a longer route, keeping every peer and route; a refused announce widens nothing', async () => {
     const ih = hash(902);
     const routes = new Map<number, string>();
     for (let i = 0; i < 40; i++) {
       routes.set(i, `r/${i}`);
-      await store.announceWs({ infoHash: ih, peerId: wsPeerId(i), route: `r/${i}`, event: 'none', seeder: false, numwant: 0 });
+      await announceWs(ih, i, `r/${i}`);
     }
     const long = `${'x'.repeat(200)}/long`;
-    routes.set(7, long);
-    await store.announceWs({ infoHash: ih, peerId: wsPeerId(7), route: long, event: 'none', seeder: false, numwant: 0 });
-    const result = await store.announceWs({ infoHash: ih, peerId: wsPeerId(99), route: 'r/99', event: 'none', seeder: true, numwant: 100 });
-    assert.deepEqual([result.complete, result.incomplete], [1, 40]);
+    const narrow = await admin.strlen(swarmKey('wp', ih));
+    assert.equal((await announceWs(ih, 7, long)).conflict, true, "peer 7 is r/7's");
+    assert.equal(await admin.strlen(swarmKey('wp', ih)), narrow, 'the refused announce left the entries as they were');
+    routes.set(40, long);
+    await announceWs(ih, 40, long);
+    const result = await announceWs(ih, 99, 'r/99', 'none', 100);
+    assert.deepEqual([result.complete, result.incomplete], [1, 41]);
     const got = new Map(result.peers.map((p) => [p.peerId, p.route]));
-    assert.equal(got.size, 40);
+    assert.equal(got.size, 41);
     for (const [i, route] of routes) assert.equal(got.get(wsPeerId(i)), route);
-    // A stop from the old route of peer 7 is ignored; from its new route it counts.
-    await store.announceWs({ infoHash: ih, peerId: wsPeerId(7), route: 'r/7', event: 'stopped', seeder: false, numwant: 0 });
+    // A stop of peer 40 from another route is refused; from its own route it counts.
+    assert.equal((await announceWs(ih, 40, 'r/40', 'stopped')).conflict, true);
+    assert.deepEqual(await store.scrapeWs([ih]), [{ complete: 1, incomplete: 41, downloaded: 0 }]);
+    await announceWs(ih, 40, long, 'stopped');
     assert.deepEqual(await store.scrapeWs([ih]), [{ complete: 1, incomplete: 40, downloaded: 0 }]);
-    await store.announceWs({ infoHash: ih, peerId: wsPeerId(7), route: long, event: 'stopped', seeder: false, numwant: 0 });
-    assert.deepEqual(await store.scrapeWs([ih]), [{ complete: 1, incomplete: 39, downloaded: 0 }]);
+  });
+
+  it('lets another route take an expired WebSocket peer still stored behind more expired peers than one call removes', async () => {
+    const ih = hash(909);
+    await announceWs(ih, 5000, 'r/5000');
+    clock += 2; // the next generation: the 1000 below expire younger, so they are removed first
+    for (let i = 0; i < 1000; i++) await announceWs(ih, i, `r/${i}`);
+    clock += TTL + 2;
+    const taken = await announceWs(ih, 5000, 'other/1');
+    assert.deepEqual([taken.conflict, taken.incomplete], [false, 1], 'the expired peer is nobody\'s');
+    assert.equal(await admin.hlen(swarmKey('wh', ih)), 2, 'the header and the peer, now at its new route');
+    assert.equal((await announceWs(ih, 5000, 'r/5000')).conflict, true);
   });
 
   it('gives every key of a swarm a TTL beyond its peers, and leaves no key behind an empty swarm', async () => {

@@ -236,7 +236,7 @@ describe('WebSocket tracker', () => {
     await join(owner, ih, ownerId);
     const intruder = await connect();
     const reply = await intruder.request({ action: 'announce', info_hash: ih, peer_id: ownerId, event: 'stopped' });
-    assert.deepEqual([reply.complete, reply.incomplete], [0, 1], 'another socket cannot stop the peer');
+    assert.deepEqual(reply, { action: 'announce', 'failure reason': 'peer_id is in use by another connection', info_hash: ih }, 'another socket cannot stop the peer');
     await intruder.close();
     assert.deepEqual(await scrapeWs([ih]), { [ih]: { complete: 0, incomplete: 1, downloaded: 0 } });
     const stopped = await owner.request({ action: 'announce', info_hash: ih, peer_id: ownerId, event: 'stopped' });

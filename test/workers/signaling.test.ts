@@ -1,15 +1,15 @@
 /**
  * WebRTC signaling across instances: two redswarm instances (separate processes, two workers each) share one
  * 3-master Redis Cluster; a `bittorrent-tracker` WebSocket client on instance A and one on instance B exchange
- * an offer and its answer through Redis and open a data channel. A worker killed with SIGKILL loses its
- * WebSocket peers from their swarms.
+ * an offer and its answer through Redis and open a data channel. A peer_id held by a socket of one instance is
+ * refused to a socket of the other. A worker killed with SIGKILL loses its WebSocket peers from their swarms.
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { startTwoInstances, type Instance, type TwoInstances } from '../helpers/instance.js';
 import { parseExposition, total } from '../helpers/prometheus.js';
-import { RawSocket } from '../helpers/raw-socket.js';
+import { RawSocket, binaryId, offer, type Json } from '../helpers/raw-socket.js';
 import { type Recorder, WAIT_MS, WebRtcClients, startSeederThenLeecher } from '../helpers/webrtc-recorder.js';
 
 describe('signaling between instances on one Redis Cluster', () => {
@@ -50,6 +50,28 @@ describe('signaling between instances on one Redis Cluster', () => {
       total(parseExposition(await instance.metrics()), 'redswarm_ws_offers_relayed_total', { kind, route: 'remote' });
     assert.ok((await relayed(b, 'offer')) >= 1, 'B relayed an offer to a remote route');
     assert.ok((await relayed(a, 'answer')) >= 1, 'A relayed an answer to a remote route');
+  });
+
+  it('a peer_id held by a socket on instance A is refused to a socket on instance B, and offers keep reaching A', async () => {
+    const infoHash = randomBytes(20).toString('latin1');
+    const peerId = binaryId('h', 1);
+    const announce = (id: string, extra: Json = {}): Json => ({ action: 'announce', info_hash: infoHash, peer_id: id, left: 10, numwant: 5, offers: [], ...extra });
+    const inUse = { action: 'announce', 'failure reason': 'peer_id is in use by another connection', info_hash: infoHash };
+    const owner = await RawSocket.open(a.wsUrl);
+    assert.equal((await owner.request(announce(peerId))).incomplete, 1);
+    const intruder = await RawSocket.open(b.wsUrl);
+    assert.deepEqual(await intruder.request(announce(peerId, { left: 0, offers: [offer(binaryId('\u00fc', 1))] })), inUse);
+    assert.deepEqual(await intruder.request(announce(peerId, { event: 'stopped' })), inUse);
+    await intruder.close();
+
+    const sender = await RawSocket.open(b.wsUrl);
+    const offerId = binaryId('\u00fd', 1);
+    const reply = await sender.request(announce(binaryId('s', 1), { numwant: 1, offers: [offer(offerId)] }));
+    assert.deepEqual([reply.complete, reply.incomplete], [0, 2], 'the owner is still a leecher; the refused seeder never was');
+    const relayed = await owner.next("the offer from B's socket", (m) => m.offer_id === offerId);
+    assert.equal(relayed.peer_id, binaryId('s', 1));
+    assert.ok(!owner.received.some((m) => m.offer_id === binaryId('\u00fc', 1)), 'no offer of the refused announce');
+    await Promise.all([owner.close(), sender.close()]);
   });
 
   it("a worker killed with SIGKILL: its WebSocket peers leave their swarms", async () => {

@@ -12,7 +12,8 @@ const SWEEP_SLICE = 20_000;
 
 interface WsPeerEntry {
   readonly peerId: string;
-  route: string;
+  /** The socket that announced the peer first: the only one it answers to while it lives. */
+  readonly route: string;
   seeder: boolean;
   /** The peer's `completed` was already counted in the swarm's downloads. */
   counted: boolean;
@@ -63,16 +64,18 @@ export class WsSwarms {
   announce(request: WsAnnounceRequest, now: number): WsAnnounceResult {
     let swarm = this.swarms.get(request.infoHash);
     if (swarm === undefined) {
-      if (request.event === 'stopped') return { ...ZERO_COUNTS, peers: [] };
+      if (request.event === 'stopped') return { ...ZERO_COUNTS, peers: [], conflict: false };
       swarm = new WsSwarm();
       this.swarms.set(request.infoHash, swarm);
     } else {
       this.expire(swarm, now);
     }
     let entry = swarm.byPeerId.get(request.peerId);
+    // Expired peers are gone by now: an entry is a live one, and another route's peer is not this request's.
+    if (entry !== undefined && entry.route !== request.route) return { ...swarm.counts(), peers: [], conflict: true };
     let peers: WsPeer[] = [];
     if (request.event === 'stopped') {
-      if (entry !== undefined && entry.route === request.route) swarm.remove(entry);
+      if (entry !== undefined) swarm.remove(entry);
     } else {
       if (entry === undefined) {
         entry = { peerId: request.peerId, route: request.route, seeder: request.seeder, counted: false, expiresAt: 0, slot: 0 };
@@ -80,7 +83,6 @@ export class WsSwarms {
       } else {
         swarm.seeders += Number(request.seeder) - Number(entry.seeder);
         entry.seeder = request.seeder;
-        entry.route = request.route;
       }
       entry.expiresAt = now + this.ttl;
       if (request.event === 'completed' && !entry.counted) {
@@ -89,7 +91,7 @@ export class WsSwarms {
       }
       peers = sample(swarm.list, request.numwant, entry.slot);
     }
-    const result = { ...swarm.counts(), peers };
+    const result = { ...swarm.counts(), peers, conflict: false };
     if (swarm.list.length === 0) this.swarms.delete(request.infoHash);
     return result;
   }

@@ -181,6 +181,8 @@ function decodeAnnounce(reply: Reply): AnnounceResult {
 
 function decodeWsAnnounce(reply: Reply): WsAnnounceResult {
   const [header, entries] = announceParts(reply);
+  // A third element, 1: another route holds the peer, and nothing changed.
+  if (Array.isArray(reply) && reply[2] === 1) return { ...countsOf(header), peers: [], conflict: true };
   const stride = header.readUInt32LE(32);
   const peers: WsPeer[] = [];
   // Entries: peer_id length, peer_id, route length, route, padding.
@@ -188,7 +190,7 @@ function decodeWsAnnounce(reply: Reply): WsAnnounceResult {
     const routeAt = at + 2 + entries[at]!;
     peers.push({ peerId: entries.toString('latin1', at + 1, routeAt - 1), route: entries.toString('utf8', routeAt, routeAt + entries[routeAt - 1]!) });
   }
-  return { ...countsOf(header), peers };
+  return { ...countsOf(header), peers, conflict: false };
 }
 
 interface ScrapeReply extends ScrapeCounts {
