@@ -1,20 +1,23 @@
 /**
  * Fuzzing a live tracker over real loopback sockets: thousands of random and mutated UDP datagrams and HTTP
- * queries. Every reply is checked against a model of the swarms kept by the test (what each request should do
- * to them), the UDP anti-amplification rule is checked on every unauthenticated reply, and at the end the store's
- * own totals must agree with a full scrape and with the model.
+ * queries. What the tracker must answer is decided by oracles written here from the protocol rules (BEP 15 for
+ * UDP, the documented HTTP query rules for HTTP), never by the codecs under test; every reply is checked against
+ * them and a model of the swarms kept by the test (what each request should do to them), the UDP
+ * anti-amplification rule is checked on every unauthenticated reply, the UDP request metrics must count what the
+ * oracle saw, and at the end the store's own totals must agree with a full scrape and with the model.
  *
- * Deterministic from a seed: FUZZ_SEED=<n> replays a run (the seed is in every failure message).
+ * Deterministic from a seed (test/helpers/fuzz-seed.ts): fixed under CI=true, random otherwise, FUZZ_SEED=<n>
+ * replays a run; the seed is printed at the start and is in every failure message.
  */
 import assert from 'node:assert/strict';
-import { randomInt } from 'node:crypto';
 import dgram from 'node:dgram';
 import http from 'node:http';
 import net from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import { parseHttpAnnounceQuery } from '../../src/protocol/http-announce.js';
-import { parseHttpScrapeQuery } from '../../src/protocol/http-scrape.js';
-import { RequestError, type AnnounceEvent } from '../../src/protocol/types.js';
+import { register } from 'prom-client';
+import type { AnnounceEvent } from '../../src/protocol/types.js';
+import { fuzzSeed } from '../helpers/fuzz-seed.js';
+import { parseExposition, total } from '../helpers/prometheus.js';
 import {
   BDict,
   PROTOCOL_ID,
@@ -29,7 +32,7 @@ import {
 } from '../helpers/wire.js';
 import { startTestTracker, type TestTracker } from '../helpers/tracker.js';
 
-const SEED = Number(process.env.FUZZ_SEED ?? randomInt(2 ** 31));
+const { seed: SEED, where } = fuzzSeed('test/server/fuzz.test.ts');
 const UDP_PACKETS = 5000;
 const HTTP_REQUESTS = 5000;
 const WINDOW = 32;
@@ -42,8 +45,6 @@ const UDP_PEER_CAP = Math.floor((1232 - 20) / 6);
 const INTERVAL = 1800;
 const MIN_INTERVAL = 900;
 const MAX_SCRAPE = 74;
-
-const where = `(FUZZ_SEED=${SEED})`;
 
 // ---------------------------------------------------------------------------------------------------------------
 // Model of the swarms: every peer comes from 127.0.0.1, so a peer is its announced port.
@@ -225,14 +226,45 @@ class UdpProbe {
 
   async connect(tid: number): Promise<Buffer> {
     const reply = await this.request(udpConnectPacket(tid));
-    assert.equal(reply.length, 16);
-    assert.equal(reply.readUInt32BE(0), 0);
+    assert.equal(reply.length, 16, `connect reply length ${where}`);
+    assert.equal(reply.readUInt32BE(0), 0, `connect reply action ${where}`);
     return reply.subarray(8, 16);
   }
 
   close(): Promise<void> {
     return new Promise((resolve) => this.socket.close(() => resolve()));
   }
+}
+
+/** What the oracle expects the tracker to count, as its metrics do. */
+interface UdpTally {
+  /** redswarm_requests_total{protocol="udp",action="unknown",outcome="error"}: unparsable packets, answered or not. */
+  malformed: number;
+  /** redswarm_udp_invalid_connection_ids_total, and outcome="rejected" of announce and scrape. */
+  invalidCid: number;
+  /** outcome="ok" of connect, announce and scrape. */
+  connects: number;
+  announces: number;
+  scrapes: number;
+}
+
+function emptyTally(): UdpTally {
+  return { malformed: 0, invalidCid: 0, connects: 0, announces: 0, scrapes: 0 };
+}
+
+/** The same figures, read from the Prometheus metrics the tracker exports (prom-client's registry, this process). */
+async function udpMetrics(): Promise<UdpTally & { rejected: number }> {
+  const samples = parseExposition(await register.metrics());
+  const requests = (match: Record<string, string>): number =>
+    total(samples, 'redswarm_requests_total', { protocol: 'udp', ...match });
+  return {
+    malformed: requests({ action: 'unknown', outcome: 'error' }),
+    invalidCid: total(samples, 'redswarm_udp_invalid_connection_ids_total'),
+    rejected: requests({ outcome: 'rejected' }),
+    connects: requests({ action: 'connect', outcome: 'ok' }),
+    announces: requests({ action: 'announce', outcome: 'ok' }),
+    scrapes: requests({ action: 'scrape', outcome: 'ok' }),
+  };
 }
 
 type UdpExpect =
@@ -243,7 +275,7 @@ type UdpExpect =
   | { kind: 'scrape'; counts: Counts[] };
 
 /** What the tracker must answer to `packet`, from BEP 15 and the model; updates the model for announces. */
-function expectUdp(packet: Buffer, validCid: Buffer, tally: { malformed: number; invalidCid: number }): UdpExpect {
+function expectUdp(packet: Buffer, validCid: Buffer, tally: UdpTally): UdpExpect {
   if (packet.length < 16) {
     tally.malformed++;
     return { kind: 'none' };
@@ -254,7 +286,11 @@ function expectUdp(packet: Buffer, validCid: Buffer, tally: { malformed: number;
     tally.malformed++;
     return { kind: 'error', authenticated: false };
   };
-  if (action === 0) return packet.subarray(0, 8).equals(PROTOCOL_ID) ? { kind: 'connect' } : malformed();
+  if (action === 0) {
+    if (!packet.subarray(0, 8).equals(PROTOCOL_ID)) return malformed();
+    tally.connects++;
+    return { kind: 'connect' };
+  }
   if (action === 1) {
     if (packet.length < 98) return malformed();
     const eventId = packet.readUInt32BE(80);
@@ -267,6 +303,7 @@ function expectUdp(packet: Buffer, validCid: Buffer, tally: { malformed: number;
     const event = (['none', 'completed', 'started', 'stopped'] as const)[eventId]!;
     const seeder = packet.readBigUInt64BE(64) === 0n;
     const numwant = effectiveNumwant(packet.readInt32BE(92), UDP_PEER_CAP);
+    tally.announces++;
     return { kind: 'announce', ...model.announce(packet.toString('latin1', 16, 36), port, event, seeder, numwant) };
   }
   if (action === 2) {
@@ -278,6 +315,7 @@ function expectUdp(packet: Buffer, validCid: Buffer, tally: { malformed: number;
     }
     const counts: Counts[] = [];
     for (let at = 16; at < packet.length; at += 20) counts.push(model.counts(packet.toString('latin1', at, at + 20)));
+    tally.scrapes++;
     return { kind: 'scrape', counts };
   }
   return malformed();
@@ -297,7 +335,7 @@ function checkUdpReply(packet: Buffer, reply: Buffer, expected: UdpExpect, conte
       break;
     case 'error':
       assert.equal(action, 3, `${context}: expected an error reply, got action ${action}`);
-      assert.ok(reply.length >= 8);
+      assert.ok(reply.length >= 8, `${context}: error reply length`);
       break;
     case 'connect':
       assert.equal(action, 0, `${context}: expected a connect reply, got action ${action} ${reply.subarray(8).toString()}`);
@@ -454,11 +492,19 @@ function randomAnnounceQuery(): string {
 }
 
 function randomScrapeQuery(): string {
-  const n = rng.pick([0, 1, 2, rng.int(0, 10), rng.int(0, 80), 74, 75]);
   const parts: string[] = [];
-  for (let i = 0; i < n; i++) {
-    const bytes = rng.chance(0.9) ? pickHash() : rng.bytes(rng.pick([19, 20, 21]));
-    parts.push(`info_hash=${encodeBytes(bytes)}`);
+  if (rng.chance(0.15)) {
+    // Around the limit of distinct hashes, with repeats that must collapse: the pool's hashes, then new ones.
+    const distinct = rng.pick([MAX_SCRAPE - 1, MAX_SCRAPE, MAX_SCRAPE, MAX_SCRAPE + 1, rng.int(MAX_SCRAPE + 1, MAX_SCRAPE + 20)]);
+    const hashes = [...HASH_POOL, ...Array.from({ length: distinct - HASH_POOL.length }, () => rng.bytes(20))];
+    const repeats = Array.from({ length: rng.int(0, 10) }, () => rng.pick(hashes));
+    for (const bytes of [...hashes, ...repeats]) parts.push(`info_hash=${encodeBytes(bytes)}`);
+  } else {
+    const n = rng.pick([0, 1, 2, rng.int(0, 10), rng.int(0, 80), 74, 75]);
+    for (let i = 0; i < n; i++) {
+      const bytes = rng.chance(0.9) ? pickHash() : rng.bytes(rng.pick([19, 20, 21]));
+      parts.push(`info_hash=${encodeBytes(bytes)}`);
+    }
   }
   if (rng.chance(0.2)) parts.push(`${rng.pick(['peer_id', 'x', 'info_hashx', 'INFO_HASH'])}=${printable(rng.int(0, 30))}`);
   return parts.join('&');
@@ -481,8 +527,201 @@ function randomHttpPath(): { path: string; kind: 'announce' | 'scrape'; query: s
   return { path: `/${kind}?${query}`, kind, query };
 }
 
-/** Checks an HTTP reply against the parser's verdict on the query and the model. */
-function checkHttp(kind: 'announce' | 'scrape', query: string, status: number, body: Buffer, context: string): void {
+// ---------------------------------------------------------------------------------------------------------------
+// The HTTP oracle: a reference decoder of the query as the client sends it, written from the documented rules
+// (docs/protocol-behaviour.md, "HTTP"), not from src/protocol. It decides failure or success and, on success, what
+// the model needs.
+//
+//   - The query is `&`-separated `name=value` pairs; empty pieces are skipped; a piece without `=` is a name with an
+//     empty value. Names are matched as sent (every tracker parameter name is plain ASCII); unknown names, and
+//     `ip`, `key`, `trackerid`, `uploaded`, `downloaded`, are ignored whatever their value.
+//   - `info_hash`, `peer_id` and `event` values are percent-decoded byte for byte: `%XX` (either hex case) is one
+//     byte, `+` and every other ASCII character is itself; a `%` not followed by two hex digits, or a raw character
+//     above 0x7f, is an error.
+//   - `port`, `left`, `numwant` are decimal digits as sent (not percent-decoded: `port=%36%38` is not a port, and a
+//     stray `%` in `left` or `numwant` makes it garbage, not an error); `compact=0` is the exact text `0`.
+//   - A repeated parameter: the last value counts, and every value given must be valid; a repeated `info_hash` is an
+//     error on announce and collapses on scrape.
+
+/** Why a request must fail; the tracker's wording is not documented, so only the presence of a failure is checked. */
+type HttpFailure =
+  | 'malformed percent-encoding'
+  | 'raw non-ASCII'
+  | 'missing info_hash'
+  | 'duplicate info_hash'
+  | 'info_hash not 20 bytes'
+  | 'missing peer_id'
+  | 'peer_id not 20 bytes'
+  | 'missing port'
+  | 'invalid port'
+  | 'invalid event'
+  | 'too many info_hash';
+
+type HttpVerdict =
+  | { kind: 'failure'; why: HttpFailure }
+  | {
+      kind: 'announce';
+      infoHash: string;
+      port: number;
+      event: AnnounceEvent;
+      seeder: boolean;
+      /** As requested; -1 when absent or not a non-negative decimal (the default applies). */
+      numwant: number;
+      compact: boolean;
+    }
+  | { kind: 'scrape'; hashes: string[] };
+
+class Refused extends Error {
+  constructor(readonly why: HttpFailure) {
+    super(why);
+  }
+}
+
+/** The query's pairs, in order, as sent. */
+function referencePairs(query: string): { name: string; value: string }[] {
+  return query
+    .split('&')
+    .filter((piece) => piece.length > 0)
+    .map((piece) => {
+      const eq = piece.indexOf('=');
+      return eq < 0 ? { name: piece, value: '' } : { name: piece.slice(0, eq), value: piece.slice(eq + 1) };
+    });
+}
+
+/** Byte-wise percent-decoding into a binary (latin1) string. */
+function referenceDecode(value: string): string {
+  if (/[^\x00-\x7f]/.test(value)) throw new Refused('raw non-ASCII');
+  // Hex digits are never `%`, so every `%` starts an escape, and each must be followed by two hex digits.
+  if (/%(?![0-9A-Fa-f]{2})/.test(value)) throw new Refused('malformed percent-encoding');
+  return value.replace(/%([0-9A-Fa-f]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+}
+
+/**
+ * Longest decimal the tracker reads; longer digit strings are garbage like any other text (`numwant` with 40 digits
+ * gets the default, not the maximum; `port` padded with zeros past 20 digits is invalid). The documentation does
+ * not say where a number stops being one: this is the tracker's choice, kept here so that the fuzz can send such
+ * values.
+ */
+const DECIMAL_DIGITS_MAX = 20;
+
+/** A decimal number as sent (digits only, at most DECIMAL_DIGITS_MAX of them), else null. */
+function referenceDecimal(value: string): bigint | null {
+  return value.length <= DECIMAL_DIGITS_MAX && /^[0-9]+$/.test(value) ? BigInt(value) : null;
+}
+
+/** `event` values and what they mean; anything else (`empty`, `STOPPED`, `constructor`, …) is an error. */
+function referenceEvent(value: string): AnnounceEvent {
+  switch (value) {
+    case '':
+    case 'paused': // BEP 21: a regular announce
+      return 'none';
+    case 'started':
+    case 'completed':
+    case 'stopped':
+      return value;
+    default:
+      throw new Refused('invalid event');
+  }
+}
+
+function referenceAnnounce(query: string): HttpVerdict {
+  const pairs = referencePairs(query);
+  const values = (name: string): string[] => pairs.filter((p) => p.name === name).map((p) => p.value);
+  const last = <T>(items: T[]): T | undefined => items[items.length - 1];
+
+  const hashValues = values('info_hash').map(referenceDecode);
+  const peerIds = values('peer_id').map(referenceDecode);
+  const events = values('event').map((v) => referenceEvent(referenceDecode(v)));
+  const ports = values('port').map((v) => {
+    const port = referenceDecimal(v);
+    if (port === null || port < 1n || port > 65535n) throw new Refused('invalid port');
+    return Number(port);
+  });
+  if (hashValues.length === 0) throw new Refused('missing info_hash');
+  if (hashValues.length > 1) throw new Refused('duplicate info_hash');
+  if (hashValues[0]!.length !== 20) throw new Refused('info_hash not 20 bytes');
+  if (peerIds.length === 0) throw new Refused('missing peer_id');
+  if (peerIds.some((id) => id.length !== 20)) throw new Refused('peer_id not 20 bytes');
+  if (ports.length === 0) throw new Refused('missing port');
+
+  const left = referenceDecimal(last(values('left')) ?? '');
+  const numwant = referenceDecimal(last(values('numwant')) ?? '');
+  return {
+    kind: 'announce',
+    infoHash: hashValues[0]!,
+    port: last(ports)!,
+    event: last(events) ?? 'none',
+    seeder: left === 0n, // missing, negative or garbage: unknown, a leecher
+    numwant: numwant === null ? -1 : Number(numwant), // may be far above the maximum, which then applies
+    compact: last(values('compact')) !== '0',
+  };
+}
+
+function referenceScrape(query: string): HttpVerdict {
+  const hashes: string[] = [];
+  for (const { name, value } of referencePairs(query)) {
+    if (name !== 'info_hash') continue;
+    const hash = referenceDecode(value);
+    if (hash.length !== 20) throw new Refused('info_hash not 20 bytes');
+    if (!hashes.includes(hash)) hashes.push(hash);
+  }
+  if (hashes.length > MAX_SCRAPE) throw new Refused('too many info_hash');
+  return { kind: 'scrape', hashes };
+}
+
+/** What the tracker must answer to `GET /<kind>?<query>`. */
+function httpVerdict(kind: 'announce' | 'scrape', query: string): HttpVerdict {
+  try {
+    return kind === 'announce' ? referenceAnnounce(query) : referenceScrape(query);
+  } catch (error) {
+    if (error instanceof Refused) return { kind: 'failure', why: error.why };
+    throw error;
+  }
+}
+
+/** How often each rule decided a verdict, to show that the fuzz reached every rule. */
+const verdictTally = new Map<string, number>();
+
+function tallyVerdict(verdict: HttpVerdict): void {
+  const tags: string[] = [];
+  if (verdict.kind === 'failure') tags.push(`failure: ${verdict.why}`);
+  else if (verdict.kind === 'announce') {
+    tags.push('announce', `event ${verdict.event}`, verdict.seeder ? 'seeder' : 'leecher');
+    if (!verdict.compact) tags.push('compact=0');
+    if (verdict.numwant >= 0) tags.push(verdict.numwant > NUMWANT_MAX ? 'numwant above the maximum' : 'numwant');
+  } else tags.push(verdict.hashes.length === 0 ? 'full scrape' : verdict.hashes.length === MAX_SCRAPE ? 'scrape of the most hashes' : 'scrape');
+  for (const tag of tags) verdictTally.set(tag, (verdictTally.get(tag) ?? 0) + 1);
+}
+
+/** Rules every HTTP fuzz run must reach (a raw non-ASCII byte cannot go through node's HTTP client: see the tests below). */
+const HTTP_RULES = [
+  ...(
+    [
+      'malformed percent-encoding',
+      'missing info_hash',
+      'duplicate info_hash',
+      'info_hash not 20 bytes',
+      'missing peer_id',
+      'peer_id not 20 bytes',
+      'missing port',
+      'invalid port',
+      'invalid event',
+      'too many info_hash',
+    ] satisfies HttpFailure[]
+  ).map((why) => `failure: ${why}`),
+  ...(['none', 'started', 'completed', 'stopped'] satisfies AnnounceEvent[]).map((event) => `event ${event}`),
+  'seeder',
+  'leecher',
+  'compact=0',
+  'numwant',
+  'numwant above the maximum',
+  'scrape',
+  'scrape of the most hashes',
+  'full scrape',
+];
+
+/** Checks an HTTP reply against the reference decoder's verdict on the query and the model. */
+function checkHttp(kind: 'announce' | 'scrape', query: string, status: number, body: Buffer, context: string): HttpVerdict {
   assert.equal(status, 200, `${context}: status`);
   let reply: BDict;
   try {
@@ -490,32 +729,31 @@ function checkHttp(kind: 'announce' | 'scrape', query: string, status: number, b
   } catch (error) {
     assert.fail(`${context}: not a canonical bencoded dictionary (${(error as Error).message}): ${body.toString('latin1').slice(0, 300)}`);
   }
-  let verdict: unknown;
-  try {
-    verdict = kind === 'announce' ? parseHttpAnnounceQuery(query) : parseHttpScrapeQuery(query, MAX_SCRAPE);
-  } catch (error) {
-    assert.ok(error instanceof RequestError, `${context}: the parser threw ${String(error)}`);
-    assert.deepEqual(reply.keys, ['failure reason'], `${context}: expected a failure`);
-    assert.equal(reply.bytes('failure reason').toString(), error.message, `${context}: failure reason`);
-    return;
+  const verdict = httpVerdict(kind, query);
+  tallyVerdict(verdict);
+  const failure = reply.has('failure reason') ? reply.bytes('failure reason').toString('latin1') : null;
+  if (verdict.kind === 'failure') {
+    assert.ok(failure !== null, `${context}: expected a failure (${verdict.why}), got keys ${reply.keys.join(', ')}`);
+    assert.deepEqual(reply.keys, ['failure reason'], `${context}: a failure carries only its reason`);
+    assert.ok(failure.length > 0, `${context}: empty failure reason`);
+    return verdict;
   }
-  assert.ok(!reply.has('failure reason'), `${context}: unexpected failure ${reply.has('failure reason') ? reply.bytes('failure reason').toString() : ''}`);
-  if (kind === 'announce') {
-    const q = verdict as ReturnType<typeof parseHttpAnnounceQuery>;
-    const expected = model.announce(q.infoHash, q.port, q.event, q.left === 0, effectiveNumwant(q.numwant, Infinity));
+  assert.equal(failure, null, `${context}: unexpected failure "${failure}"`);
+  if (verdict.kind === 'announce') {
+    const expected = model.announce(verdict.infoHash, verdict.port, verdict.event, verdict.seeder, effectiveNumwant(verdict.numwant, Infinity));
     assert.deepEqual(reply.keys, ['complete', 'incomplete', 'interval', 'min interval', 'peers'], `${context}: keys`);
     assert.equal(reply.int('complete'), expected.complete, `${context}: complete`);
     assert.equal(reply.int('incomplete'), expected.incomplete, `${context}: incomplete`);
     const interval = reply.int('interval');
     assert.ok(interval >= INTERVAL && interval < INTERVAL * 1.1 + 1, `${context}: interval ${interval}`);
     assert.equal(reply.int('min interval'), MIN_INTERVAL, `${context}: min interval`);
-    if (q.compact) {
+    if (verdict.compact) {
       checkPeers(reply.bytes('peers'), expected, context);
     } else {
       const compact = Buffer.concat(
         reply.list('peers').map((entry) => {
           assert.ok(entry instanceof BDict, `${context}: dictionary peer`);
-          assert.deepEqual(entry.keys, ['ip', 'port']);
+          assert.deepEqual(entry.keys, ['ip', 'port'], `${context}: dictionary peer keys`);
           const ip = entry.bytes('ip').toString();
           assert.equal(ip, '127.0.0.1', `${context}: peer ip`);
           const port = entry.int('port');
@@ -524,27 +762,29 @@ function checkHttp(kind: 'announce' | 'scrape', query: string, status: number, b
       );
       checkPeers(compact, expected, context);
     }
-    return;
+    return verdict;
   }
-  let hashes = verdict as string[];
-  const files = reply.dict('files');
+  const hashes = verdict.hashes.length > 0 ? verdict.hashes : [...model.swarms.keys()]; // empty: a full scrape
   assert.deepEqual(reply.keys, ['files'], `${context}: keys`);
-  if (hashes.length === 0) hashes = [...model.swarms.keys()]; // full scrape
+  const files = reply.dict('files');
   assert.deepEqual(new Set(files.keys), new Set(hashes), `${context}: scraped hashes`);
+  assert.equal(files.keys.length, hashes.length, `${context}: every hash once`);
   for (const hash of hashes) {
     const entry = files.dict(hash);
+    assert.deepEqual(entry.keys, ['complete', 'downloaded', 'incomplete'], `${context}: keys of a scrape entry`);
     assert.deepEqual(
       { complete: entry.int('complete'), downloaded: entry.int('downloaded'), incomplete: entry.int('incomplete') },
       model.counts(hash),
       `${context}: counts of ${Buffer.from(hash, 'latin1').toString('hex')}`,
     );
   }
+  return verdict;
 }
 
 /** Full scrape over HTTP: every swarm with its counts. */
 async function fullScrape(): Promise<Map<string, Counts>> {
   const { status, body } = await httpGet('/scrape');
-  assert.equal(status, 200);
+  assert.equal(status, 200, `full scrape ${where}`);
   const files = decodeStrictDict(body).dict('files');
   const out = new Map<string, Counts>();
   for (const hash of files.keys) {
@@ -557,7 +797,7 @@ async function fullScrape(): Promise<Map<string, Counts>> {
 async function knownSwarmAnnounce(port: number, left: number, event = 'started'): Promise<void> {
   const query = `info_hash=${percentEncodeAll(Buffer.from(KNOWN, 'latin1'))}&peer_id=${percentEncodeAll(rng.bytes(20))}&port=${port}&left=${left}&event=${event}`;
   const { status, body } = await httpGet(`/announce?${query}`);
-  checkHttp('announce', query, status, body, 'known swarm set-up');
+  checkHttp('announce', query, status, body, `known swarm announce ${where}`);
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -572,7 +812,7 @@ describe(`fuzzing a live tracker ${where}`, () => {
     await knownSwarmAnnounce(50002, 10);
     await knownSwarmAnnounce(50003, 0, 'completed');
     await knownSwarmAnnounce(50004, 5);
-    assert.deepEqual(model.counts(KNOWN), { complete: 2, incomplete: 2, downloaded: 1 });
+    assert.deepEqual(model.counts(KNOWN), { complete: 2, incomplete: 2, downloaded: 1 }, `known swarm set-up ${where}`);
   });
 
   after(async () => {
@@ -582,8 +822,8 @@ describe(`fuzzing a live tracker ${where}`, () => {
 
   it(`UDP: ${UDP_PACKETS} random and mutated datagrams`, async () => {
     const validCid = Buffer.from(await probe.connect(rng.u32()));
-    const tally = { malformed: 0, invalidCid: 0 };
-    const before = { ...t.tracker.udp.counters };
+    const tally = emptyTally();
+    const before = await udpMetrics();
     let tid = rng.u32();
     let sent = 0;
     let answered = 0;
@@ -612,13 +852,21 @@ describe(`fuzzing a live tracker ${where}`, () => {
     }
     // Nothing arrived for the packets that cannot be answered (a last round trip flushes what was in flight).
     await probe.connect(rng.u32());
+    tally.connects++;
     assert.deepEqual([...probe.replies.keys()], [], `replies to unanswerable packets ${where}`);
     assert.deepEqual(probe.stray, [], `datagrams shorter than 8 bytes ${where}`);
-    assert.ok(answered > UDP_PACKETS * 0.8 && amplificationChecks > 1000, `${answered} answered, ${amplificationChecks} unauthenticated`);
+    assert.ok(answered > UDP_PACKETS * 0.8 && amplificationChecks > 1000, `${answered} answered, ${amplificationChecks} unauthenticated ${where}`);
 
-    const counters = t.tracker.udp.counters;
-    assert.equal(counters.malformed - before.malformed, tally.malformed, `malformed counter ${where}`);
-    assert.equal(counters.invalidConnectionIds - before.invalidConnectionIds, tally.invalidCid, `invalid connection id counter ${where}`);
+    // Every reply the oracle expected was seen, so every request has been counted by now.
+    const after = await udpMetrics();
+    const delta = (key: keyof typeof after): number => after[key] - before[key];
+    assert.equal(delta('malformed'), tally.malformed, `redswarm_requests_total{protocol="udp",action="unknown",outcome="error"} ${where}`);
+    assert.equal(delta('invalidCid'), tally.invalidCid, `redswarm_udp_invalid_connection_ids_total ${where}`);
+    assert.equal(delta('rejected'), tally.invalidCid, `redswarm_requests_total{protocol="udp",outcome="rejected"} ${where}`);
+    assert.equal(delta('connects'), tally.connects, `redswarm_requests_total{protocol="udp",action="connect",outcome="ok"} ${where}`);
+    assert.equal(delta('announces'), tally.announces, `redswarm_requests_total{protocol="udp",action="announce",outcome="ok"} ${where}`);
+    assert.equal(delta('scrapes'), tally.scrapes, `redswarm_requests_total{protocol="udp",action="scrape",outcome="ok"} ${where}`);
+    assert.ok(tally.malformed > 100 && tally.invalidCid > 100, `the mix is off: ${JSON.stringify(tally)} ${where}`);
   });
 
   it('UDP: a valid connect + announce + scrape still work afterwards', async () => {
@@ -628,12 +876,12 @@ describe(`fuzzing a live tracker ${where}`, () => {
       connectionId: cid, transactionId: rng.u32(), infoHash: hash, peerId: rng.bytes(20),
       downloaded: 0n, left: 0n, uploaded: 0n, event: 2, ip: 0, key: 0, numwant: -1, port: 6881,
     });
-    const expected = expectUdp(packet, cid, { malformed: 0, invalidCid: 0 });
-    assert.equal(expected.kind, 'announce');
+    const expected = expectUdp(packet, cid, emptyTally());
+    assert.equal(expected.kind, 'announce', `final announce ${where}`);
     checkUdpReply(packet, await probe.request(packet), expected, `final announce ${where}`);
     const scrape = udpScrapePacket(cid, rng.u32(), [hash, Buffer.from(KNOWN, 'latin1')]);
     const reply = await probe.request(scrape);
-    checkUdpReply(scrape, reply, expectUdp(scrape, cid, { malformed: 0, invalidCid: 0 }), `final scrape ${where}`);
+    checkUdpReply(scrape, reply, expectUdp(scrape, cid, emptyTally()), `final scrape ${where}`);
   });
 
   it('UDP: unauthenticated replies are never larger than the request (targeted)', async () => {
@@ -646,29 +894,33 @@ describe(`fuzzing a live tracker ${where}`, () => {
         packet.writeUInt32BE(tid, 12);
         const reply = await probe.request(packet);
         assert.ok(reply.length <= length, `action ${action}, ${length} bytes -> ${reply.length}-byte reply ${where}`);
-        assert.equal(reply.readUInt32BE(4), tid);
+        assert.equal(reply.readUInt32BE(4), tid, `action ${action}, ${length} bytes: transaction id ${where}`);
       }
     }
   });
 
   it(`HTTP: ${HTTP_REQUESTS} random and mutated announce and scrape queries over keep-alive`, async () => {
+    verdictTally.clear();
     let failures = 0;
     for (let i = 0; i < HTTP_REQUESTS; i++) {
       const { path, kind, query } = randomHttpPath();
       const { status, body } = await httpGet(path);
-      if (body.subarray(0, 18).toString('latin1') === 'd14:failure reason') failures++;
-      checkHttp(kind, query, status, body, `request #${i} ${path.slice(0, 300)} ${where}`);
+      const verdict = checkHttp(kind, query, status, body, `request #${i} ${path.slice(0, 300)} ${where}`);
+      if (verdict.kind === 'failure') failures++;
     }
-    assert.ok(failures > HTTP_REQUESTS * 0.1 && failures < HTTP_REQUESTS * 0.9, `${failures} failures: the mix is off`);
+    const seen = JSON.stringify(Object.fromEntries([...verdictTally].sort()));
+    assert.ok(failures > HTTP_REQUESTS * 0.1 && failures < HTTP_REQUESTS * 0.9, `${failures} failures: the mix is off ${seen} ${where}`);
+    const missed = HTTP_RULES.filter((rule) => !verdictTally.has(rule));
+    assert.deepEqual(missed, [], `rules no request reached; reached: ${seen} ${where}`);
   });
 
   it('HTTP: the known swarm is untouched and a normal announce still works', async () => {
-    assert.deepEqual(model.counts(KNOWN), { complete: 2, incomplete: 2, downloaded: 1 });
+    assert.deepEqual(model.counts(KNOWN), { complete: 2, incomplete: 2, downloaded: 1 }, `known swarm ${where}`);
     const query = `info_hash=${percentEncodeAll(Buffer.from(KNOWN, 'latin1'))}`;
     const { status, body } = await httpGet(`/scrape?${query}`);
     checkHttp('scrape', query, status, body, `known swarm scrape ${where}`);
     await knownSwarmAnnounce(50005, 7);
-    assert.deepEqual(model.counts(KNOWN), { complete: 2, incomplete: 3, downloaded: 1 });
+    assert.deepEqual(model.counts(KNOWN), { complete: 2, incomplete: 3, downloaded: 1 }, `known swarm ${where}`);
   });
 
   it('the store agrees with a full scrape and with the model', async () => {
@@ -679,12 +931,12 @@ describe(`fuzzing a live tracker ${where}`, () => {
     for (const c of scraped.values()) {
       seeders += c.complete;
       leechers += c.incomplete;
-      assert.ok(c.complete + c.incomplete > 0, 'a listed swarm is never empty');
+      assert.ok(c.complete + c.incomplete > 0, `a listed swarm is never empty ${where}`);
     }
     assert.deepEqual(stats, { swarms: scraped.size, seeders, leechers }, `store stats vs full scrape ${where}`);
     assert.deepEqual(stats, model.totals(), `store stats vs model ${where}`);
     assert.deepEqual(new Map([...model.swarms.keys()].map((h) => [h, model.counts(h)])), scraped, `every swarm ${where}`);
-    assert.deepEqual(scraped.get(KNOWN), { complete: 2, incomplete: 3, downloaded: 1 });
+    assert.deepEqual(scraped.get(KNOWN), { complete: 2, incomplete: 3, downloaded: 1 }, `known swarm ${where}`);
     assert.ok(model.largest > NUMWANT_MAX + 1, `largest swarm ${model.largest}: numwant caps not exercised ${where}`);
   });
 });
