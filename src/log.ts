@@ -33,3 +33,22 @@ export function createLogger(level: string, options: { bindings?: Record<string,
     },
   });
 }
+
+/**
+ * A warning that repeats for as long as something stays broken (ioredis reports every failed reconnect, a few
+ * times a second): written at most once per `intervalMs`, with how many were left out since the last line.
+ */
+export function throttledWarning(log: Logger, message: string, intervalMs = 5000): (error: unknown) => void {
+  let lastWritten = -Infinity;
+  let suppressed = 0;
+  return (error) => {
+    const now = Date.now();
+    if (now - lastWritten < intervalMs) {
+      suppressed++;
+      return;
+    }
+    log.warn(suppressed > 0 ? { err: error, suppressed } : { err: error }, message);
+    lastWritten = now;
+    suppressed = 0;
+  };
+}

@@ -91,3 +91,14 @@ export class RequestMeter {
     this.duration.observe((performance.now() - started) / 1000);
   }
 }
+
+export const signalResubscribes = new Counter({
+  name: 'redswarm_signal_resubscribes_total',
+  help: "Times this process re-created its signaling subscription because its self-check found its own channel no longer reached it.",
+});
+
+export const signalsUndeliverable = new Counter({
+  name: 'redswarm_ws_signals_undeliverable_total',
+  help: 'WebRTC offers and answers published for another process whose channel had no subscriber (that process is gone or has lost its subscription).',
+  labelNames: ['kind'] as const,
+});

@@ -5,21 +5,47 @@
  * traffic stays on one shard. A process only ever delivers what it receives to its own sockets: no message is
  * forwarded twice or looped.
  *
- * Dead routes are cleaned up two ways: a publish that reaches no subscriber means the process is gone, so the
- * peer an offer was meant for is removed at once; and every process lists its WebSocket peers in a set of its
- * own, so that when a worker dies its primary removes all of them (`removeProcessPeers`).
+ * A subscription can be lost without any error (ioredis' sharded subscribers can stay unsubscribed after a
+ * whole Redis Cluster restarts), so every process checks its own channel every few seconds: it publishes a probe
+ * to itself, and when Redis answers but the probe does not come back, it re-creates its subscriber connection.
+ * A lost and a restored channel are logged once each; re-subscriptions are counted.
+ *
+ * A publish that reaches no subscriber is counted and dropped, and removes nothing: a live process whose
+ * subscription is being restored looks exactly like a dead one. Peers of dead processes are cleaned up through
+ * the set every process lists its WebSocket peers in: when a worker dies, its primary removes all of them
+ * (`removeProcessPeers`).
  */
+import { randomBytes } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
-import type { Logger } from '../log.js';
+import { throttledWarning, type Logger } from '../log.js';
 import type { InfoHash } from '../protocol/types.js';
 import type { Store } from '../store/store.js';
-import { offersRelayed } from '../metrics/tracker-metrics.js';
+import { offersRelayed, signalResubscribes, signalsUndeliverable } from '../metrics/tracker-metrics.js';
 import { LocalSignalRouter, type Signal, type SignalReceiver, type SignalRouter } from './signal-router.js';
 import { hostPort } from '../store/redis/nodes.js';
 
 export interface RedisSignalTarget {
   target: { url: string } | { cluster: string[] };
   timeoutMs: number;
+}
+
+export interface SelfCheckOptions {
+  /** Milliseconds between two probes of the process's own channel. */
+  checkIntervalMs?: number;
+  /** Milliseconds a probe may take to come back; at most half the interval. Default: the target's timeout. */
+  probeTimeoutMs?: number;
+}
+
+const CHECK_INTERVAL_MS = 5000;
+
+/** One self-check: a probe published to this process's own channel, and what became of it. */
+interface Probe {
+  readonly nonce: string;
+  /** SPUBLISH's answer: how many subscribers got it; 'failed' when Redis did not answer. */
+  receivers: number | 'failed' | undefined;
+  timer: NodeJS.Timeout | undefined;
+  /** Sent right after a re-subscription: its failure waits for the next period rather than re-creating again. */
+  readonly confirming: boolean;
 }
 
 /** The sharded channel of a process. */
@@ -48,23 +74,53 @@ export class RedisSignalRouter implements SignalRouter {
   private readonly local = new LocalSignalRouter();
   private readonly offersRemote = offersRelayed.child({ kind: 'offer', route: 'remote' });
   private readonly answersRemote = offersRelayed.child({ kind: 'answer', route: 'remote' });
+  private readonly publisher: Redis | Cluster;
+  private subscriber: Redis | Cluster;
+  // A dead Redis makes ioredis report every reconnect attempt, and every signal published meanwhile fails.
+  private readonly connectionProblem: (error: unknown) => void;
+  private readonly publishProblem: (error: unknown) => void;
+  private readonly checkIntervalMs: number;
+  private readonly probeTimeoutMs: number;
+  private checkTimer: NodeJS.Timeout | undefined;
+  private probe: Probe | undefined;
+  /** Since when the probes fail, and how often the subscriber was re-created since; undefined while they pass. */
+  private lost: { since: number; resubscribes: number } | undefined;
+  /** The SSUBSCRIBE of a re-created subscriber, until Redis confirms it (or refuses it). */
+  private resubscribing: { startedAt: number } | undefined;
+  private closed = false;
 
   private constructor(
-    private readonly publisher: Redis | Cluster,
-    private readonly subscriber: Redis | Cluster,
-    private readonly store: Store,
+    private readonly target: RedisSignalTarget,
     private readonly log: Logger,
-  ) {}
+    options: SelfCheckOptions,
+  ) {
+    this.connectionProblem = throttledWarning(log, 'signaling connection problem');
+    this.publishProblem = throttledWarning(log, 'publishing a signal failed');
+    this.checkIntervalMs = options.checkIntervalMs ?? CHECK_INTERVAL_MS;
+    this.probeTimeoutMs = Math.min(options.probeTimeoutMs ?? target.timeoutMs, this.checkIntervalMs / 2);
+    this.publisher = connect(target, false);
+    this.publisher.on('error', this.connectionProblem);
+    this.subscriber = this.connectSubscriber();
+  }
 
-  /** Subscribes to this process's channel; resolves once signals for its sockets can arrive. */
-  static async start(target: RedisSignalTarget, store: Store, log: Logger): Promise<RedisSignalRouter> {
-    const publisher = connect(target, false);
-    const subscriber = connect(target, true);
-    for (const client of [publisher, subscriber]) client.on('error', (error: Error) => log.warn({ err: error }, 'signaling connection problem'));
-    const router = new RedisSignalRouter(publisher, subscriber, store, log);
-    subscriber.on('smessage', (_channel: string, message: string) => router.received(message));
-    await subscriber.ssubscribe(channelOf(router.processId));
+  /**
+   * Subscribes to this process's channel; resolves once signals for its sockets can arrive. (`_store` is unused
+   * since undeliverable signals no longer remove peers; the primary removes a dead worker's.)
+   */
+  static async start(target: RedisSignalTarget, _store: Store, log: Logger, options: SelfCheckOptions = {}): Promise<RedisSignalRouter> {
+    const router = new RedisSignalRouter(target, log, options);
+    try {
+      await router.subscriber.ssubscribe(router.channel);
+    } catch (error) {
+      await router.close();
+      throw error;
+    }
+    router.checkTimer = setInterval(() => router.check(), router.checkIntervalMs).unref();
     return router;
+  }
+
+  private get channel(): string {
+    return channelOf(this.processId);
   }
 
   /** This process's id: the first part of every route it makes. */
@@ -85,9 +141,11 @@ export class RedisSignalRouter implements SignalRouter {
     (this.publisher.spublish(channelOf(processOf(route)), JSON.stringify({ route, signal })) as Promise<number>).then(
       (receivers) => {
         if (receivers > 0) (signal.kind === 'offer' ? this.offersRemote : this.answersRemote).inc();
-        else if (signal.kind === 'offer') this.removeDeadPeer(signal.infoHash, signal.toPeerId, route);
+        // Nobody subscribed: the process died (its primary removes its peers) or is restoring its subscription
+        // (its peers are alive). Either way the peer is not this process's to remove.
+        else signalsUndeliverable.inc({ kind: signal.kind });
       },
-      (error: unknown) => this.log.warn({ err: error }, 'publishing a signal failed'),
+      this.publishProblem,
     );
     return true;
   }
@@ -102,6 +160,10 @@ export class RedisSignalRouter implements SignalRouter {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
+    this.resubscribing = undefined;
+    clearInterval(this.checkTimer);
+    clearTimeout(this.probe?.timer);
     await Promise.all([this.publisher.quit(), this.subscriber.quit()].map((p) => p.catch(() => {})));
   }
 
@@ -132,21 +194,103 @@ export class RedisSignalRouter implements SignalRouter {
 
   /** A signal published for one of this process's sockets: delivered here, never forwarded again. */
   private received(message: string): void {
-    let parsed: { route: string; signal: Signal };
+    let parsed: { route: string; signal: Signal } | { probe: string };
     try {
-      parsed = JSON.parse(message) as { route: string; signal: Signal };
+      parsed = JSON.parse(message) as { route: string; signal: Signal } | { probe: string };
     } catch {
+      return;
+    }
+    if (typeof parsed !== 'object' || parsed === null) return;
+    if ('probe' in parsed) {
+      if (parsed.probe === this.probe?.nonce) this.judge(this.probe, true);
       return;
     }
     // False when the socket closed after the sender picked it: its peers are being removed already.
     if (!this.local.deliver(parsed.route, parsed.signal)) this.log.debug({ route: parsed.route }, 'signal for a closed socket');
   }
 
-  private removeDeadPeer(infoHash: InfoHash, peerId: string, route: string): void {
-    this.store
-      .announceWs({ infoHash, peerId, route, event: 'stopped', seeder: false, numwant: 0 })
-      .then(() => this.publisher.srem(peersSetOf(processOf(route)), member(infoHash, peerId, route)))
-      .catch((error: unknown) => this.log.warn({ err: error }, 'removing a dead route failed'));
+  private connectSubscriber(): Redis | Cluster {
+    const subscriber = connect(this.target, true);
+    subscriber.on('error', this.connectionProblem);
+    subscriber.on('smessage', (_channel: string, message: string) => this.received(message));
+    return subscriber;
+  }
+
+  /** Publishes a probe to this process's own channel; `judge` decides once it is back, or in time it is not. */
+  private check(confirming = false): void {
+    if (this.probe !== undefined || this.closed) return; // the last one is still out (its timeout is shorter than the interval)
+    // A new connection may take a while to subscribe: judging it before would only re-create it again.
+    if (this.resubscribing !== undefined && Date.now() - this.resubscribing.startedAt < 2 * this.checkIntervalMs) return;
+    const probe: Probe = { nonce: randomBytes(9).toString('base64url'), receivers: undefined, timer: undefined, confirming };
+    this.probe = probe;
+    probe.timer = setTimeout(() => this.judge(probe, false), this.probeTimeoutMs).unref();
+    (this.publisher.spublish(this.channel, JSON.stringify({ probe: probe.nonce })) as Promise<number>).then(
+      (receivers) => {
+        probe.receivers = receivers;
+        // Nobody subscribed: no need to wait for the probe to know.
+        if (receivers === 0) this.judge(probe, false);
+      },
+      (error: unknown) => {
+        probe.receivers = 'failed';
+        this.publishProblem(error);
+      },
+    );
+  }
+
+  private judge(probe: Probe, arrived: boolean): void {
+    if (this.probe !== probe || this.closed) return;
+    this.probe = undefined;
+    clearTimeout(probe.timer);
+    if (arrived) {
+      if (this.lost !== undefined) {
+        const { since, resubscribes } = this.lost;
+        this.lost = undefined;
+        this.log.info({ channel: this.channel, lostForMs: Date.now() - since, resubscribes }, 'signaling channel restored');
+      }
+      return;
+    }
+    const reason =
+      probe.receivers === undefined
+        ? 'redis did not answer'
+        : probe.receivers === 'failed'
+          ? 'publishing failed'
+          : probe.receivers === 0
+            ? 'no subscriber'
+            : 'probe not received';
+    if (this.lost === undefined) {
+      this.lost = { since: Date.now(), resubscribes: 0 };
+      this.log.warn({ channel: this.channel, reason }, 'signaling channel lost: signals for this process are not arriving');
+    }
+    // Redis answered, so the subscription is what is broken; when Redis is away, the next probe tells.
+    if (typeof probe.receivers === 'number' && !probe.confirming) this.resubscribe();
+  }
+
+  /**
+   * A fresh subscriber connection: after a cluster restart ioredis' sharded subscriber group can stay stuck
+   * (resetting forever, no subscriber for any slot), so re-issuing SSUBSCRIBE on the old client is not enough.
+   */
+  private resubscribe(): void {
+    signalResubscribes.inc();
+    this.lost!.resubscribes++;
+    const old = this.subscriber;
+    old.removeAllListeners('smessage');
+    old.disconnect();
+    const subscriber = this.connectSubscriber();
+    this.subscriber = subscriber;
+    const resubscribing = { startedAt: Date.now() };
+    this.resubscribing = resubscribing;
+    subscriber.ssubscribe(this.channel).then(
+      () => {
+        if (this.resubscribing !== resubscribing) return;
+        this.resubscribing = undefined;
+        this.check(true); // confirms it at once rather than a period later
+      },
+      (error: unknown) => {
+        if (this.resubscribing !== resubscribing) return; // replaced or closed meanwhile: not worth a warning
+        this.resubscribing = undefined;
+        this.connectionProblem(error);
+      },
+    );
   }
 }
 
