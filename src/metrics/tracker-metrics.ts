@@ -40,6 +40,22 @@ export const httpSlowReaders = new FastCounter(
   'HTTP replies the kernel could not take at once because the client left earlier ones unread (held: the rest waits for the socket to drain), and such connections closed before it drained (closed: over --http-max-held-reply-bytes, another request meanwhile, or the idle timeout).',
 );
 
+export const wsUpgradesRefused = new Counter({
+  name: 'redswarm_ws_upgrades_refused_total',
+  help: 'WebSocket upgrades refused with 503 because the process held --ws-max-sockets connections.',
+});
+
+export const wsSlowReaders = new Counter({
+  name: 'redswarm_ws_slow_readers_total',
+  help: 'WebSockets closed because more than --ws-max-backpressure bytes waited for their reader.',
+});
+
+export const wsAnnouncesRefused = new Counter({
+  name: 'redswarm_ws_announces_refused_total',
+  help: 'WebSocket announces refused, by reason: the socket is in --ws-max-swarms-per-socket swarms already, or another socket holds the peer_id.',
+  labelNames: ['reason'] as const,
+});
+
 export const udpInvalidConnectionIds = new Counter({
   name: 'redswarm_udp_invalid_connection_ids_total',
   help: 'UDP requests refused for an invalid or expired connection ID.',
@@ -99,6 +115,6 @@ export const signalResubscribes = new Counter({
 
 export const signalsUndeliverable = new Counter({
   name: 'redswarm_ws_signals_undeliverable_total',
-  help: 'WebRTC offers and answers published for another process whose channel had no subscriber (that process is gone or has lost its subscription).',
-  labelNames: ['kind'] as const,
+  help: "WebRTC offers and answers that reached no socket, by kind and where the socket was: this process's (closed meanwhile, or dropped as a slow reader) or another process's whose channel had no subscriber (gone, or restoring its subscription).",
+  labelNames: ['kind', 'route'] as const,
 });

@@ -143,7 +143,7 @@ export class RedisSignalRouter implements SignalRouter {
         if (receivers > 0) (signal.kind === 'offer' ? this.offersRemote : this.answersRemote).inc();
         // Nobody subscribed: the process died (its primary removes its peers) or is restoring its subscription
         // (its peers are alive). Either way the peer is not this process's to remove.
-        else signalsUndeliverable.inc({ kind: signal.kind });
+        else signalsUndeliverable.inc({ kind: signal.kind, route: 'remote' });
       },
       this.publishProblem,
     );

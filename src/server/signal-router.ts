@@ -8,10 +8,12 @@
 import { randomBytes } from 'node:crypto';
 import type { InfoHash } from '../protocol/types.js';
 import type { SessionDescription, WsOffer } from '../protocol/websocket.js';
-import { offersRelayed } from '../metrics/tracker-metrics.js';
+import { offersRelayed, signalsUndeliverable } from '../metrics/tracker-metrics.js';
 
 const offersLocal = offersRelayed.child({ kind: 'offer', route: 'local' });
 const answersLocal = offersRelayed.child({ kind: 'answer', route: 'local' });
+const offersLost = signalsUndeliverable.labels({ kind: 'offer', route: 'local' });
+const answersLost = signalsUndeliverable.labels({ kind: 'answer', route: 'local' });
 
 export type Signal =
   | {
@@ -76,6 +78,7 @@ export class LocalSignalRouter implements SignalRouter {
     const receiver = this.receivers.get(route);
     const delivered = receiver !== undefined && receiver(signal);
     if (delivered) (signal.kind === 'offer' ? offersLocal : answersLocal).inc();
+    else (signal.kind === 'offer' ? offersLost : answersLost).inc();
     return delivered;
   }
 

@@ -28,16 +28,18 @@ function closeConnections(app: TemplatedApp): void {
   (app as TemplatedApp & { close(): void }).close();
 }
 
-/**
- * `router` carries WebRTC signals between sockets: this process's only by default; a RedisSignalRouter when
- * other processes or machines share the store.
- */
-export async function startTracker(
-  config: TrackerConfig,
-  store: Store,
-  log: Logger,
-  router: SignalRouter = new LocalSignalRouter(),
-): Promise<RunningTracker> {
+export interface TrackerOptions {
+  /**
+   * Carries WebRTC signals between sockets: this process's only by default; a RedisSignalRouter when other
+   * processes or machines share the store.
+   */
+  router?: SignalRouter;
+  /** Milliseconds on a monotonic clock, for offer timeouts; injectable so tests can move time. */
+  clockMs?: () => number;
+}
+
+export async function startTracker(config: TrackerConfig, store: Store, log: Logger, options: TrackerOptions = {}): Promise<RunningTracker> {
+  const { router = new LocalSignalRouter(), clockMs = () => performance.now() } = options;
   if (!usingNativeUws()) log.warn('uWebSockets.js native addon did not load: running on its slow JS fallback');
   const policy = new AnnouncePolicy(config);
   const inFlight = new InFlight();
@@ -48,7 +50,7 @@ export async function startTracker(
     now: unixSeconds,
   });
   const app = createHttpApp({ config, store, policy, inFlight, log });
-  const ws = new WebSocketTracker({ config, store, policy, inFlight, router, log });
+  const ws = new WebSocketTracker({ config, store, policy, inFlight, router, log, clockMs });
   ws.attach(app);
   const udp = new UdpTracker({ config, store, policy, connectionIds, inFlight, log });
   const listenSockets: us_listen_socket[] = [];

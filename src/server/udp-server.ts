@@ -50,14 +50,7 @@ export interface UdpTrackerDeps {
   log: Logger;
 }
 
-/** Counters a test or the metrics can read. */
-export interface UdpCounters {
-  invalidConnectionIds: number;
-  malformed: number;
-}
-
 export class UdpTracker {
-  readonly counters: UdpCounters = { invalidConnectionIds: 0, malformed: 0 };
   private readonly sockets: dgram.Socket[] = [];
 
   constructor(private readonly deps: UdpTrackerDeps) {}
@@ -90,14 +83,12 @@ export class UdpTracker {
     try {
       request = parseUdpRequest(packet, config.scrapeMaxHashes);
     } catch (error) {
-      this.counters.malformed++;
       malformedMeter.count('error');
       if (error instanceof UdpRequestError) this.send(socket, encodeUdpError(error.transactionId, error.message, packet.length), address, sourcePort);
       return;
     }
     const peer = compactPeerFromText(address, sourcePort);
     if (request === null || peer === null) {
-      this.counters.malformed++;
       malformedMeter.count('error');
       return;
     }
@@ -109,7 +100,6 @@ export class UdpTracker {
     }
     const meter = request.action === UDP_ACTION_ANNOUNCE ? announceMeter : scrapeMeter;
     if (!connectionIds.verify(packet, 0, ip)) {
-      this.counters.invalidConnectionIds++;
       udpInvalidConnectionIds.inc();
       meter.count('rejected');
       this.send(socket, encodeUdpError(request.transactionId, 'invalid connection id', packet.length), address, sourcePort);

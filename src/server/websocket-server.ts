@@ -24,7 +24,7 @@ import type { Store } from '../store/store.js';
 import type { AnnouncePolicy } from './announce-policy.js';
 import type { InFlight } from './in-flight.js';
 import { PendingOffers } from './pending-offers.js';
-import { RequestMeter, answersDropped, wsConnections } from '../metrics/tracker-metrics.js';
+import { RequestMeter, answersDropped, wsAnnouncesRefused, wsConnections, wsSlowReaders, wsUpgradesRefused } from '../metrics/tracker-metrics.js';
 import type { Signal, SignalRouter } from './signal-router.js';
 import { uWS, type TemplatedApp, type WebSocket } from './uws.js';
 
@@ -44,29 +44,8 @@ export interface WsTrackerDeps {
   inFlight: InFlight;
   router: SignalRouter;
   log: Logger;
-}
-
-/** Counters a test or the metrics can read. */
-export interface WsCounters {
-  /** Text messages that failed validation (each got a failure reply). */
-  malformed: number;
-  /** Binary messages (the socket is closed: the protocol is JSON text). */
-  binary: number;
-  /** Announces refused because the socket is already a peer of wsMaxSwarmsPerSocket swarms. */
-  swarmLimit: number;
-  /** Announces refused because another socket holds that (swarm, peer_id). */
-  peerIdConflicts: number;
-  offersRelayed: number;
-  answersRelayed: number;
-  /** Answers to no offer delivered to that socket within the offer timeout, or from the wrong peer. */
-  answersDropped: number;
-  /** Offers and answers whose target socket was gone. */
-  undeliverable: number;
-  /** Sockets closed because they did not read what was sent to them (wsMaxBackpressure). */
-  slowReaders: number;
-  /** Upgrades refused at wsMaxSockets. */
-  refused: number;
-  storeFailures: number;
+  /** Milliseconds, for offer timeouts. */
+  clockMs: () => number;
 }
 
 /** uWebSockets.js copies a socket's user data object without its prototype: the state rides inside it. */
@@ -113,19 +92,6 @@ class Connection {
 }
 
 export class WebSocketTracker {
-  readonly counters: WsCounters = {
-    malformed: 0,
-    binary: 0,
-    swarmLimit: 0,
-    peerIdConflicts: 0,
-    offersRelayed: 0,
-    answersRelayed: 0,
-    answersDropped: 0,
-    undeliverable: 0,
-    slowReaders: 0,
-    refused: 0,
-    storeFailures: 0,
-  };
   private openSockets = 0;
 
   constructor(private readonly deps: WsTrackerDeps) {}
@@ -148,7 +114,7 @@ export class WebSocketTracker {
       closeOnBackpressureLimit: 1,
       upgrade: (res, req, context) => {
         if (this.openSockets >= config.wsMaxSockets) {
-          this.counters.refused++;
+          wsUpgradesRefused.inc();
           res.writeStatus('503 Service Unavailable').end('too many WebSocket connections');
           return;
         }
@@ -170,7 +136,6 @@ export class WebSocketTracker {
       message: (ws, data, isBinary) => {
         const { connection } = ws.getUserData();
         if (isBinary) {
-          this.counters.binary++;
           malformedMeter.count('error');
           ws.end(CLOSE_UNSUPPORTED_DATA, 'text frames only');
           return;
@@ -179,7 +144,6 @@ export class WebSocketTracker {
         try {
           message = parseWsMessage(Buffer.from(data).toString(), config.scrapeMaxHashes);
         } catch (error) {
-          this.counters.malformed++;
           malformedMeter.count('error');
           // The codec throws only WsRequestError; anything else would be its bug, still no reason to crash.
           const failure = error instanceof WsRequestError ? error : new WsRequestError('announce', 'malformed message');
@@ -201,7 +165,7 @@ export class WebSocketTracker {
       if (connection.remove(infoHash, peerId)) router.left(connection.route, infoHash, peerId);
     } else if (!connection.has(infoHash, peerId)) {
       if (connection.memberships >= config.wsMaxSwarmsPerSocket) {
-        this.counters.swarmLimit++;
+        wsAnnouncesRefused.inc({ reason: 'swarm limit' });
         announceMeter.count('rejected');
         const reason = `too many swarms on one connection (at most ${config.wsMaxSwarmsPerSocket})`;
         this.send(connection, encodeWsFailure('announce', reason, infoHash));
@@ -221,7 +185,7 @@ export class WebSocketTracker {
         (result) => {
           done();
           if (result.conflict) {
-            this.counters.peerIdConflicts++;
+            wsAnnouncesRefused.inc({ reason: 'peer_id in use' });
             announceMeter.done('rejected', started);
             // Not this socket's peer (any more): its close must not stop it, nor its process's death.
             if (connection.remove(infoHash, peerId)) router.left(connection.route, infoHash, peerId);
@@ -241,8 +205,7 @@ export class WebSocketTracker {
               toPeerId: peer.peerId,
               offer: message.offers[i]!,
             };
-            if (router.deliver(peer.route, signal)) this.counters.offersRelayed++;
-            else this.counters.undeliverable++;
+            router.deliver(peer.route, signal);
           });
         },
         (error: unknown) => {
@@ -255,9 +218,8 @@ export class WebSocketTracker {
 
   /** An answer goes only to the peer whose offer was delivered to this socket; it gets no reply. */
   private answer(connection: Connection, message: WsAnswerMessage): void {
-    const route = connection.pending?.take(message, performance.now());
+    const route = connection.pending?.take(message, this.deps.clockMs());
     if (route === undefined) {
-      this.counters.answersDropped++;
       answersDropped.inc();
       answerMeter.count('rejected');
       return;
@@ -270,8 +232,7 @@ export class WebSocketTracker {
       offerId: message.offerId,
       answer: message.answer,
     };
-    if (this.deps.router.deliver(route, signal)) this.counters.answersRelayed++;
-    else this.counters.undeliverable++;
+    this.deps.router.deliver(route, signal);
   }
 
   private scrape(connection: Connection, message: WsScrapeMessage): void {
@@ -309,7 +270,7 @@ export class WebSocketTracker {
     const { config } = this.deps;
     connection.pending ??= new PendingOffers(config.wsOfferTimeout * 1000, PENDING_OFFERS_PER_SOCKET);
     const { offer, infoHash, fromPeerId, toPeerId, fromRoute } = signal;
-    connection.pending.add(offer.offerId, infoHash, fromPeerId, toPeerId, fromRoute, performance.now());
+    connection.pending.add(offer.offerId, infoHash, fromPeerId, toPeerId, fromRoute, this.deps.clockMs());
     return this.send(connection, encodeWsOffer(infoHash, fromPeerId, offer));
   }
 
@@ -322,13 +283,12 @@ export class WebSocketTracker {
       status = ws.send(text, false);
     });
     if (status !== SEND_DROPPED) return true;
-    this.counters.slowReaders++;
+    wsSlowReaders.inc();
     if (connection.ws !== null) ws.close();
     return false;
   }
 
   private storeFailed(connection: Connection, error: unknown, action: 'announce' | 'scrape', infoHash?: InfoHash): void {
-    this.counters.storeFailures++;
     this.deps.log.error({ err: error }, 'store request failed');
     this.send(connection, encodeWsFailure(action, STORE_FAILURE, infoHash));
   }

@@ -31,7 +31,7 @@ export async function runTrackerProcess(config: TrackerConfig): Promise<void> {
   const store = target === null ? created : new InstrumentedStore(created);
   // Other processes share the swarms: WebRTC signals for their sockets go through Redis.
   const router = target === null ? undefined : await RedisSignalRouter.start({ target, timeoutMs: config.storeTimeout }, store, log);
-  const tracker = await startTracker(config, store, log, router);
+  const tracker = await startTracker(config, store, log, { router });
   let ops: OpsServer | undefined;
   if (worker === undefined && config.metricsPort > 0) {
     ops = await startOpsServer(config.metricsHost, config.metricsPort, { trackerMetrics: () => register.metrics(), store, workers: 1 }, log);

@@ -51,3 +51,9 @@ export function total(samples: readonly Sample[], name: string, match: Record<st
     .filter((s) => s.name === name && Object.entries(match).every(([k, v]) => s.labels[k] === v))
     .reduce((sum, s) => sum + s.value, 0);
 }
+
+/** A metric of this process (prom-client's global registry, where an in-process tracker counts), summed over `match`. */
+export async function metricValue(name: string, match: Record<string, string> = {}): Promise<number> {
+  const { register } = await import('prom-client');
+  return total(parseExposition(await register.metrics()), name, match);
+}

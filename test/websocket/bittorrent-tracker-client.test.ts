@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { startTestTracker, type TestTracker } from '../helpers/tracker.js';
 import { type Recorder, WAIT_MS, WebRtcClients, counts, startSeederThenLeecher } from '../helpers/webrtc-recorder.js';
+import { metricValue } from '../helpers/prometheus.js';
 
 
 describe('bittorrent-tracker Client against redswarm over WebSocket (real WebRTC)', () => {
@@ -40,8 +41,10 @@ describe('bittorrent-tracker Client against redswarm over WebSocket (real WebRTC
     // The leecher's offer reaches the seeder, whose answer comes back: both sides get the other as a peer.
     await seeder.until('a peer from the leecher\'s offer', () => seeder.peers.length > 0);
     await leecher.until('a peer from the seeder\'s answer', () => leecher.peers.length > 0);
-    assert.ok(t.tracker.ws.counters.offersRelayed >= 1 && t.tracker.ws.counters.answersRelayed >= 1, JSON.stringify(t.tracker.ws.counters));
-    assert.equal(t.tracker.ws.counters.answersDropped, 0);
+    const offers = await metricValue('redswarm_ws_offers_relayed_total', { kind: 'offer' });
+    const answers = await metricValue('redswarm_ws_offers_relayed_total', { kind: 'answer' });
+    assert.ok(offers >= 1 && answers >= 1, `offers ${offers}, answers ${answers} relayed`);
+    assert.equal(await metricValue('redswarm_ws_answers_dropped_total'), 0);
     await seeder.until('the leecher\'s greeting over the data channel', () => seeder.received.includes('hello from leecher'));
     await leecher.until('the seeder\'s greeting over the data channel', () => leecher.received.includes('hello from seeder'));
 

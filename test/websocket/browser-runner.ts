@@ -16,6 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { requireLoopbackOnly } from '../helpers/loopback-only.js';
 import { startTestTracker, type TestTracker } from '../helpers/tracker.js';
+import { metricValue } from '../helpers/prometheus.js';
 
 export interface BrowserResult {
   ok: boolean;
@@ -24,7 +25,7 @@ export interface BrowserResult {
   seedSha256?: string;
   leechSha256?: string;
   bytes?: number;
-  /** The tracker's WebSocket counters at the end: offers and answers relayed. */
+  /** The tracker's metrics at the end: offers and answers relayed. */
   counters?: Record<string, number>;
   /** Browser console lines and page state, for a failure. */
   diagnostics: string[];
@@ -178,7 +179,12 @@ async function main(): Promise<BrowserResult> {
       result.diagnostics.push(`${i === 0 ? 'seeder' : 'leecher'} torrents: ${state}`);
     }
   } finally {
-    result.counters = tracker ? { ...tracker.tracker.ws.counters } : undefined;
+    result.counters = tracker
+      ? {
+          offersRelayed: await metricValue('redswarm_ws_offers_relayed_total', { kind: 'offer' }),
+          answersRelayed: await metricValue('redswarm_ws_offers_relayed_total', { kind: 'answer' }),
+        }
+      : undefined;
     await browser?.close().catch(() => undefined);
     page?.close();
     await tracker?.stop();

@@ -9,6 +9,7 @@ import { after, describe, it } from 'node:test';
 import type { TrackerConfig } from '../../src/config.js';
 import { startTestTracker, type TestTracker } from '../helpers/tracker.js';
 import { RawSocket, binaryId, offer, type Json } from '../helpers/raw-socket.js';
+import { metricValue } from '../helpers/prometheus.js';
 
 const trackers: TestTracker[] = [];
 const sockets: RawSocket[] = [];
@@ -53,11 +54,12 @@ describe('WebSocket limits', () => {
     const others = await Promise.all([1, 2, 3, 4].map(() => connect()));
     for (const [i, s] of others.entries()) await s.request(announce(ih, binaryId('p', i)));
     const sender = await connect();
+    const relayed = await metricValue('redswarm_ws_offers_relayed_total', { kind: 'offer' });
     await sender.request(announce(ih, binaryId('s', 1), { offers: [1, 2, 3, 4, 5].map((i) => offer(binaryId('\u00f0', i))) }));
     for (const s of others) await s.request({ action: 'scrape', info_hash: ih });
     const offers = others.map((s) => s.received.filter((m) => m.offer !== undefined).length);
     assert.deepEqual([...offers].sort(), [0, 0, 1, 1]);
-    assert.equal(t.tracker.ws.counters.offersRelayed, 2);
+    assert.equal(await metricValue('redswarm_ws_offers_relayed_total', { kind: 'offer' }), relayed + 2);
   });
 
   it('--ws-max-message-bytes: a larger message closes the socket and its peers leave', async () => {
@@ -83,7 +85,7 @@ describe('WebSocket limits', () => {
       info_hash: hashes[3],
     });
     assert.deepEqual(await t.store.scrapeWs([hashes[3]!]), [{ complete: 0, incomplete: 0, downloaded: 0 }]);
-    assert.equal(t.tracker.ws.counters.swarmLimit, 1);
+    assert.equal(await metricValue('redswarm_ws_announces_refused_total', { reason: 'swarm limit' }), 1);
     // A second peer_id in a swarm counts as a membership too; a re-announce does not.
     assert.equal((await s.request(announce(hashes[0]!, binaryId('p', 2)))).action, 'announce');
     assert.ok('failure reason' in (await s.request(announce(hashes[0]!, binaryId('p', 2)))));
@@ -97,7 +99,7 @@ describe('WebSocket limits', () => {
     const first = await connect();
     await connect();
     await assert.rejects(RawSocket.open(`ws://127.0.0.1:${t.port}`), /HTTP 503/);
-    assert.equal(t.tracker.ws.counters.refused, 1);
+    assert.equal(await metricValue('redswarm_ws_upgrades_refused_total'), 1);
     await first.close();
     const third = await connect();
     assert.equal((await third.request({ action: 'scrape', info_hash: binaryId('x', 1) })).action, 'scrape');
@@ -132,10 +134,10 @@ describe('WebSocket limits', () => {
     assert.equal(await countsWhen(t, ih, (n) => n === 1), 1);
     const sdp = 'x'.repeat(60_000);
     // Offers of 60 kB to the only other peer until it is dropped (kernel buffers take a few MB first); bounded.
-    for (let i = 0; i < 2000 && t.tracker.ws.counters.slowReaders === 0; i++) {
+    for (let i = 0; i < 2000 && (await metricValue('redswarm_ws_slow_readers_total')) === 0; i++) {
       await sender.request(announce(ih, binaryId('s', 1), { offers: [offer(binaryId('\u00f2', i), sdp)] }));
     }
-    assert.equal(t.tracker.ws.counters.slowReaders, 1);
+    assert.equal(await metricValue('redswarm_ws_slow_readers_total'), 1);
     assert.equal(await countsWhen(t, ih, (n) => n === 1), 1, 'only the sender is left');
     const reply = await sender.request(announce(ih, binaryId('s', 1), { offers: [offer(binaryId('\u00f3', 1))] }));
     assert.deepEqual([reply.complete, reply.incomplete], [0, 1]);

@@ -12,6 +12,7 @@ import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { parseExposition, total } from '../helpers/prometheus.js';
 import { RawSocket, binaryId, offer, type Json } from '../helpers/raw-socket.js';
 import { startTestTracker, type TestTracker } from '../helpers/tracker.js';
+import { metricValue } from '../helpers/prometheus.js';
 
 const IN_USE = 'peer_id is in use by another connection';
 const WS_PEER_TTL = 60;
@@ -73,14 +74,14 @@ describe('WebSocket peer_id ownership', () => {
     const owner = await connect();
     assert.equal((await owner.request(announce(ih, ownerId))).incomplete, 1);
     const thief = await connect();
-    const conflicts = t.tracker.ws.counters.peerIdConflicts;
+    const conflicts = await metricValue('redswarm_ws_announces_refused_total', { reason: 'peer_id in use' });
     const rejected = await rejectedAnnounces();
 
     // Its offers are relayed to nobody: the owner is the only other peer and gets none of them.
     assert.deepEqual(await thief.request(announce(ih, ownerId, { left: 0, offers: [offer(binaryId('\u00fc', 1))] })), inUse(ih));
     assert.deepEqual(await thief.request(announce(ih, ownerId, { event: 'completed', left: 0 })), inUse(ih));
     assert.deepEqual(await thief.request(announce(ih, ownerId, { event: 'stopped' })), inUse(ih));
-    assert.equal(t.tracker.ws.counters.peerIdConflicts, conflicts + 3);
+    assert.equal(await metricValue('redswarm_ws_announces_refused_total', { reason: 'peer_id in use' }), conflicts + 3);
     assert.equal(await rejectedAnnounces(), rejected + 3, 'counted as rejected announces');
     assert.deepEqual(await counts(ih), [0, 1], 'the owner is still the one leecher');
     assert.equal((await t.store.scrapeWs([ih]))[0]!.downloaded, 0, 'the refused completed was not counted');

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import bencode from 'bencode';
 import { startTestTracker, type TestTracker } from '../helpers/tracker.js';
 import { RawSocket, binaryId, offer, type Json } from '../helpers/raw-socket.js';
+import { metricValue } from '../helpers/prometheus.js';
 
 const WS_INTERVAL = 120;
 const JITTER = 0.1;
@@ -126,7 +127,7 @@ describe('WebSocket tracker', () => {
     await join(b, ih, bId, { offers: [offer(offerId)] });
     const relayed = await a.next('the offer', (m) => m.offer_id === offerId);
     assert.equal(relayed.peer_id, bId);
-    const dropped = t.tracker.ws.counters.answersDropped;
+    const dropped = await metricValue('redswarm_ws_answers_dropped_total');
 
     // A socket that never got the offer cannot answer it, even naming the right peers.
     const c = await connect();
@@ -147,7 +148,7 @@ describe('WebSocket tracker', () => {
     a.send(answer(bId, offerId, { info_hash: binaryId('\u0080', 4) }));
     a.send(answer(bId, offerId, { peer_id: binaryId('x', 3) }));
     await Promise.all([flush(a), flush(c)]);
-    assert.equal(t.tracker.ws.counters.answersDropped, dropped + 5);
+    assert.equal(await metricValue('redswarm_ws_answers_dropped_total'), dropped + 5);
 
     const seen = a.received.length;
     a.send(answer(bId, offerId));
@@ -161,7 +162,7 @@ describe('WebSocket tracker', () => {
     await flush(a);
     await flush(b);
     assert.equal(b.received.filter((m) => m.answer !== undefined).length, 1);
-    assert.equal(t.tracker.ws.counters.answersDropped, dropped + 6);
+    assert.equal(await metricValue('redswarm_ws_answers_dropped_total'), dropped + 6);
   });
 
   it('scrapes one hash or several, with zeros for unknown ones, and refuses a full scrape unless enabled', async () => {
@@ -184,7 +185,7 @@ describe('WebSocket tracker', () => {
   it('answers malformed messages with a failure naming the swarm, and keeps the socket', async () => {
     const ih = binaryId('m', 6);
     const s = await connect();
-    const malformed = t.tracker.ws.counters.malformed;
+    const malformed = await metricValue('redswarm_requests_total', { protocol: 'ws', action: 'unknown', outcome: 'error' });
     assert.deepEqual(await s.request({ action: 'announce', info_hash: ih, peer_id: 'short' }), {
       action: 'announce',
       'failure reason': 'peer_id must be a 20-byte binary string',
@@ -192,7 +193,7 @@ describe('WebSocket tracker', () => {
     });
     assert.deepEqual(await s.request('not json'), { action: 'announce', 'failure reason': 'invalid JSON' });
     assert.deepEqual(await s.request({ action: 'scrape', info_hash: [7] }), { action: 'scrape', 'failure reason': 'info_hash must be a 20-byte binary string' });
-    assert.equal(t.tracker.ws.counters.malformed, malformed + 3);
+    assert.equal(await metricValue('redswarm_requests_total', { protocol: 'ws', action: 'unknown', outcome: 'error' }), malformed + 3);
     assert.equal((await join(s, ih, binaryId('a', 6))).incomplete, 1, 'the socket still serves');
   });
 
@@ -248,10 +249,10 @@ describe('WebSocket tracker', () => {
     const ih = binaryId('q', 11);
     const s = await connect();
     await join(s, ih, binaryId('q', 1));
-    const binary = t.tracker.ws.counters.binary;
+    const malformed = await metricValue('redswarm_requests_total', { protocol: 'ws', action: 'unknown', outcome: 'error' });
     s.send(Buffer.from(JSON.stringify({ action: 'scrape', info_hash: ih })));
     assert.equal(await s.closed(), 1003);
-    assert.equal(t.tracker.ws.counters.binary, binary + 1);
+    assert.equal(await metricValue('redswarm_requests_total', { protocol: 'ws', action: 'unknown', outcome: 'error' }), malformed + 1);
     const files = await waitForScrape([ih], (f) => (f[ih] as Json).incomplete === 0);
     assert.deepEqual(files, { [ih]: { complete: 0, incomplete: 0, downloaded: 0 } });
   });
@@ -259,9 +260,11 @@ describe('WebSocket tracker', () => {
 
 describe('WebSocket tracker with full scrape and a short offer timeout', () => {
   let t: TestTracker;
+  /** The tracker's offer-timeout clock, moved by the test. */
+  let clockMs = 0;
 
   before(async () => {
-    t = await startTestTracker({ fullScrapeLimit: 2, wsOfferTimeout: 1 });
+    t = await startTestTracker({ fullScrapeLimit: 2, wsOfferTimeout: 1 }, undefined, { clockMs: () => clockMs });
   });
 
   after(async () => {
@@ -287,12 +290,12 @@ describe('WebSocket tracker with full scrape and a short offer timeout', () => {
     const offerId = binaryId('\u00fd', 1);
     await b.request({ action: 'announce', info_hash: ih, peer_id: binaryId('b', 1), offers: [offer(offerId)] });
     await a.next('the offer', (m) => m.offer_id === offerId);
-    const dropped = t.tracker.ws.counters.answersDropped;
-    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const dropped = await metricValue('redswarm_ws_answers_dropped_total');
+    clockMs += 1001; // past the 1 s offer timeout
     a.send({ action: 'announce', info_hash: ih, peer_id: binaryId('a', 1), to_peer_id: binaryId('b', 1), offer_id: offerId, answer: { type: 'answer', sdp: 'late' } });
     await a.request({ action: 'scrape', info_hash: ih });
     await b.request({ action: 'scrape', info_hash: ih });
-    assert.equal(t.tracker.ws.counters.answersDropped, dropped + 1);
+    assert.equal(await metricValue('redswarm_ws_answers_dropped_total'), dropped + 1);
     assert.equal(b.received.filter((m) => m.answer !== undefined).length, 0);
     await Promise.all([a.close(), b.close()]);
   });

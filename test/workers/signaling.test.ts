@@ -104,8 +104,15 @@ describe('signaling between instances on one Redis Cluster', () => {
       assert.ok(Date.now() < deadline, "the primary removes the dead worker's peers");
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    // The sockets the dead worker held were closed; exactly their swarms lost their seeder.
-    await Promise.all(sockets.map((s) => s.until('close or not', () => true)));
+    // The sockets the dead worker held were closed; exactly their swarms lost their seeder. Each socket either
+    // answers a scrape (its worker lives) or is closed: known for every socket before the counts are compared.
+    await Promise.all(
+      sockets.map((s, i) => {
+        const seen = s.received.length;
+        if (s.closeCode === undefined) s.send({ action: 'scrape', info_hash: hashes[i]! });
+        return s.until('a scrape reply or the close', () => s.closeCode !== undefined || s.received.length > seen);
+      }),
+    );
     const dropped = sockets.map((s) => (s.closeCode === undefined ? 1 : 0));
     assert.ok(dropped.includes(0) && dropped.includes(1), `both workers held sockets (${dropped.join('')})`);
     assert.deepEqual(await seeders(), dropped);
