@@ -4,7 +4,7 @@
  * or more peer_ids); closing it, or its idle timeout, removes all of them.
  */
 import { performance } from 'node:perf_hooks';
-import type { TrackerConfig } from '../config.js';
+import type { TrackerConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
 import type { InfoHash } from '../protocol/types.js';
 import {

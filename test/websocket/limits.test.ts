@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { after, describe, it } from 'node:test';
-import type { TrackerConfig } from '../../src/config.js';
+import type { TrackerConfig } from '../../src/config/index.js';
 import { startTestTracker, type TestTracker } from '../helpers/tracker.js';
 import { RawSocket, binaryId, offer, type Json } from '../helpers/raw-socket.js';
 import { metricValue } from '../helpers/prometheus.js';

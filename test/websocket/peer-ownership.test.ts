@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { register } from 'prom-client';
-import type { TrackerConfig } from '../../src/config.js';
+import type { TrackerConfig } from '../../src/config/index.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { parseExposition, total } from '../helpers/prometheus.js';
 import { RawSocket, binaryId, offer, type Json } from '../helpers/raw-socket.js';
