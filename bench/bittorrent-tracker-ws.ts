@@ -4,14 +4,12 @@
  *
  *   node --import tsx bench/bittorrent-tracker-ws.ts --port N
  */
-import { parseArgs } from 'node:util';
 import { Server } from 'bittorrent-tracker';
-import { assertLoopback } from './load-common.js';
+import { assertLoopback, parseOptions, targetOptions } from './harness/options.js';
 
-const { values } = parseArgs({ options: { host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string' } } });
-const port = Number(values.port);
-if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error('--port N is required');
-assertLoopback(values.host!);
+const usage = 'usage: node --import tsx bench/bittorrent-tracker-ws.ts --port N';
+const { host, port } = parseOptions(targetOptions('port to listen on', 'address to listen on (loopback only)'), process.argv.slice(2), usage);
+assertLoopback(host);
 
 const server = new Server({ http: false, udp: false, ws: true, stats: false });
 // Protocol warnings (a client's bad message) are part of the load, not failures of the server.
@@ -20,5 +18,5 @@ server.on('error', (error: Error) => {
   console.error(`bittorrent-tracker: ${error.message}`);
   process.exit(1);
 });
-server.listen(port, values.host!, () => console.log(`bittorrent-tracker ws://${values.host}:${port}`));
+server.listen(port, host, () => console.log(`bittorrent-tracker ws://${host}:${port}`));
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => server.close(() => process.exit(0)));

@@ -5,99 +5,73 @@
  *   node --import tsx bench/http-load.ts --port 6969 --duration 10 [--connections 64] [--cpu-pid PID]
  *
  * The info hashes are the same as bench/udp-load.ts's (same --hashes/--seed, or
- * --hashes-file). Only loopback targets are accepted.
+ * --hashes-file). wrk is the generator: one unmeasured run for --warmup, then the
+ * measured run; the harness (bench/harness/) reads the options and the tracker's CPU
+ * time, and prints the summary and its last line, `RESULT k=v ...`.
  *
  * Servers that close the connection after every reply without saying so (opentracker
  * does) make wrk count one socket read error per reply and reconnect; the replies
  * themselves are complete and counted. This is detected and reported as "connection
  * closes", separately from errors.
- *
- * The last line of output is `RESULT k=v ...` for scripts (bench/compare-opentracker.sh).
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  assertLoopback,
-  fmtUs,
-  hashesToHexLines,
-  makeInfoHashes,
-  numberOption as int,
-  parseArgsOrHelp,
-  percentOfCore,
-  printResult,
-  processTreeCpuSeconds,
-  trackerCpuLine,
-  trackerCpuResult,
-  waitedChildrenCpuSeconds,
-} from './load-common.js';
+import { onInterrupt } from './harness/lifetime.js';
+import { hashOptions, reportOptions, targetOptions, windowOptions, type OptionValues } from './harness/options.js';
+import { waitedChildrenCpuSeconds } from './harness/proc-cpu.js';
+import type { MeasureWindow, Stats } from './harness/report.js';
+import { runTool } from './harness/run.js';
+import { hashesLabel, hashesToHexLines, loadHashes } from './harness/workload.js';
 
-const USAGE = `usage: node --import tsx bench/http-load.ts --port N [options]
-  --host H            target (loopback only)                    [127.0.0.1]
-  --port N            target TCP port                           (required)
-  --duration S        measured seconds (whole seconds)          [10]
-  --warmup S          unmeasured wrk run before, seconds        [0]
-  --connections N     keep-alive connections                    [64]
-  --threads N         wrk threads                               [1]
-  --hashes N          distinct info hashes                      [100000]
-  --hashes-file F     hex info hashes, one a line, instead
-  --seed N            seed (hashes and randomness)              [1]
-  --zipf S            popularity exponent                       [1]
-  --numwant N         numwant in announces                      [50]
-  --close             send "Connection: close" (measure without keep-alive)
-  --no-check          don't look at reply bodies (cheaper for the generator)
-  --pool N            requests pre-built per wrk thread         [65536]
-  --cpu-pid PID       report this process tree's CPU time during the measured run
-  --label TEXT        name printed in the output`;
+const OPTIONS = {
+  ...targetOptions('target TCP port'),
+  ...windowOptions(0, true),
+  connections: { type: 'int', arg: 'N', default: 64, min: 1, max: 10_000, help: 'keep-alive connections' },
+  threads: { type: 'int', arg: 'N', default: 1, min: 1, max: 64, help: 'wrk threads' },
+  ...hashOptions(100_000),
+  numwant: { type: 'int', arg: 'N', default: 50, min: 0, max: 10_000, help: 'numwant in announces' },
+  close: { type: 'flag', help: 'send "Connection: close" (measure without keep-alive)' },
+  'no-check': { type: 'flag', help: "don't look at reply bodies (cheaper for the generator)" },
+  pool: { type: 'int', arg: 'N', default: 65536, min: 1, max: 1 << 22, help: 'requests pre-built per wrk thread' },
+  ...reportOptions,
+} as const;
+type Options = OptionValues<typeof OPTIONS>;
 
-interface LuaResult {
-  requests: number;
-  duration_us: number;
-  err_connect: number;
-  err_read: number;
-  err_write: number;
-  err_status: number;
-  err_timeout: number;
-  ok: number;
-  failures: number;
-  bad: number;
-  non200: number;
-  p50_us: number;
-  p90_us: number;
-  p99_us: number;
-  max_us: number;
-  first_failure: string;
-}
+/** The numbers of the `LUA k=v ...` line that http-announce.lua's done() prints. */
+const LUA_FIELDS = [
+  'requests',
+  'duration_us',
+  'err_connect',
+  'err_read',
+  'err_write',
+  'err_status',
+  'err_timeout',
+  'ok',
+  'failures',
+  'bad',
+  'non200',
+  'p50_us',
+  'p90_us',
+  'p99_us',
+  'max_us',
+] as const;
+type LuaField = (typeof LUA_FIELDS)[number];
+type Counter = LuaField | 'errors' | 'closes' | 'serverCloses';
 
-function parseLuaLine(out: string): LuaResult | undefined {
+function parseLuaLine(out: string): { values: Record<LuaField, number>; firstFailure: string } | undefined {
   const line = out.split('\n').find((l) => l.startsWith('LUA '));
   if (!line) return undefined;
+  const at = line.indexOf(' first_failure=');
   const kv: Record<string, string> = {};
-  for (const part of line.slice(4).split(' ')) {
+  for (const part of line.slice(4, at < 0 ? undefined : at).split(' ')) {
     const eq = part.indexOf('=');
     if (eq > 0) kv[part.slice(0, eq)] = part.slice(eq + 1);
   }
-  const n = (k: string): number => Number(kv[k] ?? 'NaN');
-  return {
-    requests: n('requests'),
-    duration_us: n('duration_us'),
-    err_connect: n('err_connect'),
-    err_read: n('err_read'),
-    err_write: n('err_write'),
-    err_status: n('err_status'),
-    err_timeout: n('err_timeout'),
-    ok: n('ok'),
-    failures: n('failures'),
-    bad: n('bad'),
-    non200: n('non200'),
-    p50_us: n('p50_us'),
-    p90_us: n('p90_us'),
-    p99_us: n('p99_us'),
-    max_us: n('max_us'),
-    first_failure: kv.first_failure ?? '',
-  };
+  const values = Object.fromEntries(LUA_FIELDS.map((k) => [k, Number(kv[k] ?? 'NaN')])) as Record<LuaField, number>;
+  return { values, firstFailure: at < 0 ? '' : line.slice(at + ' first_failure='.length) };
 }
 
 function runWrk(args: string[], timeoutMs: number): Promise<{ code: number | null; out: string; err: string }> {
@@ -108,6 +82,7 @@ function runWrk(args: string[], timeoutMs: number): Promise<{ code: number | nul
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    onInterrupt(() => child.kill('SIGKILL'));
     child.on('error', (e) => {
       clearTimeout(killer);
       reject((e as NodeJS.ErrnoException).code === 'ENOENT' ? new Error('wrk not found: apt-get install -y wrk') : e);
@@ -116,152 +91,96 @@ function runWrk(args: string[], timeoutMs: number): Promise<{ code: number | nul
       clearTimeout(killer);
       resolve({ code, out, err });
     });
-    const stop = (): void => {
-      child.kill('SIGKILL');
-      process.exit(130);
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
   });
 }
 
-async function main(): Promise<void> {
-  const values = parseArgsOrHelp(USAGE, {
-    options: {
-      host: { type: 'string', default: '127.0.0.1' },
-      port: { type: 'string' },
-      duration: { type: 'string', default: '10' },
-      warmup: { type: 'string', default: '0' },
-      connections: { type: 'string', default: '64' },
-      threads: { type: 'string', default: '1' },
-      hashes: { type: 'string', default: '100000' },
-      'hashes-file': { type: 'string', default: '' },
-      seed: { type: 'string', default: '1' },
-      zipf: { type: 'string', default: '1' },
-      numwant: { type: 'string', default: '50' },
-      close: { type: 'boolean', default: false },
-      'no-check': { type: 'boolean', default: false },
-      pool: { type: 'string', default: '65536' },
-      'cpu-pid': { type: 'string', default: '0' },
-      label: { type: 'string', default: '' },
-      help: { type: 'boolean', default: false },
-    },
-  });
-  if (values.port === undefined) {
-    console.log(USAGE);
-    process.exit(2);
-  }
-  const host = values.host!;
-  assertLoopback(host);
-  const port = int('port', values.port, 1, 65535);
-  const duration = int('duration', values.duration!, 1, 3600);
-  const warmup = int('warmup', values.warmup!, 0, 600);
-  const connections = int('connections', values.connections!, 1, 10_000);
-  const threads = int('threads', values.threads!, 1, 64);
-  if (connections < threads) throw new Error('--connections must be >= --threads');
-  const seed = int('seed', values.seed!, 0, 2 ** 31);
-  const cpuPid = int('cpu-pid', values['cpu-pid']!, 0, 2 ** 31);
-  const zipf = Number(values.zipf);
-  if (!(zipf >= 0 && zipf <= 10)) throw new Error('--zipf must be in [0, 10]');
-  const numwant = int('numwant', values.numwant!, 0, 10_000);
-  const pool = int('pool', values.pool!, 1, 1 << 22);
-  const check = !values['no-check'];
-
+/** An unmeasured wrk run for --warmup, then the measured one. */
+async function run(o: Options, window: MeasureWindow): Promise<Stats<Counter>> {
+  if (o.connections < o.threads) throw new Error('--connections must be >= --threads');
   let tmp: string | undefined;
-  let hashesFile = values['hashes-file']!;
+  let hashesFile = o.hashesFile;
   if (!hashesFile) {
     tmp = mkdtempSync(join(tmpdir(), 'redswarm-http-load-'));
     hashesFile = join(tmp, 'hashes.txt');
-    writeFileSync(hashesFile, hashesToHexLines(makeInfoHashes(int('hashes', values.hashes!, 1, 10_000_000), seed)));
+    writeFileSync(hashesFile, hashesToHexLines(loadHashes(o)));
   }
   try {
     const script = join(dirname(fileURLToPath(import.meta.url)), 'http-announce.lua');
-    const luaArgs = [
-      `hashes=${hashesFile}`,
-      `zipf=${zipf}`,
-      `seed=${seed}`,
-      `numwant=${numwant}`,
-      `close=${values.close ? 1 : 0}`,
-      `check=${check ? 1 : 0}`,
-      `pool=${pool}`,
-    ];
-    const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}/`;
-    const wrkArgs = (secs: number): string[] => [
-      `-t${threads}`,
-      `-c${connections}`,
-      `-d${secs}s`,
-      '--timeout',
-      '2s',
-      '-s',
-      script,
-      url,
-      '--',
-      ...luaArgs,
-    ];
-    if (warmup > 0) await runWrk(wrkArgs(warmup), (warmup + 30) * 1000);
+    const lua = Object.entries({
+      hashes: hashesFile,
+      zipf: o.zipf,
+      seed: o.seed,
+      numwant: o.numwant,
+      close: o.close ? 1 : 0,
+      check: o.noCheck ? 0 : 1,
+      pool: o.pool,
+    }).map(([k, v]) => `${k}=${v}`);
+    const url = `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${o.port}/`;
+    const wrk = (secs: number): Promise<{ code: number | null; out: string; err: string }> =>
+      runWrk([`-t${o.threads}`, `-c${o.connections}`, `-d${secs}s`, '--timeout', '2s', '-s', script, url, '--', ...lua], (secs + 30) * 1000);
+    if (o.warmup > 0) await wrk(o.warmup);
 
-    const cpu0 = cpuPid ? processTreeCpuSeconds(cpuPid) : NaN;
+    window.begin();
     const gen0 = waitedChildrenCpuSeconds();
-    const { code, out, err } = await runWrk(wrkArgs(duration), (duration + 30) * 1000);
-    const cpu1 = cpuPid ? processTreeCpuSeconds(cpuPid) : NaN;
+    const { code, out, err } = await wrk(o.duration);
+    window.end();
     const genCpu = waitedChildrenCpuSeconds() - gen0; // wrk's own CPU time
-    const r = parseLuaLine(out);
-    if (code !== 0 || !r) throw new Error(`wrk failed (exit ${code}):\n${out}${err}`);
-
-    const elapsed = r.duration_us / 1e6;
+    const parsed = parseLuaLine(out);
+    if (code !== 0 || !parsed) throw new Error(`wrk failed (exit ${code}):\n${out}${err}`);
+    const r = parsed.values;
     const responses = r.requests;
-    const rps = responses / elapsed;
     // A server that drops every connection after replying shows up as ~one read error per reply.
     const serverCloses = r.err_read >= 0.5 * responses && responses > 0;
-    const closes = serverCloses ? r.err_read : 0;
-    const errors = r.err_connect + r.err_write + r.err_timeout + r.err_status + (serverCloses ? 0 : r.err_read) + (check ? r.failures + r.bad + r.non200 - r.err_status : 0);
-    const trackerCpu = cpu1 - cpu0;
-    const label = values.label ? `${values.label} ` : '';
-    const lines = [
-      `http-load ${label}${host}:${port}: wrk -t${threads} -c${connections} ${values.close ? 'Connection: close' : 'keep-alive'}, ` +
-        `hashes=${values['hashes-file'] ? `file:${hashesFile}` : values.hashes} zipf=${zipf} numwant=${numwant} check=${check}`,
-      `  responses:  ${responses} in ${elapsed.toFixed(2)} s = ${rps.toFixed(0)} responses/s`,
-      `  errors:     ${errors} (connect ${r.err_connect}, read ${serverCloses ? '-' : r.err_read}, write ${r.err_write}, timeout ${r.err_timeout}, status>399 ${r.err_status}` +
-        (check ? `; bodies: ${r.ok} ok, ${r.failures} failure replies, ${r.bad} malformed, ${r.non200} non-200)` : ')'),
-      `  latency:    p50 ${fmtUs(r.p50_us)}, p90 ${fmtUs(r.p90_us)}, p99 ${fmtUs(r.p99_us)}, max ${fmtUs(r.max_us)}`,
-      `  generator:  wrk ${genCpu.toFixed(2)} CPU s (${percentOfCore(genCpu, elapsed)}% of one core)`,
-    ];
-    if (serverCloses && !values.close) {
-      lines.push(
-        `  note:       the server closed the connection after ${closes} of ${responses} replies without announcing it ` +
-          `(no "Connection: close" header): keep-alive is impossible with it, wrk reconnected each time and counted ` +
-          `each close as a socket read error. The replies were complete and are counted as responses.`,
-      );
-    } else if (serverCloses) {
-      lines.push(
-        `  note:       the server closed the connection after each reply, as asked, but its replies lacked ` +
-          `"Connection: close", so wrk counted ${closes} closes as socket read errors (not counted as errors here).`,
-      );
-    }
-    if (cpuPid) lines.push(trackerCpuLine(trackerCpu, elapsed, responses));
-    if (r.first_failure) lines.push(`  failure:    ${r.first_failure}`);
-    console.log(lines.join('\n'));
-    const kv: Record<string, string | number> = {
-      proto: 'http',
+    const socketErrors = r.err_connect + r.err_write + r.err_timeout + r.err_status + (serverCloses ? 0 : r.err_read);
+    const errors = socketErrors + (o.noCheck ? 0 : r.failures + r.bad + r.non200 - r.err_status);
+    return {
+      elapsed: r.duration_us / 1e6,
       responses,
-      elapsed: elapsed.toFixed(3),
-      rps: rps.toFixed(0),
-      errors,
-      closes,
-      server_closes: serverCloses ? 1 : 0,
-      failures: r.failures,
-      p50_us: r.p50_us,
-      p99_us: r.p99_us,
-      gen_cpu_s: genCpu.toFixed(3),
-      ...trackerCpuResult(cpuPid, trackerCpu, responses),
+      genCpu,
+      latency: { p50: r.p50_us, p90: r.p90_us, p99: r.p99_us, max: r.max_us },
+      counters: { ...r, errors, closes: serverCloses ? r.err_read : 0, serverCloses: serverCloses ? 1 : 0 },
+      messages: parsed.firstFailure ? [`first failure reply: ${parsed.firstFailure}`] : [],
     };
-    printResult(kv);
   } finally {
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   }
 }
 
-main().catch((e: unknown) => {
-  console.error(`http-load: ${e instanceof Error ? e.message : String(e)}`);
-  process.exit(1);
+runTool({
+  name: 'http-load',
+  proto: 'http',
+  entry: import.meta.url,
+  options: OPTIONS,
+  run,
+  summary: (o, s) => {
+    const r = s.counters;
+    const serverCloses = r.serverCloses === 1;
+    const notes: [string, string][] = [];
+    if (serverCloses && !o.close) {
+      notes.push([
+        'note',
+        `the server closed the connection after ${r.closes} of ${s.responses} replies without announcing it ` +
+          `(no "Connection: close" header): keep-alive is impossible with it, wrk reconnected each time and counted ` +
+          `each close as a socket read error. The replies were complete and are counted as responses.`,
+      ]);
+    } else if (serverCloses) {
+      notes.push([
+        'note',
+        `the server closed the connection after each reply, as asked, but its replies lacked ` +
+          `"Connection: close", so wrk counted ${r.closes} closes as socket read errors (not counted as errors here).`,
+      ]);
+    }
+    return {
+      title:
+        `wrk -t${o.threads} -c${o.connections} ${o.close ? 'Connection: close' : 'keep-alive'}, ` +
+        `${hashesLabel(o)} numwant=${o.numwant} check=${!o.noCheck}`,
+      errors:
+        `${r.errors} (connect ${r.err_connect}, read ${serverCloses ? '-' : r.err_read}, write ${r.err_write}, ` +
+        `timeout ${r.err_timeout}, status>399 ${r.err_status}` +
+        (o.noCheck ? ')' : `; bodies: ${r.ok} ok, ${r.failures} failure replies, ${r.bad} malformed, ${r.non200} non-200)`),
+      generator: 'wrk ',
+      notes,
+      result: { errors: r.errors, closes: r.closes, server_closes: r.serverCloses, failures: r.failures },
+    };
+  },
 });

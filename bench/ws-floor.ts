@@ -6,23 +6,21 @@
  *
  *   node --import tsx bench/ws-floor.ts --port N
  */
-import { parseArgs } from 'node:util';
 import { uWS } from '../src/server/uws.js';
-import { assertLoopback } from './load-common.js';
+import { assertLoopback, parseOptions, targetOptions } from './harness/options.js';
 
-const { values } = parseArgs({ options: { host: { type: 'string', default: '127.0.0.1' }, port: { type: 'string' } } });
-const port = Number(values.port);
-if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error('--port N is required');
-assertLoopback(values.host!);
+const usage = 'usage: node --import tsx bench/ws-floor.ts --port N';
+const { host, port } = parseOptions(targetOptions('port to listen on', 'address to listen on (loopback only)'), process.argv.slice(2), usage);
+assertLoopback(host);
 
 const reply = JSON.stringify({ action: 'announce', interval: 120, info_hash: 'x'.repeat(20), complete: 0, incomplete: 1 });
 uWS
   .App()
   .ws('/*', { compression: uWS.DISABLED, maxPayloadLength: 64 * 1024, message: (ws) => void ws.send(reply, false) })
-  .listen(values.host!, port, (token) => {
+  .listen(host, port, (token) => {
     if (token === false) {
-      console.error(`ws-floor: cannot listen on ${values.host}:${port}`);
+      console.error(`ws-floor: cannot listen on ${host}:${port}`);
       process.exit(1);
     }
-    console.log(`ws-floor ws://${values.host}:${port}`);
+    console.log(`ws-floor ws://${host}:${port}`);
   });
