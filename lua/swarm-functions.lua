@@ -1,62 +1,60 @@
 #!lua name=redswarm_$V
 --[[
 The Redis store's swarms, as one Redis Functions library (FCALL). The store loads it on a node when a call
-there answers "Function not found", with `$V` replaced by a hash of this file, so that trackers running
+there answers "Function not found". It loads this file with the constants of src/store/redis/function-contract.ts
+inserted after the first line, and with `$V` replaced by a hash of the result, so that trackers running
 different versions can share one Redis without replacing each other's functions.
 
 All keys of a swarm carry the same hash tag (src/store/redis/swarm-keys.ts): one function sees all of them in
 one slot, atomically. A swarm is:
 
-  peers key   HASH    field 'h': the swarm's header (HEADER below); field <peer>: position * 4 + flags
-  one packed STRING per list: `cap` entries of `stride` bytes, then `cap` generation bytes
+  peers key   HASH    field HEADER_FIELD: the swarm's header (HEADER); field <peer>: position * POSITION_STEP + flags
+  one packed STRING per list: `capacity` entries of `stride` bytes, then `capacity` generation bytes
 
-HTTP/UDP swarms have two lists: IPv4 peers (6-byte compact entries; hash field = the entry) and IPv6 peers
-(18 bytes). WebSocket swarms have one: peer_id length (1 byte), peer_id, route length (1 byte), route,
-zero-padded to the swarm's entry width (a multiple of 8 that grows with the longest entry); hash field = the
-peer_id. Peers live at positions 0 .. n-1 of their list: a removal moves the last entries into the holes, so a
-sample of peers is a window of entries at a random position, one GETRANGE, returned as it is.
+HTTP/UDP swarms have two lists: IPv4 peers first (6-byte compact entries; hash field = the entry) and IPv6
+peers second (18 bytes). WebSocket swarms have one: peer_id length (1 byte), peer_id, route length (1 byte),
+route, zero-padded to the swarm's entry width (a multiple of 8 that grows with the longest entry); hash field =
+the peer_id. Peers live at positions 0 .. count-1 of their list: a removal moves the last entries into the
+holes, so a sample of peers is a window of entries at a random position, one GETRANGE, returned as it is.
 
-Expiry counts in generations of `g` seconds (g = ttl / 80, at least 1 s; a swarm converts its bytes once
-when the TTL changes g): the generation
-byte of a peer is the generation of its last announce, mod 256. A peer is live while its age (the current
-generation minus its own, mod 256) is below K = ceil(ttl / g), i.e. it expires at the end of the K-th
-generation: less than one generation away from its TTL, before or after. A re-announce rewrites one byte: nothing is
-re-sorted. Expired peers are found by plain finds (memchr) of the expired byte values in a list's generation
-bytes; that happens only once the current generation has reached a list's `old` (a lower bound of its oldest
-generation) plus K, so mostly for a single byte value. Ages never wrap around: every announce leaves only peers younger than K, the keys' TTL
-runs out at most 2 × ttl after the last one, and a swarm whose keys should have expired by then (Redis' clock
-and the tracker's disagree, or a test's clock jumped) is emptied at once; so no age reaches 3K + 2 <= 256.
+Expiry counts in generations of `generation_seconds` (ceil(ttl / GENERATIONS), at least 1 s; a swarm converts
+its bytes once when a new TTL changes that length): the generation byte of a peer is the generation of its
+last announce, mod 256. A peer is live while its age (the current generation minus its own, mod 256) is below
+`live_generations` = ceil(ttl / generation_seconds), i.e. it expires at the end of that many generations: less
+than one generation away from its TTL, before or after. A re-announce rewrites one byte: nothing is re-sorted.
+Expired peers are found by plain finds (memchr) of the expired byte values in a list's generation bytes; that
+happens only once the current generation has reached a list's `oldest` (a lower bound of its oldest
+generation) plus live_generations, so mostly for a single byte value. Ages never wrap around: every announce
+leaves only live peers, the keys' TTL runs out at most 2 × ttl after the last one, and a swarm whose keys
+should have expired by then (Redis' clock and the tracker's disagree, or a test's clock jumped) is emptied at
+once; so no age reaches 3 × live_generations + 2 <= 256.
 
-The header (little endian): n1, n2 (entries per list), cap1, cap2 (entries each packed string has room for),
-old1, old2 (a lower bound of each list's oldest generation), seeders, keys_until (when the keys' TTL runs
-out), width (WebSocket entry size), all uint32; downloaded (double); g (uint32).
+The header holds, per list, its entry count, the entries its string has room for (capacity) and the lower
+bound of its oldest generation; then the seeders, when the keys' TTL runs out (keys_until), the WebSocket
+entry width, downloaded and generation_seconds (HEADER: the order and types).
 
 The announce functions reply with the swarm's header as it is after the call and the sampled entries: the
-tracker reads the counts off the header. Flags: 1 = seeder, 2 = this peer's `completed` has been counted.
-Every call first drops its swarm's expired peers, at most `limit` per list. The keys get a TTL of 2 × ttl
-whenever less than ttl is left of it (`keys_until`), so they outlive their peers and an abandoned swarm
-disappears by itself.
+tracker reads the counts off the header. Flags: FLAG_SEEDER, and FLAG_COUNTED once this peer's `completed`
+has been counted; the seeder flag is the low bit, so `flags % FLAG_COUNTED` is it. Every call first drops its
+swarm's expired peers, at most `limit` per list. The keys get a TTL of 2 × ttl whenever less than ttl is left
+of it (`keys_until`), so they outlive their peers and an abandoned swarm disappears by itself.
 
 A WebSocket peer belongs to the route (its socket) that announced it first, until that route stops it or the
 peer expires: its entry's route never changes, and an announce of it from any other route, whatever the event,
-changes nothing and replies with a third element, 1 (a conflict).
+changes nothing and replies with a third element, WS_CONFLICT.
 ]]
 
-local HEADER = '<I4I4I4I4I4I4I4I4I4dI4'
-local HEADER_FIELD = 'h'
-local GENERATIONS = 80         -- generations per ttl: 3 * 80 + 2 <= 256, so ages never wrap around (see above)
--- ARGV[1] of the announce functions: now, ttl, numwant, random, expiry limit, event, seeder; then the peer
--- (HTTP/UDP: its compact address; WebSocket: peer_id length, peer_id, route).
-local ANNOUNCE_ARGS = '<I4I4I4I4I4BB'
-local ANNOUNCE_ARGS_SIZE = 22
-local COMPLETED, STOPPED = 1, 3
+-- HEADER, HEADER_FIELD, ANNOUNCE_ARGS, SCRAPE_ARGS (+ _SIZE), EVENT_*, FLAG_*, POSITION_STEP and WS_CONFLICT
+-- are not defined here: they are generated from src/store/redis/function-contract.ts, above this comment.
 
--- Calls visit(position) for each byte of `gens` (a list's generation bytes) whose age at generation G is
+local GENERATIONS = 80         -- generations per ttl: 3 * 80 + 2 <= 256, so ages never wrap around (see above)
+
+-- Calls visit(position) for each byte of `gens` (a list's generation bytes) whose age at `generation` is
 -- within lo .. hi, one byte value at a time: a plain find is memchr in C, where a pattern set costs ~1 µs a
 -- byte. Stops when visit returns true; returns true then.
-local function find_ages(gens, G, lo, hi, visit)
+local function find_ages(gens, generation, lo, hi, visit)
   for age = lo, hi do
-    local byte = string.char((G - age) % 256)
+    local byte = string.char((generation - age) % 256)
     local at = string.find(gens, byte, 1, true)
     while at do
       if visit(at - 1) then return true end
@@ -66,77 +64,83 @@ local function find_ages(gens, G, lo, hi, visit)
   return false
 end
 
--- The oldest age below K among `gens`: exact for a short list (so a small swarm is not scanned again before
--- a peer of it can expire), else K - 1 (a long list is scanned again next generation, for one byte value).
-local function oldest_age(gens, G, K)
-  if #gens > 64 then return K - 1 end
+-- The oldest live age among `gens`: exact for a short list (so a small swarm is not scanned again before a
+-- peer of it can expire), else live_generations - 1 (a long list is scanned again next generation, for one
+-- byte value).
+local function oldest_age(gens, generation, live_generations)
+  if #gens > 64 then return live_generations - 1 end
   local oldest = 0
   for j = 1, #gens do
-    local age = (G - string.byte(gens, j)) % 256
-    if age < K and age > oldest then oldest = age end
+    local age = (generation - string.byte(gens, j)) % 256
+    if age < live_generations and age > oldest then oldest = age end
   end
   return oldest
 end
 
--- A list's generation bytes (after its `cap` entries).
+-- A list's generation bytes (after its `capacity` entries).
 local function read_gens(list)
-  local base = list.cap * list.stride
-  return redis.call('GETRANGE', list.key, base, base + list.n - 1)
+  local base = list.capacity * list.stride
+  return redis.call('GETRANGE', list.key, base, base + list.count - 1)
 end
 
 local function generation_length(ttl)
   return math.max(1, math.ceil(ttl / GENERATIONS))
 end
 
--- Converts a swarm's generation bytes to generations of `g` seconds, of which a peer lives K (a changed TTL
--- changes the length): a map of the 256 byte values, applied by string.gsub in C, once. An age that would
--- reach K or more becomes K (expired, and too young to wrap around); the lists are scanned next.
-local function regenerate(sw, g, K, now)
-  local old_g, old_G, G = sw.g, math.floor(now / sw.g), math.floor(now / g)
-  local map = {}
+-- Converts a swarm's generation bytes to generations of `seconds`, of which a peer lives `live_generations`
+-- (a changed TTL changes the length): a map of the 256 byte values, applied by string.gsub in C, once. An age
+-- that would reach live_generations or more becomes live_generations (expired, and too young to wrap around);
+-- the lists are scanned next.
+local function regenerate(swarm, seconds, live_generations, now)
+  local old_seconds = swarm.generation_seconds
+  local old_generation, generation = math.floor(now / old_seconds), math.floor(now / seconds)
+  local byte_map = {}
   for b = 0, 255 do
-    local age = G - math.floor((old_G - (old_G - b) % 256) * old_g / g)
-    map[string.char(b)] = string.char((G - math.min(age, K)) % 256)
+    local age = generation - math.floor((old_generation - (old_generation - b) % 256) * old_seconds / seconds)
+    byte_map[string.char(b)] = string.char((generation - math.min(age, live_generations)) % 256)
   end
-  for i = 1, sw.lists do
-    local list = sw[i]
-    if list.n > 0 then
-      redis.call('SETRANGE', list.key, list.cap * list.stride, (string.gsub(read_gens(list), '.', map)))
-      list.old = G - K
+  for i = 1, swarm.lists do
+    local list = swarm[i]
+    if list.count > 0 then
+      redis.call('SETRANGE', list.key, list.capacity * list.stride, (string.gsub(read_gens(list), '.', byte_map)))
+      list.oldest = generation - live_generations
     end
   end
-  sw.g = g
-  sw.G = G
-  sw.dirty = true
+  swarm.generation_seconds = seconds
+  swarm.generation = generation
+  swarm.dirty = true
 end
 
 -- A swarm's state from its header (`raw`: false when there is none).
 local function load_swarm(keys, ws, raw, now, ttl)
-  local n1, n2, cap1, cap2, old1, old2, seeders, keys_until, width, downloaded, g = 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
-  local length = generation_length(ttl)
+  local first_count, second_count, first_capacity, second_capacity, first_oldest, second_oldest = 0, 0, 0, 0, 0, 0
+  local seeders, keys_until, width, downloaded, generation_seconds = 0, 0, 0, 0, 0
+  local seconds = generation_length(ttl)
   if raw then
-    n1, n2, cap1, cap2, old1, old2, seeders, keys_until, width, downloaded, g = struct.unpack(HEADER, raw)
+    first_count, second_count, first_capacity, second_capacity, first_oldest, second_oldest, seeders, keys_until,
+      width, downloaded, generation_seconds = struct.unpack(HEADER, raw)
   else
-    g = length
+    generation_seconds = seconds
   end
-  local sw = { hash = keys[1], keys = keys, seeders = seeders, keys_until = keys_until, width = width,
-               downloaded = downloaded, g = g, G = math.floor(now / g), K = math.ceil(ttl / length),
-               exists = raw and true or false, dirty = false, refresh = false, removed = 0 }
+  local swarm = { hash = keys[1], keys = keys, seeders = seeders, keys_until = keys_until, width = width,
+                  downloaded = downloaded, generation_seconds = generation_seconds,
+                  generation = math.floor(now / generation_seconds), live_generations = math.ceil(ttl / seconds),
+                  exists = raw and true or false, dirty = false, refresh = false, removed = 0 }
   if ws then
-    sw[1] = { key = keys[2], n = n1, cap = cap1, old = old1, stride = width, member = 0 }
-    sw.lists = 1
+    swarm[1] = { key = keys[2], count = first_count, capacity = first_capacity, oldest = first_oldest, stride = width, member = 0 }
+    swarm.lists = 1
   else
-    sw[1] = { key = keys[2], n = n1, cap = cap1, old = old1, stride = 6, member = 6 }
-    sw[2] = { key = keys[3], n = n2, cap = cap2, old = old2, stride = 18, member = 18 }
-    sw.lists = 2
+    swarm[1] = { key = keys[2], count = first_count, capacity = first_capacity, oldest = first_oldest, stride = 6, member = 6 }
+    swarm[2] = { key = keys[3], count = second_count, capacity = second_capacity, oldest = second_oldest, stride = 18, member = 18 }
+    swarm.lists = 2
   end
-  if g ~= length then regenerate(sw, length, sw.K, now) end
-  return sw
+  if generation_seconds ~= seconds then regenerate(swarm, seconds, swarm.live_generations, now) end
+  return swarm
 end
 
-local function total(sw)
-  if sw.lists == 1 then return sw[1].n end
-  return sw[1].n + sw[2].n
+local function total(swarm)
+  if swarm.lists == 1 then return swarm[1].count end
+  return swarm[1].count + swarm[2].count
 end
 
 -- The hash field of an entry.
@@ -147,87 +151,87 @@ end
 
 -- Position and flags in a hash value.
 local function decode(value)
-  local v = tonumber(value)
-  local flags = v % 4
-  return (v - flags) / 4, flags
+  local number = tonumber(value)
+  local flags = number % POSITION_STEP
+  return (number - flags) / POSITION_STEP, flags
 end
 
--- Rewrites a list's string with room for `cap` entries of `stride` bytes (a WebSocket list widens its
--- entries); its n entries and generations keep their positions.
-local function rewrite(list, cap, stride)
-  local n, key = list.n, list.key
+-- Rewrites a list's string with room for `capacity` entries of `stride` bytes (a WebSocket list widens its
+-- entries); its entries and generations keep their positions.
+local function rewrite(list, capacity, stride)
+  local count, key = list.count, list.key
   local entries, gens = '', ''
-  if n > 0 then
-    entries = redis.call('GETRANGE', key, 0, n * list.stride - 1)
+  if count > 0 then
+    entries = redis.call('GETRANGE', key, 0, count * list.stride - 1)
     gens = read_gens(list)
     if stride ~= list.stride then
       local pad, parts = string.rep('\0', stride - list.stride), {}
-      for j = 0, n - 1 do parts[j + 1] = string.sub(entries, j * list.stride + 1, (j + 1) * list.stride) .. pad end
+      for j = 0, count - 1 do parts[j + 1] = string.sub(entries, j * list.stride + 1, (j + 1) * list.stride) .. pad end
       entries = table.concat(parts)
     end
   end
-  if cap == 0 then
+  if capacity == 0 then
     redis.call('DEL', key)
   else
-    redis.call('SET', key, entries .. string.rep('\0', (cap - n) * stride) .. gens .. string.rep('\0', cap - n), 'KEEPTTL')
+    redis.call('SET', key, entries .. string.rep('\0', (capacity - count) * stride) .. gens .. string.rep('\0', capacity - count), 'KEEPTTL')
   end
-  list.cap = cap
+  list.capacity = capacity
   list.stride = stride
 end
 
 -- Removes the entries at positions `gone` (their hash fields already deleted): the live entries behind the
 -- new end fill the holes before it (their hash values follow), and a string more than half empty is cut
 -- down. `entries`, `gens`: the list's entries and generations if the caller read them.
-local function remove_positions(sw, list, gone, entries, gens)
-  local n = list.n
-  local m = n - #gone
-  local stride, key, base = list.stride, list.key, list.cap * list.stride
+local function remove_positions(swarm, list, gone, entries, gens)
+  local count = list.count
+  local remaining = count - #gone
+  local stride, key, base = list.stride, list.key, list.capacity * list.stride
   local holes, leaving = {}, {}
   for _, p in ipairs(gone) do
-    if p >= m then leaving[p] = true else holes[#holes + 1] = p end
+    if p >= remaining then leaving[p] = true else holes[#holes + 1] = p end
   end
   if #holes > 0 then
     local from = 0
     if not entries then
-      from = m
-      entries = redis.call('GETRANGE', key, m * stride, n * stride - 1)
-      gens = redis.call('GETRANGE', key, base + m, base + n - 1)
+      from = remaining
+      entries = redis.call('GETRANGE', key, remaining * stride, count * stride - 1)
+      gens = redis.call('GETRANGE', key, base + remaining, base + count - 1)
     end
-    local h = 0
-    for p = m, n - 1 do
+    local filled = 0
+    for p = remaining, count - 1 do
       if not leaving[p] then
-        h = h + 1
-        local to = holes[h]
+        filled = filled + 1
+        local to = holes[filled]
         local entry = string.sub(entries, (p - from) * stride + 1, (p - from + 1) * stride)
         redis.call('SETRANGE', key, to * stride, entry)
         redis.call('SETRANGE', key, base + to, string.sub(gens, p - from + 1, p - from + 1))
-        redis.call('HINCRBY', sw.hash, member_of(list, entry), (to - p) * 4)
+        redis.call('HINCRBY', swarm.hash, member_of(list, entry), (to - p) * POSITION_STEP)
       end
     end
   end
-  list.n = m
+  list.count = remaining
   list.changed = true
-  sw.dirty = true
-  if m == 0 or list.cap > 2 * m + 32 then rewrite(list, m, stride) end
+  swarm.dirty = true
+  if remaining == 0 or list.capacity > 2 * remaining + 32 then rewrite(list, remaining, stride) end
 end
 
 -- Drops up to `limit` expired peers of a list once its oldest generation may have expired. Returns true when
 -- expired peers may remain (more than one call removes).
-local function drop_expired(sw, list, limit)
-  local G, K = sw.G, sw.K
-  if list.n == 0 or G - list.old < K then return false end
+local function drop_expired(swarm, list, limit)
+  local generation, live_generations = swarm.generation, swarm.live_generations
+  if list.count == 0 or generation - list.oldest < live_generations then return false end
   local gens = read_gens(list)
   local gone = {}
-  -- No byte is older than G - old.
-  find_ages(gens, G, K, math.min(G - list.old, 255), function(position)
+  -- No byte is older than generation - oldest.
+  find_ages(gens, generation, live_generations, math.min(generation - list.oldest, 255), function(position)
     gone[#gone + 1] = position
     return #gone == limit
   end)
-  local k = #gone
-  if k > 0 then
+  local found = #gone
+  if found > 0 then
     -- A few entries one by one, many in one read of the whole list.
     local stride, entries = list.stride, nil
-    if k * 64 >= list.n then entries = redis.call('GETRANGE', list.key, 0, list.n * stride - 1) end
+    if found * 64 >= list.count then entries = redis.call('GETRANGE', list.key, 0, list.count * stride - 1) end
     local members = {}
     for j, p in ipairs(gone) do
       local entry
@@ -239,37 +243,37 @@ local function drop_expired(sw, list, limit)
       members[j] = member_of(list, entry)
     end
     local seeders = 0
-    for _, value in ipairs(redis.call('HMGET', sw.hash, unpack(members))) do
+    for _, value in ipairs(redis.call('HMGET', swarm.hash, unpack(members))) do
       local _, flags = decode(value)
-      seeders = seeders + flags % 2
+      seeders = seeders + flags % FLAG_COUNTED
     end
-    redis.call('HDEL', sw.hash, unpack(members))
-    remove_positions(sw, list, gone, entries, entries and gens)
-    sw.seeders = sw.seeders - seeders
-    sw.removed = sw.removed + k
+    redis.call('HDEL', swarm.hash, unpack(members))
+    remove_positions(swarm, list, gone, entries, entries and gens)
+    swarm.seeders = swarm.seeders - seeders
+    swarm.removed = swarm.removed + found
   end
-  if k == limit then return true end
-  -- The expired bytes are not of an age below K: the old string serves.
-  if list.n > 0 then list.old = G - oldest_age(gens, G, K) end
-  sw.dirty = true
+  if found == limit then return true end
+  -- The expired bytes are not of a live age: the old string serves.
+  if list.count > 0 then list.oldest = generation - oldest_age(gens, generation, live_generations) end
+  swarm.dirty = true
   return false
 end
 
--- Empties a swarm whose keys should have expired (no announce for ttl + g: every peer has expired), keeping
--- its downloads. UNLINK frees large lists in the background.
-local function drop_abandoned(sw, now)
-  local n = total(sw)
-  if n == 0 or now < sw.keys_until + sw.g then return end
-  local keys = { sw.hash }
-  for i = 1, sw.lists do
-    keys[i + 1] = sw[i].key
-    sw[i].n, sw[i].cap, sw[i].changed = 0, 0, true
+-- Empties a swarm whose keys should have expired (no announce for ttl + one generation: every peer has
+-- expired), keeping its downloads. UNLINK frees large lists in the background.
+local function drop_abandoned(swarm, now)
+  local peers = total(swarm)
+  if peers == 0 or now < swarm.keys_until + swarm.generation_seconds then return end
+  local keys = { swarm.hash }
+  for i = 1, swarm.lists do
+    keys[i + 1] = swarm[i].key
+    swarm[i].count, swarm[i].capacity, swarm[i].changed = 0, 0, true
   end
   redis.call('UNLINK', unpack(keys))
-  sw.seeders = 0
-  sw.removed = sw.removed + n
-  sw.refresh = true
-  sw.dirty = true
+  swarm.seeders = 0
+  swarm.removed = swarm.removed + peers
+  swarm.refresh = true
+  swarm.dirty = true
 end
 
 -- A WebSocket entry, zero-padded to `width` bytes.
@@ -286,115 +290,118 @@ local function route_at(key, stride, position)
 end
 
 -- Removes the peer `member` (hash value: `position`, `flags`) from a list.
-local function remove_peer(sw, list, member, position, flags)
-  redis.call('HDEL', sw.hash, member)
-  remove_positions(sw, list, { position })
-  sw.seeders = sw.seeders - flags % 2
+local function remove_peer(swarm, list, member, position, flags)
+  redis.call('HDEL', swarm.hash, member)
+  remove_positions(swarm, list, { position })
+  swarm.seeders = swarm.seeders - flags % FLAG_COUNTED
 end
 
--- Applies one announce of a peer (hash field `member`, packed entry `entry`) to a list. `old`: the peer's
--- hash value if the caller read it (false: absent). Returns the peer's position afterwards, -1 if it is not
--- in the list.
-local function update(sw, list, member, entry, event, seeder, old)
-  if old == nil then old = redis.call('HGET', sw.hash, member) end
+-- Applies one announce of a peer (hash field `member`, packed entry `entry`) to a list. `peer_value`: the
+-- peer's hash value if the caller read it (false: absent). Returns the peer's position afterwards, -1 if it
+-- is not in the list.
+local function update(swarm, list, member, entry, event, seeder, peer_value)
+  if peer_value == nil then peer_value = redis.call('HGET', swarm.hash, member) end
   local position, flags = -1, 0
-  if old then position, flags = decode(old) end
-  if event == STOPPED then
-    if old then remove_peer(sw, list, member, position, flags) end
+  if peer_value then position, flags = decode(peer_value) end
+  if event == EVENT_STOPPED then
+    if peer_value then remove_peer(swarm, list, member, position, flags) end
     return -1
   end
   local new_flags = seeder
-  if flags >= 2 then new_flags = new_flags + 2 end
-  if event == COMPLETED and new_flags < 2 then
-    new_flags = new_flags + 2
-    sw.downloaded = sw.downloaded + 1
-    sw.dirty = true
+  if flags >= FLAG_COUNTED then new_flags = new_flags + FLAG_COUNTED end
+  if event == EVENT_COMPLETED and new_flags < FLAG_COUNTED then
+    new_flags = new_flags + FLAG_COUNTED
+    swarm.downloaded = swarm.downloaded + 1
+    swarm.dirty = true
   end
-  if old then
-    if new_flags ~= flags then redis.call('HSET', sw.hash, member, position * 4 + new_flags) end
+  if peer_value then
+    if new_flags ~= flags then redis.call('HSET', swarm.hash, member, position * POSITION_STEP + new_flags) end
   else
-    position = list.n
-    if position == list.cap then rewrite(list, math.max(1, 2 * position), list.stride) end
+    position = list.count
+    if position == list.capacity then rewrite(list, math.max(1, 2 * position), list.stride) end
     redis.call('SETRANGE', list.key, position * list.stride, entry)
-    redis.call('HSET', sw.hash, member, position * 4 + new_flags)
-    list.n = position + 1
+    redis.call('HSET', swarm.hash, member, position * POSITION_STEP + new_flags)
+    list.count = position + 1
     if position == 0 then
-      list.old = sw.G
-      sw.refresh = true
+      list.oldest = swarm.generation
+      swarm.refresh = true
     end
-    sw.dirty = true
+    swarm.dirty = true
   end
-  redis.call('SETRANGE', list.key, list.cap * list.stride + position, string.char(sw.G % 256))
-  local delta = seeder - flags % 2
+  redis.call('SETRANGE', list.key, list.capacity * list.stride + position, string.char(swarm.generation % 256))
+  local delta = seeder - flags % FLAG_COUNTED
   if delta ~= 0 then
-    sw.seeders = sw.seeders + delta
-    sw.dirty = true
+    swarm.seeders = swarm.seeders + delta
+    swarm.dirty = true
   end
   return position
 end
 
--- `count` entries of a list (`n` entries of `stride` bytes in the string `key`) from position `first`,
--- wrapping around its end.
-local function read_entries(key, stride, n, first, count)
+-- `count` entries of a list (`list_count` entries of `stride` bytes in the string `key`) from position
+-- `first`, wrapping around its end.
+local function read_entries(key, stride, list_count, first, count)
   local last = first + count
-  if last > n then
-    return read_entries(key, stride, n, first, n - first) .. read_entries(key, stride, n, 0, last - n)
+  if last > list_count then
+    return read_entries(key, stride, list_count, first, list_count - first) .. read_entries(key, stride, list_count, 0, last - list_count)
   end
   return redis.call('GETRANGE', key, first * stride, last * stride - 1)
 end
 
--- Up to `want` entries of a list other than the one at position `self` (-1: none): a window at a random
--- position, or every entry when there are no more than `want` others.
-local function sample(key, stride, n, self, want, random)
-  local others = n
-  if self >= 0 then others = n - 1 end
+-- Up to `want` entries of a list (`list_count` entries) other than the one at position `self` (-1: none): a
+-- window at a random position, or every entry when there are no more than `want` others.
+local function sample(key, stride, list_count, self, want, random)
+  local others = list_count
+  if self >= 0 then others = list_count - 1 end
   if want <= 0 or others <= 0 then return '' end
-  local first, count, at = 0, n, self
+  local first, count, at = 0, list_count, self
   if others > want then
-    first = random % n
+    first = random % list_count
     count = want
     if self >= 0 then
-      at = (self - first) % n
+      at = (self - first) % list_count
       if at < want then count = want + 1 else at = -1 end
     end
   end
-  local entries = read_entries(key, stride, n, first, count)
+  local entries = read_entries(key, stride, list_count, first, count)
   if at < 0 then return entries end
   return string.sub(entries, 1, at * stride) .. string.sub(entries, (at + 1) * stride + 1)
 end
 
 -- While expired peers remain (a backlog), the sample takes live peers only, by their generation bytes.
-local function sample_live(sw, list, self, want)
+local function sample_live(swarm, list, self, want)
   if want <= 0 then return '' end
   local gens = read_gens(list)
   local out = {}
-  find_ages(gens, sw.G, 0, sw.K - 1, function(p)
-    if p == self then return false end
-    out[#out + 1] = redis.call('GETRANGE', list.key, p * list.stride, (p + 1) * list.stride - 1)
+  find_ages(gens, swarm.generation, 0, swarm.live_generations - 1, function(position)
+    if position == self then return false end
+    out[#out + 1] = redis.call('GETRANGE', list.key, position * list.stride, (position + 1) * list.stride - 1)
     return #out == want
   end)
   return table.concat(out)
 end
 
+local NO_LIST = { count = 0, capacity = 0, oldest = 0 }
+
 -- Writes the header and refreshes the keys' TTL (`ttl` nil: never), or deletes a swarm with no peer and no
 -- download to remember. Returns the header.
-local function finish(sw, now, ttl)
-  local l1, l2 = sw[1], sw[2] or { n = 0, cap = 0, old = 0 }
-  if total(sw) == 0 and sw.downloaded == 0 then
-    if sw.exists or sw.dirty then redis.call('DEL', sw.hash) end
+local function finish(swarm, now, ttl)
+  local first, second = swarm[1], swarm[2] or NO_LIST
+  if total(swarm) == 0 and swarm.downloaded == 0 then
+    if swarm.exists or swarm.dirty then redis.call('DEL', swarm.hash) end
     return struct.pack(HEADER, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
   end
-  if ttl and (sw.refresh or sw.keys_until < now + ttl) then
-    sw.keys_until = now + 2 * ttl
-    sw.dirty = true
+  if ttl and (swarm.refresh or swarm.keys_until < now + ttl) then
+    swarm.keys_until = now + 2 * ttl
+    swarm.dirty = true
   else
     ttl = nil
   end
-  local header = struct.pack(HEADER, l1.n, l2.n, l1.cap, l2.cap, l1.old, l2.old, sw.seeders, sw.keys_until,
-                             sw.width, sw.downloaded, sw.g)
-  if sw.dirty then redis.call('HSET', sw.hash, HEADER_FIELD, header) end
+  local header = struct.pack(HEADER, first.count, second.count, first.capacity, second.capacity, first.oldest,
+                             second.oldest, swarm.seeders, swarm.keys_until, swarm.width, swarm.downloaded,
+                             swarm.generation_seconds)
+  if swarm.dirty then redis.call('HSET', swarm.hash, HEADER_FIELD, header) end
   if ttl then
-    for _, key in ipairs(sw.keys) do redis.call('EXPIRE', key, 2 * ttl) end
+    for _, key in ipairs(swarm.keys) do redis.call('EXPIRE', key, 2 * ttl) end
   end
   return header
 end
@@ -402,136 +409,137 @@ end
 -- Whether no list of the header `raw` is due for an expiry scan (nor for other generations: the TTL
 -- changed). Returns the current generation, when the keys' TTL runs out and the lists' shapes when none is.
 local function not_due(raw, now, ttl)
-  local n1, n2, cap1, cap2, old1, old2, _, keys_until, width, _, g = struct.unpack(HEADER, raw)
-  if g ~= generation_length(ttl) then return nil end
-  local G = math.floor(now / g)
-  local K = math.ceil(ttl / g)
-  if (n1 > 0 and G - old1 >= K) or (n2 > 0 and G - old2 >= K) then return nil end
-  if n1 + n2 > 0 and now >= keys_until + g then return nil end
-  return G, keys_until, n1, n2, cap1, cap2, width
+  local first_count, second_count, first_capacity, second_capacity, first_oldest, second_oldest, _, keys_until,
+    width, _, generation_seconds = struct.unpack(HEADER, raw)
+  if generation_seconds ~= generation_length(ttl) then return nil end
+  local generation = math.floor(now / generation_seconds)
+  local live_generations = math.ceil(ttl / generation_seconds)
+  if (first_count > 0 and generation - first_oldest >= live_generations)
+    or (second_count > 0 and generation - second_oldest >= live_generations) then return nil end
+  if first_count + second_count > 0 and now >= keys_until + generation_seconds then return nil end
+  return generation, keys_until, first_count, second_count, first_capacity, second_capacity, width
 end
 
--- Whether an announce may take the common path: the peer is in the swarm (`old`: its hash value), it is
--- neither stopping nor completing, no list is due, the keys are far from their TTL. Returns what not_due does
--- but `keys_until`.
-local function fast_allowed(raw, old, event, now, ttl)
-  if not old or event == STOPPED or event == COMPLETED then return nil end
-  local G, keys_until, n1, n2, cap1, cap2, width = not_due(raw, now, ttl)
-  if not G or keys_until < now + ttl then return nil end
-  return G, n1, n2, cap1, cap2, width
+-- Whether an announce may take the common path: the peer is in the swarm (`peer_value`: its hash value), it
+-- is neither stopping nor completing, no list is due, the keys are far from their TTL. Returns what not_due
+-- does but `keys_until`.
+local function fast_allowed(raw, peer_value, event, now, ttl)
+  if not peer_value or event == EVENT_STOPPED or event == EVENT_COMPLETED then return nil end
+  local generation, keys_until, first_count, second_count, first_capacity, second_capacity, width = not_due(raw, now, ttl)
+  if not generation or keys_until < now + ttl then return nil end
+  return generation, first_count, second_count, first_capacity, second_capacity, width
 end
 
 -- The common announce, in three commands with the caller's HMGET (WebSocket: four): a peer already in the
--- swarm, not stopping, not completing, not changing between seeder and leecher. `value`: its hash value; its
--- list is `n` entries of `stride` bytes in `key`, with room for `cap`. `route`: the requester's (WebSocket),
--- nil for HTTP/UDP. Returns the reply, or nil when the call needs the general path.
-local function fast_announce(raw, value, key, stride, n, cap, G, route, want, random, seeder)
-  local position, flags = decode(value)
+-- swarm, not stopping, not completing, not changing between seeder and leecher. `peer_value`: its hash value;
+-- its list is `list_count` entries of `stride` bytes in `key`, with room for `capacity`. `route`: the
+-- requester's (WebSocket), nil for HTTP/UDP. Returns the reply, or nil when the call needs the general path.
+local function fast_announce(raw, peer_value, key, stride, list_count, capacity, generation, route, want, random, seeder)
+  local position, flags = decode(peer_value)
   -- No peer is expired here (fast_allowed): another route's peer is live, so refused.
-  if route and route_at(key, stride, position) ~= route then return { raw, '', 1 } end
-  if flags % 2 ~= seeder then return nil end
-  redis.call('SETRANGE', key, cap * stride + position, string.char(G % 256))
-  return { raw, sample(key, stride, n, position, want, random) }
+  if route and route_at(key, stride, position) ~= route then return { raw, '', WS_CONFLICT } end
+  if flags % FLAG_COUNTED ~= seeder then return nil end
+  redis.call('SETRANGE', key, capacity * stride + position, string.char(generation % 256))
+  return { raw, sample(key, stride, list_count, position, want, random) }
 end
 
 -- The general path's reply: the header after the call, and the sample for the peer at position `self` (none
 -- for a stop; live peers only while the list has a backlog of expired ones).
-local function general_reply(sw, list, self, event, backlog, want, random, now, ttl)
+local function general_reply(swarm, list, self, event, backlog, want, random, now, ttl)
   local peers = ''
-  if event ~= STOPPED then
+  if event ~= EVENT_STOPPED then
     if backlog then
-      peers = sample_live(sw, list, self, want)
+      peers = sample_live(swarm, list, self, want)
     else
-      peers = sample(list.key, list.stride, list.n, self, want, random)
+      peers = sample(list.key, list.stride, list.count, self, want, random)
     end
   end
-  return { finish(sw, now, ttl), peers }
+  return { finish(swarm, now, ttl), peers }
 end
 
 -- HTTP/UDP announce. KEYS: peers hash, IPv4 string, IPv6 string. ARGV[1]: ANNOUNCE_ARGS then the compact
 -- peer (6 or 18 bytes). Replies { header, sampled compact peers of the requester's family }.
 redis.register_function('announce_$V', function(keys, args)
-  local a = args[1]
-  local now, ttl, want, random, limit, event, seeder = struct.unpack(ANNOUNCE_ARGS, a)
-  local peer = string.sub(a, ANNOUNCE_ARGS_SIZE + 1)
-  local i = 1
-  if #peer == 18 then i = 2 end
+  local argument = args[1]
+  local now, ttl, numwant, random, limit, event, seeder = struct.unpack(ANNOUNCE_ARGS, argument)
+  local peer = string.sub(argument, ANNOUNCE_ARGS_SIZE + 1)
+  local family = 1 -- the peer's list: 1 IPv4, 2 IPv6
+  if #peer == 18 then family = 2 end
   local got = redis.call('HMGET', keys[1], HEADER_FIELD, peer)
-  local raw, old = got[1], got[2]
-  local G, n1, n2, cap1, cap2 = fast_allowed(raw, old, event, now, ttl)
-  if G then
+  local raw, peer_value = got[1], got[2]
+  local generation, first_count, second_count, first_capacity, second_capacity = fast_allowed(raw, peer_value, event, now, ttl)
+  if generation then
     local reply
-    if i == 1 then
-      reply = fast_announce(raw, old, keys[2], 6, n1, cap1, G, nil, want, random, seeder)
+    if family == 1 then
+      reply = fast_announce(raw, peer_value, keys[2], 6, first_count, first_capacity, generation, nil, numwant, random, seeder)
     else
-      reply = fast_announce(raw, old, keys[3], 18, n2, cap2, G, nil, want, random, seeder)
+      reply = fast_announce(raw, peer_value, keys[3], 18, second_count, second_capacity, generation, nil, numwant, random, seeder)
     end
     if reply then return reply end
   end
-  local sw = load_swarm(keys, false, raw, now, ttl)
-  drop_abandoned(sw, now)
-  local list = sw[i]
-  local backlog = drop_expired(sw, list, limit)
-  drop_expired(sw, sw[3 - i], limit)
-  if list.changed then old = nil end
-  local self = update(sw, list, peer, peer, event, seeder, old)
-  return general_reply(sw, list, self, event, backlog, want, random, now, ttl)
+  local swarm = load_swarm(keys, false, raw, now, ttl)
+  drop_abandoned(swarm, now)
+  local list = swarm[family]
+  local backlog = drop_expired(swarm, list, limit)
+  drop_expired(swarm, swarm[3 - family], limit)
+  if list.changed then peer_value = nil end
+  local self = update(swarm, list, peer, peer, event, seeder, peer_value)
+  return general_reply(swarm, list, self, event, backlog, numwant, random, now, ttl)
 end)
 
 -- WebSocket announce. KEYS: peers hash, entries string. ARGV[1]: ANNOUNCE_ARGS, peer_id length (1 byte),
--- peer_id, route. Replies { header (its `width` is the entry size), sampled entries }, or { header, '', 1 } when
--- another route holds the peer.
+-- peer_id, route. Replies { header (its `width` is the entry size), sampled entries }, or
+-- { header, '', WS_CONFLICT } when another route holds the peer.
 redis.register_function('announce_ws_$V', function(keys, args)
-  local a = args[1]
-  local now, ttl, want, random, limit, event, seeder = struct.unpack(ANNOUNCE_ARGS, a)
-  local id_length = string.byte(a, ANNOUNCE_ARGS_SIZE + 1)
-  local peer_id = string.sub(a, ANNOUNCE_ARGS_SIZE + 2, ANNOUNCE_ARGS_SIZE + 1 + id_length)
-  local route = string.sub(a, ANNOUNCE_ARGS_SIZE + 2 + id_length)
+  local argument = args[1]
+  local now, ttl, numwant, random, limit, event, seeder = struct.unpack(ANNOUNCE_ARGS, argument)
+  local id_length = string.byte(argument, ANNOUNCE_ARGS_SIZE + 1)
+  local peer_id = string.sub(argument, ANNOUNCE_ARGS_SIZE + 2, ANNOUNCE_ARGS_SIZE + 1 + id_length)
+  local route = string.sub(argument, ANNOUNCE_ARGS_SIZE + 2 + id_length)
   local size = 2 + #peer_id + #route
   local got = redis.call('HMGET', keys[1], HEADER_FIELD, peer_id)
-  local raw, old = got[1], got[2]
-  local G, n1, _, cap1, _, width = fast_allowed(raw, old, event, now, ttl)
-  if G then
-    local reply = fast_announce(raw, old, keys[2], width, n1, cap1, G, route, want, random, seeder)
+  local raw, peer_value = got[1], got[2]
+  local generation, first_count, _, first_capacity, _, width = fast_allowed(raw, peer_value, event, now, ttl)
+  if generation then
+    local reply = fast_announce(raw, peer_value, keys[2], width, first_count, first_capacity, generation, route, numwant, random, seeder)
     if reply then return reply end
   end
-  local sw = load_swarm(keys, true, raw, now, ttl)
-  drop_abandoned(sw, now)
-  local list = sw[1]
-  local backlog = drop_expired(sw, list, limit)
-  if list.changed then old = redis.call('HGET', sw.hash, peer_id) end
-  if old then
-    local position, flags = decode(old)
+  local swarm = load_swarm(keys, true, raw, now, ttl)
+  drop_abandoned(swarm, now)
+  local list = swarm[1]
+  local backlog = drop_expired(swarm, list, limit)
+  if list.changed then peer_value = redis.call('HGET', swarm.hash, peer_id) end
+  if peer_value then
+    local position, flags = decode(peer_value)
     if route_at(list.key, list.stride, position) ~= route then
       -- Another route's peer: refused while it lives; expired (left behind by a backlog), nobody's.
-      local at = list.cap * list.stride + position
-      local age = (sw.G - string.byte(redis.call('GETRANGE', list.key, at, at))) % 256
-      if age < sw.K then return { finish(sw, now, ttl), '', 1 } end
-      remove_peer(sw, list, peer_id, position, flags)
-      old = false
+      local at = list.capacity * list.stride + position
+      local age = (swarm.generation - string.byte(redis.call('GETRANGE', list.key, at, at))) % 256
+      if age < swarm.live_generations then return { finish(swarm, now, ttl), '', WS_CONFLICT } end
+      remove_peer(swarm, list, peer_id, position, flags)
+      peer_value = false
     end
   end
-  if event ~= STOPPED and size > list.stride then
-    rewrite(list, list.cap, 8 * math.ceil(size / 8))
-    sw.width = list.stride
-    sw.dirty = true
+  if event ~= EVENT_STOPPED and size > list.stride then
+    rewrite(list, list.capacity, 8 * math.ceil(size / 8))
+    swarm.width = list.stride
+    swarm.dirty = true
   end
-  local self = update(sw, list, peer_id, ws_entry(peer_id, route, list.stride), event, seeder, old)
-  return general_reply(sw, list, self, event, backlog, want, random, now, ttl)
+  local self = update(swarm, list, peer_id, ws_entry(peer_id, route, list.stride), event, seeder, peer_value)
+  return general_reply(swarm, list, self, event, backlog, numwant, random, now, ttl)
 end)
 
 -- Scrape of one swarm, which also expires it (scrapes and the maintenance sweep). KEYS: as the announce of its
--- kind. ARGV[1]: now, expiry limit, ttl (uint32 LE). Replies { header (empty: no such swarm), peers removed as
--- expired }.
+-- kind. ARGV[1]: SCRAPE_ARGS. Replies { header (empty: no such swarm), peers removed as expired }.
 local function scrape(keys, args, ws)
-  local now, limit, ttl = struct.unpack('<I4I4I4', args[1])
+  local now, limit, ttl = struct.unpack(SCRAPE_ARGS, args[1])
   local raw = redis.call('HGET', keys[1], HEADER_FIELD)
   if not raw then return { '', 0 } end
   if not_due(raw, now, ttl) then return { raw, 0 } end
-  local sw = load_swarm(keys, ws, raw, now, ttl)
-  drop_abandoned(sw, now)
-  for i = 1, sw.lists do drop_expired(sw, sw[i], limit) end
-  return { finish(sw, now, nil), sw.removed }
+  local swarm = load_swarm(keys, ws, raw, now, ttl)
+  drop_abandoned(swarm, now)
+  for i = 1, swarm.lists do drop_expired(swarm, swarm[i], limit) end
+  return { finish(swarm, now, nil), swarm.removed }
 end
 
 redis.register_function('scrape_$V', function(keys, args) return scrape(keys, args, false) end)

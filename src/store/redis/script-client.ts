@@ -19,6 +19,7 @@
  */
 import net from 'node:net';
 import tls from 'node:tls';
+import { hostPort } from './nodes.js';
 import { ReplyError, ReplyParser, encodeCommand, type Reply } from './resp.js';
 
 /** Where slots live. */
@@ -196,9 +197,7 @@ class Connection {
   /** Opens the socket, unless the last failure is too recent. */
   private open(): boolean {
     if (this.client.closed || Date.now() < this.retryAt) return false;
-    const at = this.node.lastIndexOf(':');
-    const host = this.node.slice(0, at).replace(/^\[|\]$/g, '');
-    const port = Number(this.node.slice(at + 1));
+    const { host, port } = hostPort(this.node);
     const settings = this.client.connection;
     const socket = settings.tls ? tls.connect({ ...settings.tls, host, port }) : net.connect({ host, port });
     this.socket = socket;

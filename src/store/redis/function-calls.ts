@@ -1,0 +1,215 @@
+/**
+ * The codec of the store's function calls: FCALL commands written as bytes into one buffer (keys and argument
+ * in place, the constant head encoded once), the arguments at the offsets of function-contract.ts, and the
+ * replies decoded from the swarm header's fields. This is the announce hot path: nothing here allocates beyond
+ * the command buffer and the decoded result.
+ */
+import type { AnnounceResult, InfoHash, ScrapeCounts } from '../../protocol/types.js';
+import type { WsAnnounceResult, WsPeer } from '../store.js';
+import { ANNOUNCE_ARGUMENTS, SCRAPE_ARGUMENTS, SWARM_HEADER, WS_CONFLICT } from './function-contract.js';
+import type { Reply } from './resp.js';
+import { KEY_LENGTH, writeKey } from './swarm-keys.js';
+
+/** Bytes of the fixed part of an announce's argument; the peer follows. */
+export const ANNOUNCE_ARGS_SIZE = ANNOUNCE_ARGUMENTS.size;
+/** Bytes of a scrape's argument. */
+export const SCRAPE_ARGS_SIZE = SCRAPE_ARGUMENTS.size;
+
+// Offsets as plain constants: the hot path reads no layout objects.
+const HEADER_SIZE = SWARM_HEADER.size;
+const FIRST_COUNT_AT = SWARM_HEADER.offset.first_count;
+const SECOND_COUNT_AT = SWARM_HEADER.offset.second_count;
+const SEEDERS_AT = SWARM_HEADER.offset.seeders;
+const WIDTH_AT = SWARM_HEADER.offset.width;
+const DOWNLOADED_AT = SWARM_HEADER.offset.downloaded;
+
+const NOW_AT = ANNOUNCE_ARGUMENTS.offset.now;
+const TTL_AT = ANNOUNCE_ARGUMENTS.offset.ttl;
+const NUMWANT_AT = ANNOUNCE_ARGUMENTS.offset.numwant;
+const RANDOM_AT = ANNOUNCE_ARGUMENTS.offset.random;
+const LIMIT_AT = ANNOUNCE_ARGUMENTS.offset.limit;
+const EVENT_AT = ANNOUNCE_ARGUMENTS.offset.event;
+const SEEDER_AT = ANNOUNCE_ARGUMENTS.offset.seeder;
+
+const SCRAPE_NOW_AT = SCRAPE_ARGUMENTS.offset.now;
+const SCRAPE_LIMIT_AT = SCRAPE_ARGUMENTS.offset.limit;
+const SCRAPE_TTL_AT = SCRAPE_ARGUMENTS.offset.ttl;
+
+/** An FCALL of one function on one swarm's keys: the constant head of the command, encoded once. */
+export class FunctionCall {
+  private readonly head: Buffer;
+
+  constructor(
+    name: string,
+    private readonly kinds: readonly string[],
+  ) {
+    this.head = Buffer.from(`*${4 + kinds.length}\r\n$5\r\nFCALL\r\n$${name.length}\r\n${name}\r\n$1\r\n${kinds.length}\r\n`, 'latin1');
+  }
+
+  /** The command for the swarm with room for an argument of `size` bytes, which start at `argumentAt(...)`. */
+  command(infoHash: InfoHash, size: number): Buffer {
+    const sizeLine = `$${size}\r\n`;
+    const out = Buffer.allocUnsafe(this.head.length + this.kinds.length * (KEY_LENGTH + 7) + sizeLine.length + size + 2);
+    let at = this.head.copy(out, 0);
+    for (const kind of this.kinds) {
+      out[at] = 0x24; // $26\r\n
+      out[at + 1] = 0x32;
+      out[at + 2] = 0x36;
+      out[at + 3] = 13;
+      out[at + 4] = 10;
+      at = writeKey(out, at + 5, kind, infoHash);
+      out[at] = 13;
+      out[at + 1] = 10;
+      at += 2;
+    }
+    out.write(sizeLine, at, 'latin1');
+    out[out.length - 2] = 13;
+    out[out.length - 1] = 10;
+    return out;
+  }
+}
+
+/** Where the argument starts in a command of FunctionCall.command. */
+export function argumentAt(command: Buffer, size: number): number {
+  return command.length - 2 - size;
+}
+
+/** Writes the fixed part of an announce's argument (ANNOUNCE_ARGUMENTS) at `at`. */
+export function writeAnnounceArguments(
+  out: Buffer,
+  at: number,
+  now: number,
+  ttl: number,
+  numwant: number,
+  random: number,
+  limit: number,
+  event: number,
+  seeder: number,
+): void {
+  out.writeUInt32LE(now, at + NOW_AT);
+  out.writeUInt32LE(ttl, at + TTL_AT);
+  out.writeUInt32LE(numwant, at + NUMWANT_AT);
+  out.writeUInt32LE(random, at + RANDOM_AT);
+  out.writeUInt32LE(limit, at + LIMIT_AT);
+  out[at + EVENT_AT] = event;
+  out[at + SEEDER_AT] = seeder;
+}
+
+/** Writes a scrape's argument (SCRAPE_ARGUMENTS) at `at`. */
+export function writeScrapeArguments(out: Buffer, at: number, now: number, limit: number, ttl: number): void {
+  out.writeUInt32LE(now, at + SCRAPE_NOW_AT);
+  out.writeUInt32LE(limit, at + SCRAPE_LIMIT_AT);
+  out.writeUInt32LE(ttl, at + SCRAPE_TTL_AT);
+}
+
+/** An HTTP/UDP announce: the arguments, then the peer's compact address (6 or 18 bytes). */
+export function announceCommand(
+  call: FunctionCall,
+  infoHash: InfoHash,
+  peer: Uint8Array,
+  now: number,
+  ttl: number,
+  numwant: number,
+  random: number,
+  limit: number,
+  event: number,
+  seeder: number,
+): Buffer {
+  const size = ANNOUNCE_ARGS_SIZE + peer.length;
+  const command = call.command(infoHash, size);
+  const at = argumentAt(command, size);
+  writeAnnounceArguments(command, at, now, ttl, numwant, random, limit, event, seeder);
+  command.set(peer, at + ANNOUNCE_ARGS_SIZE);
+  return command;
+}
+
+/** A WebSocket announce: the arguments, then peer_id length (1 byte), peer_id (latin1), route (both ≤ 255 bytes). */
+export function wsAnnounceCommand(
+  call: FunctionCall,
+  infoHash: InfoHash,
+  peerId: string,
+  route: Buffer,
+  now: number,
+  ttl: number,
+  numwant: number,
+  random: number,
+  limit: number,
+  event: number,
+  seeder: number,
+): Buffer {
+  const idLength = peerId.length;
+  const size = ANNOUNCE_ARGS_SIZE + 1 + idLength + route.length;
+  const command = call.command(infoHash, size);
+  const at = argumentAt(command, size);
+  writeAnnounceArguments(command, at, now, ttl, numwant, random, limit, event, seeder);
+  command[at + ANNOUNCE_ARGS_SIZE] = idLength;
+  command.write(peerId, at + ANNOUNCE_ARGS_SIZE + 1, idLength, 'latin1');
+  route.copy(command, at + ANNOUNCE_ARGS_SIZE + 1 + idLength);
+  return command;
+}
+
+export function scrapeCommand(call: FunctionCall, infoHash: InfoHash, now: number, limit: number, ttl: number): Buffer {
+  const command = call.command(infoHash, SCRAPE_ARGS_SIZE);
+  writeScrapeArguments(command, argumentAt(command, SCRAPE_ARGS_SIZE), now, limit, ttl);
+  return command;
+}
+
+/** The header and entries of an announce reply. */
+function announceParts(reply: Reply): [Buffer, Buffer] {
+  if (!Array.isArray(reply) || !Buffer.isBuffer(reply[0]) || !Buffer.isBuffer(reply[1]) || reply[0].length < HEADER_SIZE) {
+    throw new Error('Redis: unexpected reply to an announce');
+  }
+  return [reply[0], reply[1]];
+}
+
+/** complete, incomplete, downloaded from a swarm header. */
+export function countsOf(header: Buffer): ScrapeCounts {
+  const seeders = header.readUInt32LE(SEEDERS_AT);
+  return {
+    complete: seeders,
+    incomplete: header.readUInt32LE(FIRST_COUNT_AT) + header.readUInt32LE(SECOND_COUNT_AT) - seeders,
+    downloaded: header.readDoubleLE(DOWNLOADED_AT),
+  };
+}
+
+export function decodeAnnounce(reply: Reply): AnnounceResult {
+  const [header, peers] = announceParts(reply);
+  const seeders = header.readUInt32LE(SEEDERS_AT);
+  return {
+    complete: seeders,
+    incomplete: header.readUInt32LE(FIRST_COUNT_AT) + header.readUInt32LE(SECOND_COUNT_AT) - seeders,
+    downloaded: header.readDoubleLE(DOWNLOADED_AT),
+    peers,
+  };
+}
+
+export function decodeWsAnnounce(reply: Reply): WsAnnounceResult {
+  const [header, entries] = announceParts(reply);
+  // A third element: another route holds the peer, and nothing changed.
+  if (Array.isArray(reply) && reply[2] === WS_CONFLICT) return { ...countsOf(header), peers: [], conflict: true };
+  const stride = header.readUInt32LE(WIDTH_AT);
+  const peers: WsPeer[] = [];
+  // Entries: peer_id length, peer_id, route length, route, padding.
+  for (let at = 0; stride > 0 && at + stride <= entries.length; at += stride) {
+    const routeAt = at + 2 + entries[at]!;
+    peers.push({ peerId: entries.toString('latin1', at + 1, routeAt - 1), route: entries.toString('utf8', routeAt, routeAt + entries[routeAt - 1]!) });
+  }
+  return { ...countsOf(header), peers, conflict: false };
+}
+
+export interface ScrapeReply extends ScrapeCounts {
+  readonly removed: number;
+}
+
+/** A scrape's reply: the swarm's header (empty when there is no swarm) and the peers it removed as expired. */
+export function decodeScrape(reply: Reply): ScrapeReply {
+  if (!Array.isArray(reply) || !Buffer.isBuffer(reply[0]) || typeof reply[1] !== 'number') throw new Error('Redis: unexpected reply to a scrape');
+  const header = reply[0];
+  if (header.length < HEADER_SIZE) return { complete: 0, incomplete: 0, downloaded: 0, removed: reply[1] };
+  return { ...countsOf(header), removed: reply[1] };
+}
+
+export function decodeCounts(reply: Reply): ScrapeCounts {
+  if (!Array.isArray(reply) || !Buffer.isBuffer(reply[0])) throw new Error('Redis: unexpected reply to a scrape');
+  return reply[0].length < HEADER_SIZE ? { complete: 0, incomplete: 0, downloaded: 0 } : countsOf(reply[0]);
+}

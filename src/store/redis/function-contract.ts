@@ -1,0 +1,144 @@
+/**
+ * The one contract between the Redis store and its functions (lua/swarm-functions.lua): the swarm header's
+ * layout, the argument layout of each function, the event codes and the peer flags. They are defined here
+ * only. The Lua gets them as constants generated into its source when the store loads it (`functionLibrary`),
+ * and the TypeScript side reads and writes bytes at the offsets derived here (function-calls.ts).
+ * test/store/redis-contract.test.ts checks the derived layouts against Redis' own `struct`.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { AnnounceEvent } from '../../protocol/types.js';
+import { WIRE_KEYS, WS_KEYS } from './swarm-keys.js';
+
+/** The `struct` field types the contract uses (Redis' Lua `struct` library, little endian, no alignment). */
+const FIELD_BYTES = { I4: 4, B: 1, d: 8 } as const;
+export type FieldType = keyof typeof FIELD_BYTES;
+
+/** A packed record: its fields in order, the `struct` format of all of them, and each field's offset. */
+export interface StructLayout<Name extends string> {
+  /** Field names in order; the Lua code unpacks into locals of the same names. */
+  readonly names: readonly Name[];
+  readonly types: Readonly<Record<Name, FieldType>>;
+  /** The `struct.pack` / `struct.unpack` format, e.g. `<I4I4d`. */
+  readonly format: string;
+  /** Bytes of a packed record. */
+  readonly size: number;
+  /** Byte offset of each field in a packed record. */
+  readonly offset: Readonly<Record<Name, number>>;
+}
+
+function structLayout<const Fields extends readonly (readonly [string, FieldType])[]>(
+  fields: Fields,
+): StructLayout<Fields[number][0]> {
+  type Name = Fields[number][0];
+  const offset = {} as Record<Name, number>;
+  const types = {} as Record<Name, FieldType>;
+  let size = 0;
+  for (const [name, type] of fields as readonly (readonly [Name, FieldType])[]) {
+    offset[name] = size;
+    types[name] = type;
+    size += FIELD_BYTES[type];
+  }
+  return Object.freeze({
+    names: Object.freeze(fields.map(([name]) => name as Name)),
+    types: Object.freeze(types),
+    format: `<${fields.map(([, type]) => type).join('')}`,
+    size,
+    offset: Object.freeze(offset),
+  });
+}
+
+/**
+ * A swarm's header, the value of its peers hash's field HEADER_FIELD. A swarm has one or two peer lists:
+ * HTTP/UDP swarms list IPv4 peers first and IPv6 peers second; a WebSocket swarm has only the first.
+ */
+export const SWARM_HEADER = structLayout([
+  ['first_count', 'I4'], // entries in the first list
+  ['second_count', 'I4'],
+  ['first_capacity', 'I4'], // entries the list's packed string has room for
+  ['second_capacity', 'I4'],
+  ['first_oldest', 'I4'], // a lower bound of the list's oldest generation
+  ['second_oldest', 'I4'],
+  ['seeders', 'I4'],
+  ['keys_until', 'I4'], // when the keys' TTL runs out (unix seconds)
+  ['width', 'I4'], // bytes of a WebSocket entry
+  ['downloaded', 'd'],
+  ['generation_seconds', 'I4'], // the swarm's generation length
+]);
+
+/** The peers hash's field that holds the header (a peer's field is 6, 18 or 20 bytes: never this one). */
+export const HEADER_FIELD = 'h';
+
+/** The fixed part of an announce's argument (ARGV[1]); the peer follows it (function-calls.ts). */
+export const ANNOUNCE_ARGUMENTS = structLayout([
+  ['now', 'I4'],
+  ['ttl', 'I4'],
+  ['numwant', 'I4'],
+  ['random', 'I4'], // picks the sample's position
+  ['limit', 'I4'], // expired peers removed at most per list
+  ['event', 'B'], // EVENT_CODES
+  ['seeder', 'B'], // PEER_FLAGS.seeder or 0
+]);
+
+/** A scrape's argument (ARGV[1]), the whole of it. */
+export const SCRAPE_ARGUMENTS = structLayout([
+  ['now', 'I4'],
+  ['limit', 'I4'],
+  ['ttl', 'I4'],
+]);
+
+export const EVENT_CODES: Readonly<Record<AnnounceEvent, number>> = Object.freeze({ none: 0, completed: 1, started: 2, stopped: 3 });
+
+/**
+ * Flags in a peer's hash value, `position * POSITION_STEP + flags`. The Lua relies on these exact values:
+ * the seeder flag is the low bit (`flags % counted`), and the argument's seeder byte is that bit.
+ */
+export const PEER_FLAGS = Object.freeze({ seeder: 1, completedCounted: 2 });
+export const POSITION_STEP = 4;
+
+/** The third element of a WebSocket announce's reply when another route holds the peer. */
+export const WS_CONFLICT = 1;
+
+/** The library's functions (registered as `<name>_<version>`), the keys each takes and its argument. */
+export const FUNCTIONS = Object.freeze({
+  announce: { name: 'announce', keys: WIRE_KEYS, argument: ANNOUNCE_ARGUMENTS },
+  announceWs: { name: 'announce_ws', keys: WS_KEYS, argument: ANNOUNCE_ARGUMENTS },
+  scrape: { name: 'scrape', keys: WIRE_KEYS, argument: SCRAPE_ARGUMENTS },
+  scrapeWs: { name: 'scrape_ws', keys: WS_KEYS, argument: SCRAPE_ARGUMENTS },
+});
+
+/** The contract as Lua `local` definitions, one a line. */
+export function luaConstants(): string {
+  const layout = (name: string, record: StructLayout<string>) => [
+    `local ${name} = '${record.format}' -- ${record.names.join(', ')}`,
+    `local ${name}_SIZE = ${record.size}`,
+  ];
+  const events = Object.entries(EVENT_CODES);
+  return [
+    '-- Generated from src/store/redis/function-contract.ts when the store loads this library.',
+    ...layout('HEADER', SWARM_HEADER),
+    `local HEADER_FIELD = '${HEADER_FIELD}'`,
+    ...layout('ANNOUNCE_ARGS', ANNOUNCE_ARGUMENTS),
+    ...layout('SCRAPE_ARGS', SCRAPE_ARGUMENTS),
+    `local ${events.map(([event]) => `EVENT_${event.toUpperCase()}`).join(', ')} = ${events.map(([, code]) => code).join(', ')}`,
+    `local FLAG_SEEDER, FLAG_COUNTED, POSITION_STEP = ${PEER_FLAGS.seeder}, ${PEER_FLAGS.completedCounted}, ${POSITION_STEP}`,
+    `local WS_CONFLICT = ${WS_CONFLICT}`,
+    '',
+  ].join('\n');
+}
+
+const LIBRARY_FILE = new URL('../../../lua/swarm-functions.lua', import.meta.url);
+
+/**
+ * The function library as the store loads it: lua/swarm-functions.lua with luaConstants() after its first
+ * line (the `#!lua name=` shebang must stay first), and `$V` replaced by a hash of the result, so that trackers
+ * of different versions, the constants included, can share one Redis without replacing each other's functions.
+ */
+export function functionLibrary(): { source: string; version: string } {
+  const text = readFileSync(LIBRARY_FILE, 'utf8');
+  const firstLineEnd = text.indexOf('\n');
+  if (!text.startsWith('#!lua name=') || firstLineEnd < 0) throw new Error(`${LIBRARY_FILE.pathname}: no #!lua shebang line`);
+  const source = `${text.slice(0, firstLineEnd + 1)}${luaConstants()}${text.slice(firstLineEnd + 1)}`;
+  const version = createHash('sha1').update(source).digest('hex').slice(0, 12);
+  return { source: source.replaceAll('$V', version), version };
+}
