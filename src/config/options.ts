@@ -66,6 +66,10 @@ export interface TrackerConfig {
   redisCluster: string[];
   /** Milliseconds a store request may take before the client gets a failure reply. */
   storeTimeout: number;
+  /** Seconds a process on a shared Redis counts as alive after its last heartbeat. */
+  heartbeatTtl: number;
+  /** Seconds the coordinator lease lasts unless its holder renews it. */
+  coordinatorLeaseTtl: number;
   /** Worker processes serving HTTP, WebSocket and UDP. */
   workers: number;
   /** Port of the operator endpoints (/metrics, /healthz, /readyz, /stats.json); 0 turns them off. */
@@ -136,6 +140,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'redisUrl', section: 'store', flag: 'redis', env: 'REDIS', kind: 'string', default: '', reload: false, help: 'keep swarms in one Redis node, `redis://host:port`; empty (and no cluster) = the embedded store' },
   { key: 'redisCluster', section: 'store', flag: 'redis-cluster', env: 'REDIS_CLUSTER', kind: 'list', default: [], reload: false, help: 'keep swarms in a Redis Cluster: seed nodes `host:port,…`' },
   { key: 'storeTimeout', section: 'store', flag: 'store-timeout', env: 'STORE_TIMEOUT', kind: 'int', min: 10, max: 60_000, default: 2000, reload: false, help: 'milliseconds before a store request fails (the client gets a failure reply)' },
+  { key: 'heartbeatTtl', section: 'store', flag: 'heartbeat-ttl', env: 'HEARTBEAT_TTL', kind: 'number', min: 1, max: 300, default: 5, reload: false, help: 'seconds a process on Redis counts as alive after its last heartbeat (beats every third of it); its WebSocket peers are removed once it has not beaten for this long' },
+  { key: 'coordinatorLeaseTtl', section: 'store', flag: 'coordinator-lease-ttl', env: 'COORDINATOR_LEASE_TTL', kind: 'number', min: 1, max: 600, default: 10, reload: false, help: 'seconds the coordinator lease (one process removes dead processes) lasts unless renewed; another process takes over within it' },
   { key: 'workers', section: 'operations', flag: 'workers', env: 'WORKERS', kind: 'int', min: 0, max: 256, auto: 0, default: (c) => (usesRedis(c) ? availableParallelism() : 1), derivedFrom: 'one per core with Redis, 1 with the embedded store (which refuses more)', reload: false, help: 'worker processes; 0 = the default' },
   { key: 'metricsPort', section: 'operations', flag: 'metrics-port', env: 'METRICS_PORT', kind: 'int', min: 0, max: 65535, default: 9469, reload: false, help: 'port of /metrics, /healthz, /readyz, /stats.json; 0 = off' },
   { key: 'metricsHost', section: 'operations', flag: 'metrics-host', env: 'METRICS_HOST', kind: 'string', default: '127.0.0.1', reload: false, help: 'address of the metrics port' },

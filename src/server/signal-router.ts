@@ -53,11 +53,14 @@ export interface SignalRouter {
 
 /** Routes to the sockets of this process only. Its routes are `processId/socket`. */
 export class LocalSignalRouter implements SignalRouter {
-  /** Random per process, so a route another process stored in a shared store never names a socket here. */
-  readonly processId = randomBytes(9).toString('base64url');
-  private readonly prefix = `${this.processId}/`;
+  private readonly prefix: string;
   private readonly receivers = new Map<string, SignalReceiver>();
   private nextId = 0;
+
+  /** `processId`: random per process, so a route another process stored in a shared store never names a socket here. */
+  constructor(readonly processId: string = randomBytes(9).toString('base64url')) {
+    this.prefix = `${processId}/`;
+  }
 
   /** Whether a route names a socket of this process (open or not). */
   owns(route: string): boolean {

@@ -10,7 +10,8 @@ import { AggregatorRegistry } from 'prom-client';
 import type { TrackerConfig } from '../config/index.js';
 import { createLogger } from '../log.js';
 import { startOpsServer, type OpsServer } from '../ops/ops-server.js';
-import { RedisSignalRouter } from '../server/redis-signal-router.js';
+import { removeProcess } from '../scale-out/process-registry.js';
+import { registryClient } from '../scale-out/scale-out.js';
 import { createStore, redisTarget } from '../store/create-store.js';
 import { reloadOnSignal, stopOnSignal } from './on-signal.js';
 
@@ -25,6 +26,8 @@ export async function runPrimary(config: TrackerConfig): Promise<void> {
   const env = { REDSWARM_UDP_SECRET: config.udpSecret || randomBytes(32).toString('hex') };
   // The primary's own store connection: readiness probes, swarm totals and dead workers' peers, never requests.
   const store = await createStore(config, log);
+  const target = redisTarget(config);
+  const registry = target === null ? undefined : await registryClient({ target, timeoutMs: config.storeTimeout }, log);
   let stopping = false;
   const slots = new Map<Worker, { slot: number; startedAt: number; processId?: string }>();
   const backoff = new Array<number>(config.workers).fill(0);
@@ -48,10 +51,10 @@ export async function runPrimary(config: TrackerConfig): Promise<void> {
     const delay = lived > STABLE_AFTER_MS ? 0 : Math.min(Math.max(backoff[entry.slot]! * 2, FIRST_BACKOFF_MS), MAX_BACKOFF_MS);
     backoff[entry.slot] = delay;
     log.error({ worker: worker.id, slot: entry.slot, code, signal, restartInMs: delay }, 'worker died; restarting');
-    // Its WebSocket peers' routes lead nowhere now: take them out of their swarms.
-    const target = redisTarget(config);
-    if (entry.processId !== undefined && target !== null) {
-      RedisSignalRouter.removeProcessPeers(entry.processId, { target, timeoutMs: config.storeTimeout }, store).then(
+    // Its WebSocket peers' routes lead nowhere now: take them out of their swarms at once, rather than when its
+    // heartbeat runs out and the coordinator finds it.
+    if (entry.processId !== undefined && registry !== undefined) {
+      removeProcess(registry, store, entry.processId).then(
         (removed) => log.info({ worker: worker.id, removed }, "removed the dead worker's WebSocket peers"),
         (error: unknown) => log.warn({ err: error }, "removing the dead worker's WebSocket peers failed"),
       );
@@ -91,6 +94,6 @@ export async function runPrimary(config: TrackerConfig): Promise<void> {
     }, (config.shutdownTimeout + 5) * 1000);
     await Promise.all(workers.map((worker) => (worker.isDead() ? undefined : new Promise((resolve) => worker.once('exit', resolve)))));
     clearTimeout(deadline);
-    await Promise.all([ops?.close(), store.close()]);
+    await Promise.all([ops?.close(), store.close(), registry?.quit().catch(() => registry.disconnect())]);
   });
 }

@@ -9,7 +9,7 @@ import { createLogger } from '../log.js';
 import { InstrumentedStore } from '../metrics/instrumented-store.js';
 import { startOpsServer, type OpsServer } from '../ops/ops-server.js';
 import { startTracker } from '../server/tracker.js';
-import { RedisSignalRouter } from '../server/redis-signal-router.js';
+import { startScaleOut } from '../scale-out/scale-out.js';
 import { createStore, redisTarget } from '../store/create-store.js';
 import { reloadOnSignal, stopOnSignal } from './on-signal.js';
 
@@ -29,19 +29,29 @@ export async function runTrackerProcess(config: TrackerConfig): Promise<void> {
   // Store round trips are worth timing when they leave the process; the embedded store's are the request's.
   const created = await createStore(config, log);
   const store = target === null ? created : new InstrumentedStore(created);
-  // Other processes share the swarms: WebRTC signals for their sockets go through Redis.
-  const router = target === null ? undefined : await RedisSignalRouter.start({ target, timeoutMs: config.storeTimeout }, store, log);
-  const tracker = await startTracker(config, store, log, { router });
+  // Other processes share the swarms: this one registers, WebRTC signals for their sockets go through Redis, and
+  // it stands by for the coordinator's work.
+  const scaleOut =
+    target === null
+      ? undefined
+      : await startScaleOut(
+          { target, timeoutMs: config.storeTimeout, heartbeatMs: config.heartbeatTtl * 1000, leaseMs: config.coordinatorLeaseTtl * 1000 },
+          store,
+          log,
+        );
+  const tracker = await startTracker(config, store, log, { router: scaleOut?.router });
   let ops: OpsServer | undefined;
   if (worker === undefined && config.metricsPort > 0) {
     ops = await startOpsServer(config.metricsHost, config.metricsPort, { trackerMetrics: () => register.metrics(), store, workers: 1 }, log);
   }
-  process.send?.({ type: 'redswarm:ready', processId: router?.processId });
+  process.send?.({ type: 'redswarm:ready', processId: scaleOut?.processId });
 
   // A worker's primary forwards SIGHUP to it; a process on its own takes it directly.
   reloadOnSignal(log, config);
   stopOnSignal(log, async () => {
     await tracker.close();
-    await Promise.all([store.close(), ops?.close(), router?.close()]);
+    // Deregistered after the sockets' closes have removed their peers (tracker.close waits for those).
+    await scaleOut?.close();
+    await Promise.all([store.close(), ops?.close()]);
   });
 }

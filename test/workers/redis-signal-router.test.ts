@@ -4,14 +4,14 @@
  * peer, and a Redis outage is logged as one connection warning every few seconds, not one per reconnect.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Cluster, Redis } from 'ioredis';
 import { pino, type Logger } from 'pino';
 import type { Counter } from 'prom-client';
 import { signalResubscribes, signalsUndeliverable } from '../../src/metrics/tracker-metrics.js';
-import { RedisSignalRouter } from '../../src/server/redis-signal-router.js';
+import { RedisSignalRouter, type PeerList } from '../../src/scale-out/redis-signal-router.js';
 import type { Signal } from '../../src/server/signal-router.js';
-import type { Store, WsAnnounceRequest } from '../../src/store/store.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 
 /** Probes every 300 ms, so that a loss is found within a second here (5 s in production). */
@@ -29,16 +29,10 @@ function capturingLogger(): { log: Logger; lines: LogLine[] } {
   return { log, lines };
 }
 
-/** A store that only records what the router asks of it: the router must never remove a live peer. */
-function recordingStore(): { store: Store; announces: WsAnnounceRequest[] } {
-  const announces: WsAnnounceRequest[] = [];
-  const store = {
-    announceWs: async (request: WsAnnounceRequest) => {
-      announces.push(request);
-      return { complete: 0, incomplete: 0, downloaded: 0, peers: [], conflict: false };
-    },
-  } as unknown as Store;
-  return { store, announces };
+/** A peer list that only records: the router hands it what its sockets join and leave, nothing else. */
+function recordingPeers(): PeerList & { calls: string[] } {
+  const calls: string[] = [];
+  return { calls, joined: (route) => void calls.push(`joined ${route}`), left: (route) => void calls.push(`left ${route}`) };
 }
 
 function offerSignal(n: number): Signal {
@@ -70,8 +64,8 @@ describe('the Redis signal router on a Redis Cluster', () => {
   let target: { cluster: string[] };
   const routers: RedisSignalRouter[] = [];
 
-  async function router(log: Logger, store: Store = recordingStore().store): Promise<RedisSignalRouter> {
-    const started = await RedisSignalRouter.start({ target, timeoutMs: 1000 }, store, log, FAST_CHECKS);
+  async function router(log: Logger, peers: PeerList = recordingPeers()): Promise<RedisSignalRouter> {
+    const started = await RedisSignalRouter.start({ target, timeoutMs: 1000 }, randomBytes(9).toString('base64url'), peers, log, FAST_CHECKS);
     routers.push(started);
     return started;
   }
@@ -165,14 +159,14 @@ describe('the Redis signal router on a Redis Cluster', () => {
 
   it('a signal that reaches no subscriber is counted and removes no peer', async () => {
     const { log } = capturingLogger();
-    const { store, announces } = recordingStore();
-    const sender = await router(log, store);
-    const before = await counterValue(signalsUndeliverable, { kind: 'offer' });
+    const peers = recordingPeers();
+    const sender = await router(log, peers);
+    const before = await counterValue(signalsUndeliverable, { kind: 'offer', route: 'remote' });
     // A route of a process that has no subscription (gone, or restoring its own).
     sender.deliver('nobodyHere/0', offerSignal(1));
-    await waitFor('the undeliverable count', async () => (await counterValue(signalsUndeliverable, { kind: 'offer' })) === before + 1, 3000);
+    await waitFor('the undeliverable count', async () => (await counterValue(signalsUndeliverable, { kind: 'offer', route: 'remote' })) === before + 1, 3000);
     await new Promise((resolve) => setTimeout(resolve, 200));
-    assert.deepEqual(announces, [], 'the target peer was left in its swarm');
+    assert.deepEqual(peers.calls, [], 'nothing was taken off any list (the router holds no store to remove peers with)');
   });
 
   it('while Redis is down, connection problems are one warning line every few seconds with a count', async () => {

@@ -11,22 +11,23 @@
  * A lost and a restored channel are logged once each; re-subscriptions are counted.
  *
  * A publish that reaches no subscriber is counted and dropped, and removes nothing: a live process whose
- * subscription is being restored looks exactly like a dead one. Peers of dead processes are cleaned up through
- * the set every process lists its WebSocket peers in: when a worker dies, its primary removes all of them
- * (`removeProcessPeers`).
+ * subscription is being restored looks exactly like a dead one. The peers of dead processes are removed through
+ * the process registry (process-registry.ts): by a worker's primary at once, by the coordinator when a whole
+ * instance is gone.
  */
 import { randomBytes } from 'node:crypto';
-import { Cluster, Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { throttledWarning, type Logger } from '../log.js';
 import type { InfoHash } from '../protocol/types.js';
-import type { Store } from '../store/store.js';
 import { offersRelayed, signalResubscribes, signalsUndeliverable } from '../metrics/tracker-metrics.js';
-import { LocalSignalRouter, type Signal, type SignalReceiver, type SignalRouter } from './signal-router.js';
-import { hostPort } from '../store/redis/nodes.js';
+import { LocalSignalRouter, type Signal, type SignalReceiver, type SignalRouter } from '../server/signal-router.js';
+import { createRedisClient, type RedisConnectionOptions } from '../store/redis/connection.js';
+import { processOf } from './process-registry.js';
 
-export interface RedisSignalTarget {
-  target: { url: string } | { cluster: string[] };
-  timeoutMs: number;
+/** Where a process lists the WebSocket peers of its sockets, so that its death can remove them. */
+export interface PeerList {
+  joined(route: string, infoHash: InfoHash, peerId: string): void;
+  left(route: string, infoHash: InfoHash, peerId: string): void;
 }
 
 export interface SelfCheckOptions {
@@ -53,25 +54,12 @@ function channelOf(processId: string): string {
   return `sig:{${processId}}`;
 }
 
-/** The set listing a process's WebSocket peers, as `infoHashHex peerIdHex route` members. */
-function peersSetOf(processId: string): string {
-  return `wsp:{${processId}}`;
-}
-
-function processOf(route: string): string {
-  return route.slice(0, route.indexOf('/'));
-}
-
-
-function connect(target: RedisSignalTarget, subscriber: boolean): Redis | Cluster {
-  const options = { commandTimeout: target.timeoutMs, maxRetriesPerRequest: 1 };
-  return 'url' in target.target
-    ? new Redis(target.target.url, options)
-    : new Cluster(target.target.cluster.map(hostPort), { shardedSubscribers: subscriber, redisOptions: options });
+function connect(connection: RedisConnectionOptions, subscriber: boolean): Redis | Cluster {
+  return createRedisClient(connection, { offlineQueue: true, shardedSubscribers: subscriber });
 }
 
 export class RedisSignalRouter implements SignalRouter {
-  private readonly local = new LocalSignalRouter();
+  private readonly local: LocalSignalRouter;
   private readonly offersRemote = offersRelayed.child({ kind: 'offer', route: 'remote' });
   private readonly answersRemote = offersRelayed.child({ kind: 'answer', route: 'remote' });
   private readonly publisher: Redis | Cluster;
@@ -90,25 +78,34 @@ export class RedisSignalRouter implements SignalRouter {
   private closed = false;
 
   private constructor(
-    private readonly target: RedisSignalTarget,
+    private readonly connection: RedisConnectionOptions,
+    processId: string,
+    private readonly peers: PeerList,
     private readonly log: Logger,
     options: SelfCheckOptions,
   ) {
+    this.local = new LocalSignalRouter(processId);
     this.connectionProblem = throttledWarning(log, 'signaling connection problem');
     this.publishProblem = throttledWarning(log, 'publishing a signal failed');
     this.checkIntervalMs = options.checkIntervalMs ?? CHECK_INTERVAL_MS;
-    this.probeTimeoutMs = Math.min(options.probeTimeoutMs ?? target.timeoutMs, this.checkIntervalMs / 2);
-    this.publisher = connect(target, false);
+    this.probeTimeoutMs = Math.min(options.probeTimeoutMs ?? connection.timeoutMs, this.checkIntervalMs / 2);
+    this.publisher = connect(connection, false);
     this.publisher.on('error', this.connectionProblem);
     this.subscriber = this.connectSubscriber();
   }
 
   /**
-   * Subscribes to this process's channel; resolves once signals for its sockets can arrive. (`_store` is unused
-   * since undeliverable signals no longer remove peers; the primary removes a dead worker's.)
+   * Subscribes to the channel of process `processId` (the first part of every route it makes); resolves once
+   * signals for its sockets can arrive. `peers` lists the peers of its sockets.
    */
-  static async start(target: RedisSignalTarget, _store: Store, log: Logger, options: SelfCheckOptions = {}): Promise<RedisSignalRouter> {
-    const router = new RedisSignalRouter(target, log, options);
+  static async start(
+    connection: RedisConnectionOptions,
+    processId: string,
+    peers: PeerList,
+    log: Logger,
+    options: SelfCheckOptions = {},
+  ): Promise<RedisSignalRouter> {
+    const router = new RedisSignalRouter(connection, processId, peers, log, options);
     try {
       await router.subscriber.ssubscribe(router.channel);
     } catch (error) {
@@ -152,11 +149,11 @@ export class RedisSignalRouter implements SignalRouter {
 
   /** Lists a peer of this process's sockets, so that its process's death can remove it. */
   joined(route: string, infoHash: InfoHash, peerId: string): void {
-    this.publisher.sadd(peersSetOf(processOf(route)), member(infoHash, peerId, route)).catch(() => {});
+    this.peers.joined(route, infoHash, peerId);
   }
 
   left(route: string, infoHash: InfoHash, peerId: string): void {
-    this.publisher.srem(peersSetOf(processOf(route)), member(infoHash, peerId, route)).catch(() => {});
+    this.peers.left(route, infoHash, peerId);
   }
 
   async close(): Promise<void> {
@@ -165,31 +162,6 @@ export class RedisSignalRouter implements SignalRouter {
     clearInterval(this.checkTimer);
     clearTimeout(this.probe?.timer);
     await Promise.all([this.publisher.quit(), this.subscriber.quit()].map((p) => p.catch(() => {})));
-  }
-
-  /** Removes every WebSocket peer a (dead) process listed, and the list. */
-  static async removeProcessPeers(processId: string, target: RedisSignalTarget, store: Store): Promise<number> {
-    const client = connect(target, false);
-    try {
-      const members = await client.smembers(peersSetOf(processId));
-      await Promise.all(
-        members.map((entry) => {
-          const [infoHashHex, peerIdHex, route] = entry.split(' ') as [string, string, string];
-          return store.announceWs({
-            infoHash: Buffer.from(infoHashHex, 'hex').toString('latin1'),
-            peerId: Buffer.from(peerIdHex, 'hex').toString('latin1'),
-            route,
-            event: 'stopped',
-            seeder: false,
-            numwant: 0,
-          });
-        }),
-      );
-      await client.del(peersSetOf(processId));
-      return members.length;
-    } finally {
-      client.disconnect();
-    }
   }
 
   /** A signal published for one of this process's sockets: delivered here, never forwarded again. */
@@ -210,7 +182,7 @@ export class RedisSignalRouter implements SignalRouter {
   }
 
   private connectSubscriber(): Redis | Cluster {
-    const subscriber = connect(this.target, true);
+    const subscriber = connect(this.connection, true);
     subscriber.on('error', this.connectionProblem);
     subscriber.on('smessage', (_channel: string, message: string) => this.received(message));
     return subscriber;
@@ -292,8 +264,4 @@ export class RedisSignalRouter implements SignalRouter {
       },
     );
   }
-}
-
-function member(infoHash: InfoHash, peerId: string, route: string): string {
-  return `${Buffer.from(infoHash, 'latin1').toString('hex')} ${Buffer.from(peerId, 'latin1').toString('hex')} ${route}`;
 }

@@ -1,0 +1,101 @@
+/**
+ * Exclusive work across every tracker process on every machine, done by one at a time (the Replicante design:
+ * stateless processes, one active, the others standing by). The holder of a lease — a Redis key with an owner
+ * token and a TTL, taken with SET NX and renewed only by its owner — removes the processes whose heartbeat ran
+ * out (process-registry.ts). When the holder dies its lease expires, and another process takes it within one
+ * lease TTL.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Cluster, Redis } from 'ioredis';
+import { Counter, Gauge } from 'prom-client';
+import type { Logger } from '../log.js';
+import type { Store } from '../store/store.js';
+import { isAlive, removeProcess, silentProcesses } from './process-registry.js';
+
+export const LEASE_KEY = 'redswarm:coordinator';
+
+/** Renews the lease only while it is still this token's. */
+const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`;
+
+const leaseHeld = new Gauge({ name: 'redswarm_coordinator_lease_held', help: '1 while this process holds the coordinator lease (one process across the deployment).' });
+const deadProcesses = new Counter({ name: 'redswarm_coordinator_dead_processes_total', help: 'Tracker processes found dead (heartbeat expired) and cleaned up by this process as coordinator.' });
+const peersRemoved = new Counter({ name: 'redswarm_coordinator_peers_removed_total', help: 'WebSocket peers of dead processes removed from their swarms by this process as coordinator.' });
+
+export interface CoordinatorTimes {
+  heartbeatMs: number;
+  leaseMs: number;
+}
+
+export class Coordinator {
+  private readonly token = randomBytes(12).toString('base64url');
+  private holding = false;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly redis: Redis | Cluster,
+    private readonly store: Store,
+    private readonly processId: string,
+    private readonly times: CoordinatorTimes,
+    private readonly log: Logger,
+  ) {}
+
+  start(): void {
+    // Renewed three times per TTL; dead processes looked for twice per heartbeat TTL.
+    const every = Math.min(this.times.leaseMs / 3, this.times.heartbeatMs / 2);
+    this.timer = setInterval(() => {
+      this.running ??= this.tick()
+        .catch((error: unknown) => this.log.warn({ err: error }, 'coordinator round failed'))
+        .finally(() => {
+          this.running = undefined;
+        });
+    }, every);
+    this.timer.unref();
+  }
+
+  get isHolder(): boolean {
+    return this.holding;
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+    if (this.holding) {
+      // Handing over at once, rather than after the TTL: only while the lease is still ours.
+      await this.redis.eval(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`, 1, LEASE_KEY, this.token).catch(() => {});
+      this.setHolding(false);
+    }
+  }
+
+  private async tick(): Promise<void> {
+    if (this.holding) {
+      const renewed = await this.redis.eval(RENEW, 1, LEASE_KEY, this.token, String(this.times.leaseMs));
+      if (renewed !== 1) {
+        this.setHolding(false);
+        this.log.warn({ process: this.processId }, 'coordinator lease lost');
+        return;
+      }
+    } else {
+      if ((await this.redis.set(LEASE_KEY, this.token, 'PX', this.times.leaseMs, 'NX')) !== 'OK') return;
+      this.setHolding(true);
+      this.log.info({ process: this.processId }, 'coordinator lease taken');
+    }
+    await this.removeDead();
+  }
+
+  private async removeDead(): Promise<void> {
+    for (const processId of await silentProcesses(this.redis, this.times.heartbeatMs)) {
+      if (!this.holding) return;
+      if (await isAlive(this.redis, processId)) continue;
+      const removed = await removeProcess(this.redis, this.store, processId);
+      deadProcesses.inc();
+      peersRemoved.inc(removed);
+      this.log.info({ deadProcess: processId, removed }, "removed a dead process's WebSocket peers");
+    }
+  }
+
+  private setHolding(holding: boolean): void {
+    this.holding = holding;
+    leaseHeld.set(holding ? 1 : 0);
+  }
+}
