@@ -31,6 +31,13 @@ export class Coordinator {
   private holding = false;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  /**
+   * Since when this process's rounds have succeeded without a failure in between. A live process that could not
+   * beat (its heartbeat's master failing over, Redis away) looks dead once Redis answers again — and while the
+   * index's master fails over, every process looks silent — so nobody is judged until Redis has answered this
+   * process for a whole heartbeat TTL, in which every live process beats again.
+   */
+  private answeringSince: number | undefined;
 
   constructor(
     private readonly redis: Redis | Cluster,
@@ -45,7 +52,15 @@ export class Coordinator {
     const every = Math.min(this.times.leaseMs / 3, this.times.heartbeatMs / 2);
     this.timer = setInterval(() => {
       this.running ??= this.tick()
-        .catch((error: unknown) => this.log.warn({ err: error }, 'coordinator round failed'))
+        .then(
+          () => {
+            this.answeringSince ??= Date.now();
+          },
+          (error: unknown) => {
+            this.answeringSince = undefined;
+            this.log.warn({ err: error }, 'coordinator round failed');
+          },
+        )
         .finally(() => {
           this.running = undefined;
         });
@@ -80,6 +95,7 @@ export class Coordinator {
       this.setHolding(true);
       this.log.info({ process: this.processId }, 'coordinator lease taken');
     }
+    if (this.answeringSince === undefined || Date.now() - this.answeringSince < this.times.heartbeatMs) return;
     await this.removeDead();
   }
 

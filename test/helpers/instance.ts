@@ -114,3 +114,17 @@ export async function startTwoInstances(): Promise<TwoInstances> {
   const [a, b] = instances as [Instance, Instance];
   return { redis, a, b, stop };
 }
+
+/**
+ * PIDs of the instance's tracker workers: the primary's children that run src/cli.ts. (workerPids() lists every
+ * child, which includes helpers such as the esbuild service tsx may start, and a dead worker not reaped yet.)
+ */
+export function trackerWorkerPids(instance: Instance): number[] {
+  return instance.workerPids().filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('src/cli.ts');
+    } catch {
+      return false; // ended meanwhile
+    }
+  });
+}
