@@ -31,7 +31,18 @@ once; so no age reaches 3 × live_generations + 2 <= 256.
 
 The header holds, per list, its entry count, the entries its string has room for (capacity) and the lower
 bound of its oldest generation; then the seeders, when the keys' TTL runs out (keys_until), the WebSocket
-entry width, downloaded and generation_seconds (HEADER: the order and types).
+entry width, downloaded, generation_seconds, the second list's seeders, and the end and position of the
+bucket of its slot's totals that counts the swarm (HEADER: the order and types). A header of the previous
+layout lacks the last three: the first general call counts its IPv6 seeders once and the swarm into its slot's
+totals.
+
+Totals per slot (STATS_COUNTS: swarms, seeders and leechers by family and of WebSocket swarms) live in the
+slot's stats key, the last of every function's KEYS, and change in the same calls as the swarms: a swarm with
+peers is counted in the bucket ending at its keys_until rounded up to STATS_BUCKET_SECONDS. When its counts
+change, its share changes in place in its bucket; when its keys_until moves to another bucket, the value is
+rewritten; when nobody touches it, its keys expire by their TTL and its bucket ends at most
+STATS_BUCKET_SECONDS later, after which readers skip it (and the next rewrite of the slot frees it). The
+common announce changes neither, so it never touches that key.
 
 The announce functions reply with the swarm's header as it is after the call and the sampled entries: the
 tracker reads the counts off the header. Flags: FLAG_SEEDER, and FLAG_COUNTED once this peer's `completed`
@@ -111,33 +122,6 @@ local function regenerate(swarm, seconds, live_generations, now)
   swarm.dirty = true
 end
 
--- A swarm's state from its header (`raw`: false when there is none).
-local function load_swarm(keys, ws, raw, now, ttl)
-  local first_count, second_count, first_capacity, second_capacity, first_oldest, second_oldest = 0, 0, 0, 0, 0, 0
-  local seeders, keys_until, width, downloaded, generation_seconds = 0, 0, 0, 0, 0
-  local seconds = generation_length(ttl)
-  if raw then
-    first_count, second_count, first_capacity, second_capacity, first_oldest, second_oldest, seeders, keys_until,
-      width, downloaded, generation_seconds = struct.unpack(HEADER, raw)
-  else
-    generation_seconds = seconds
-  end
-  local swarm = { hash = keys[1], keys = keys, seeders = seeders, keys_until = keys_until, width = width,
-                  downloaded = downloaded, generation_seconds = generation_seconds,
-                  generation = math.floor(now / generation_seconds), live_generations = math.ceil(ttl / seconds),
-                  exists = raw and true or false, dirty = false, refresh = false, removed = 0 }
-  if ws then
-    swarm[1] = { key = keys[2], count = first_count, capacity = first_capacity, oldest = first_oldest, stride = width, member = 0 }
-    swarm.lists = 1
-  else
-    swarm[1] = { key = keys[2], count = first_count, capacity = first_capacity, oldest = first_oldest, stride = 6, member = 6 }
-    swarm[2] = { key = keys[3], count = second_count, capacity = second_capacity, oldest = second_oldest, stride = 18, member = 18 }
-    swarm.lists = 2
-  end
-  if generation_seconds ~= seconds then regenerate(swarm, seconds, swarm.live_generations, now) end
-  return swarm
-end
-
 local function total(swarm)
   if swarm.lists == 1 then return swarm[1].count end
   return swarm[1].count + swarm[2].count
@@ -154,6 +138,88 @@ local function decode(value)
   local number = tonumber(value)
   local flags = number % POSITION_STEP
   return (number - flags) / POSITION_STEP, flags
+end
+
+-- The seeders among a list's peers, read from their flags: for a header of the previous layout, which does not
+-- say which list its seeders are in. Once per swarm, one HMGET per 1000 peers.
+local function list_seeders(swarm, list)
+  local seeders, stride = 0, list.stride
+  if list.count == 0 then return 0 end
+  local entries = redis.call('GETRANGE', list.key, 0, list.count * stride - 1)
+  for from = 0, list.count - 1, 1000 do
+    local members = {}
+    for p = from, math.min(from + 999, list.count - 1) do
+      members[#members + 1] = member_of(list, string.sub(entries, p * stride + 1, (p + 1) * stride))
+    end
+    for _, value in ipairs(redis.call('HMGET', swarm.hash, unpack(members))) do
+      if value then
+        local _, flags = decode(value)
+        seeders = seeders + flags % FLAG_COUNTED
+      end
+    end
+  end
+  return seeders
+end
+
+local NO_COUNTS = { count = 0, seeders = 0 }
+
+-- A swarm's share of its slot's totals (STATS_COUNTS, in order) from its lists' counts and seeders (c1, s1,
+-- c2, s2); nil without peers.
+local function share_of(ws, c1, s1, c2, s2)
+  if c1 + c2 == 0 then return nil end
+  if ws then return { 0, 0, 0, 0, 0, 1, s1, c1 - s1 } end
+  return { 1, s1, c1 - s1, s2, c2 - s2, 0, 0, 0 }
+end
+
+-- A swarm's state from its header (`raw`: false when there is none). KEYS: the swarm's keys, then its slot's
+-- stats key.
+local function load_swarm(keys, ws, raw, now, ttl)
+  local first_count, second_count, first_capacity, second_capacity, first_oldest, second_oldest = 0, 0, 0, 0, 0, 0
+  local seeders, keys_until, width, downloaded, generation_seconds = 0, 0, 0, 0, 0
+  local second_seeders, counted_until, counted_at = 0, 0, 0
+  local seconds = generation_length(ttl)
+  local previous = raw and #raw < HEADER_SIZE
+  -- The previous layout's header is this one's without its last fields: they read as 0 (not counted).
+  if previous then raw = raw .. string.rep('\0', HEADER_SIZE - #raw) end
+  if raw then
+    first_count, second_count, first_capacity, second_capacity, first_oldest, second_oldest, seeders, keys_until,
+      width, downloaded, generation_seconds, second_seeders, counted_until, counted_at = struct.unpack(HEADER, raw)
+  else
+    generation_seconds = seconds
+  end
+  -- Every field in the constructor: one added later makes Lua resize the table.
+  local lists = ws and 1 or 2
+  local swarm = { hash = keys[1], keys_until = keys_until, width = width,
+                  downloaded = downloaded, generation_seconds = generation_seconds,
+                  generation = math.floor(now / generation_seconds), live_generations = math.ceil(ttl / seconds),
+                  exists = raw and true or false, dirty = previous or false, refresh = false, removed = 0,
+                  lists = lists, keys = keys, stats_key = keys[lists + 2], seeders = 0, counted_until = counted_until,
+                  counted_at = counted_at,
+                  counted_c1 = first_count, counted_s1 = 0, counted_c2 = second_count, counted_s2 = 0 }
+  if ws then
+    swarm[1] = { key = keys[2], count = first_count, capacity = first_capacity, oldest = first_oldest, stride = width,
+                 member = 0, seeders = seeders }
+  else
+    swarm[1] = { key = keys[2], count = first_count, capacity = first_capacity, oldest = first_oldest, stride = 6,
+                 member = 6, seeders = seeders - second_seeders }
+    swarm[2] = { key = keys[3], count = second_count, capacity = second_capacity, oldest = second_oldest, stride = 18,
+                 member = 18, seeders = second_seeders }
+    if previous and first_count > 0 and second_count > 0 then
+      -- Only a swarm with both families needs its peers' flags: from the smaller family's.
+      if second_count <= first_count then
+        swarm[2].seeders = list_seeders(swarm, swarm[2])
+      else
+        swarm[2].seeders = seeders - list_seeders(swarm, swarm[1])
+      end
+      swarm[1].seeders = seeders - swarm[2].seeders
+    elseif previous and first_count == 0 then
+      swarm[1].seeders, swarm[2].seeders = 0, seeders
+    end
+  end
+  -- The counts its slot's totals hold for the swarm (in the bucket ending at counted_until), for finish.
+  swarm.counted_s1, swarm.counted_s2 = swarm[1].seeders, (swarm[2] or NO_COUNTS).seeders
+  if generation_seconds ~= seconds then regenerate(swarm, seconds, swarm.live_generations, now) end
+  return swarm
 end
 
 -- Rewrites a list's string with room for `capacity` entries of `stride` bytes (a WebSocket list widens its
@@ -249,7 +315,7 @@ local function drop_expired(swarm, list, limit)
     end
     redis.call('HDEL', swarm.hash, unpack(members))
     remove_positions(swarm, list, gone, entries, entries and gens)
-    swarm.seeders = swarm.seeders - seeders
+    list.seeders = list.seeders - seeders
     swarm.removed = swarm.removed + found
   end
   if found == limit then return true end
@@ -267,10 +333,9 @@ local function drop_abandoned(swarm, now)
   local keys = { swarm.hash }
   for i = 1, swarm.lists do
     keys[i + 1] = swarm[i].key
-    swarm[i].count, swarm[i].capacity, swarm[i].changed = 0, 0, true
+    swarm[i].count, swarm[i].capacity, swarm[i].seeders, swarm[i].changed = 0, 0, 0, true
   end
   redis.call('UNLINK', unpack(keys))
-  swarm.seeders = 0
   swarm.removed = swarm.removed + peers
   swarm.refresh = true
   swarm.dirty = true
@@ -293,7 +358,7 @@ end
 local function remove_peer(swarm, list, member, position, flags)
   redis.call('HDEL', swarm.hash, member)
   remove_positions(swarm, list, { position })
-  swarm.seeders = swarm.seeders - flags % FLAG_COUNTED
+  list.seeders = list.seeders - flags % FLAG_COUNTED
 end
 
 -- Applies one announce of a peer (hash field `member`, packed entry `entry`) to a list. `peer_value`: the
@@ -331,7 +396,7 @@ local function update(swarm, list, member, entry, event, seeder, peer_value)
   redis.call('SETRANGE', list.key, list.capacity * list.stride + position, string.char(swarm.generation % 256))
   local delta = seeder - flags % FLAG_COUNTED
   if delta ~= 0 then
-    swarm.seeders = swarm.seeders + delta
+    list.seeders = list.seeders + delta
     swarm.dirty = true
   end
   return position
@@ -380,15 +445,200 @@ local function sample_live(swarm, list, self, want)
   return table.concat(out)
 end
 
-local NO_LIST = { count = 0, capacity = 0, oldest = 0 }
+-- Where a bucket's counts start: after its end.
+local BUCKET_COUNTS_AT = STATS_BUCKET_SIZE - STATS_COUNTS_SIZE
+-- The value in 4-byte fields, as BITFIELD counts them (`i32 #k`): the totals' field f (from 1) at f - 1, the
+-- earliest end after them, then bucket p's (from 0) end at BUCKETS_AT + p * BUCKET_FIELDS and its field f
+-- f places after that.
+local BUCKET_FIELDS = STATS_BUCKET_SIZE / 4
+local BUCKETS_AT = STATS_HEAD_SIZE / 4
+
+-- BITFIELD's `#k` offsets as strings, made once.
+local FIELD_AT = {}
+for k = 0, BUCKETS_AT + 128 * BUCKET_FIELDS do FIELD_AT[k] = '#' .. k end
+local function field_at(k)
+  return FIELD_AT[k] or ('#' .. k)
+end
+
+-- Appends BITFIELD INCRBY of `change` to field k.
+local function incrby(args, k, change)
+  local n = #args
+  args[n + 1], args[n + 2], args[n + 3], args[n + 4] = 'INCRBY', 'i32', field_at(k), change
+end
+
+-- The end of the bucket at position p (from 0) of a slot's stats value.
+local function bucket_end_at(value, p)
+  return (struct.unpack(STATS_BUCKET_END, value, STATS_HEAD_SIZE + p * STATS_BUCKET_SIZE + 1))
+end
+
+-- The counts packed (STATS_COUNTS) at byte `at` of `value`, as a list.
+local function counts_at(value, at)
+  local counts = { struct.unpack(STATS_COUNTS, value, at) }
+  counts[STATS_FIELDS + 1] = nil -- the position after them
+  return counts
+end
+
+-- Changes a swarm's share in the bucket ending at `bucket_end` at position `at`, where its header says it is
+-- counted, from `was_share` to `share` (nil: the swarm leaves): the fields that change, in place, in the
+-- bucket and in the totals, in one BITFIELD that also reads the bucket's end. Returns false, having undone the
+-- change, when that bucket is not there (the key was lost, or an older version changed the swarm); BITFIELD
+-- then may have made the key, zero-filled.
+local function change_in_place(key, bucket_end, at, was_share, share)
+  local base = BUCKETS_AT + at * BUCKET_FIELDS
+  local args = { 'BITFIELD', key, 'GET', 'u32', field_at(base) }
+  for f = 1, STATS_FIELDS do
+    local change = -was_share[f]
+    if share then change = change + share[f] end
+    if change ~= 0 then
+      incrby(args, base + f, change)
+      incrby(args, f - 1, change)
+    end
+  end
+  -- When the swarm leaves: is any swarm left in the slot?
+  if share == nil then
+    local n = #args
+    args[n + 1], args[n + 2], args[n + 3] = 'GET', 'i32', field_at(STATS_WIRE_SWARMS - 1)
+    args[n + 4], args[n + 5], args[n + 6] = 'GET', 'i32', field_at(STATS_WS_SWARMS - 1)
+  end
+  local got = redis.call(unpack(args))
+  if got[1] == bucket_end then
+    if share == nil and got[#got] == 0 and got[#got - 1] == 0 then redis.call('DEL', key) end
+    return true
+  end
+  local undo = { 'BITFIELD', key }
+  for i = 6, #args - 3, 4 do
+    if args[i] == 'INCRBY' then incrby(undo, tonumber(string.sub(args[i + 2], 2)), -args[i + 3]) end
+  end
+  redis.call(unpack(undo))
+  return false
+end
+
+-- Rewrites a slot's stats value: frees the buckets that have ended (their counts out of the totals), moves a
+-- swarm's share out of the bucket ending at `was` at position `was_at` (was_share; 0: none; a bucket not there
+-- never held it) and a bucket emptied by that, and into the bucket ending at `ends` (share; 0: none), made in
+-- the first free position or at the end. Returns that bucket's position. The key lasts as long as its last
+-- bucket and one bucket more (the tracker's and Redis' clocks may differ), so an idle slot's totals go.
+local function rewrite_stats(key, now, was, was_at, was_share, ends, share)
+  local value = redis.call('GET', key)
+  local totals, buckets, latest_before = { 0, 0, 0, 0, 0, 0, 0, 0 }, {}, 0
+  if value then
+    totals = counts_at(value, 1)
+    for p = 0, math.floor((#value - STATS_HEAD_SIZE) / STATS_BUCKET_SIZE) - 1 do
+      local bucket_end = bucket_end_at(value, p)
+      local counts = nil
+      if bucket_end > latest_before then latest_before = bucket_end end
+      if bucket_end > 0 then
+        counts = counts_at(value, STATS_HEAD_SIZE + p * STATS_BUCKET_SIZE + BUCKET_COUNTS_AT + 1)
+        if bucket_end <= now then
+          for f = 1, STATS_FIELDS do totals[f] = totals[f] - counts[f] end
+          bucket_end, counts = 0, nil
+        end
+      end
+      buckets[p + 1] = { bucket_end, counts }
+    end
+  end
+  local old = buckets[was_at + 1]
+  if was > 0 and was_share and old and old[1] == was then
+    local empty = true
+    for f = 1, STATS_FIELDS do
+      old[2][f] = old[2][f] - was_share[f]
+      totals[f] = totals[f] - was_share[f]
+      if old[2][f] ~= 0 then empty = false end
+    end
+    if empty then old[1], old[2] = 0, nil end
+  end
+  local at = 0
+  if ends > 0 then
+    local free = nil
+    at = nil
+    for p, bucket in ipairs(buckets) do
+      if bucket[1] == ends then
+        at = p - 1
+        break
+      end
+      if bucket[1] == 0 and free == nil then free = p - 1 end
+    end
+    if at == nil then
+      at = free or #buckets
+      buckets[at + 1] = { ends, { 0, 0, 0, 0, 0, 0, 0, 0 } }
+    end
+    local counts = buckets[at + 1][2]
+    for f = 1, STATS_FIELDS do
+      counts[f] = counts[f] + share[f]
+      totals[f] = totals[f] + share[f]
+    end
+  end
+  while #buckets > 0 and buckets[#buckets][1] == 0 do buckets[#buckets] = nil end
+  if #buckets == 0 then
+    if value then redis.call('DEL', key) end
+    return 0
+  end
+  local parts, earliest, latest = {}, 0, 0
+  for p, bucket in ipairs(buckets) do
+    local bucket_end = bucket[1]
+    if bucket_end > 0 then
+      if earliest == 0 or bucket_end < earliest then earliest = bucket_end end
+      if bucket_end > latest then latest = bucket_end end
+      parts[p] = struct.pack(STATS_BUCKET, bucket_end, unpack(bucket[2]))
+    else
+      parts[p] = string.rep('\0', STATS_BUCKET_SIZE) -- free: ends at 0, counts 0
+    end
+  end
+  totals[STATS_FIELDS + 1] = earliest
+  value = struct.pack(STATS_HEAD, unpack(totals)) .. table.concat(parts)
+  if latest > latest_before then
+    redis.call('SET', key, value, 'EX', latest - now + STATS_BUCKET_SECONDS)
+  else
+    redis.call('SET', key, value, 'KEEPTTL')
+  end
+  return at
+end
+
+-- Keeps the swarm's share of its slot's totals right after a call: counted (while it has peers) in the bucket
+-- its keys expire in, rounded up; a bucket that has ended counts nobody. Touches the stats key only when the
+-- counts or the bucket changed: in place when the bucket stays (or the swarm leaves), else rewritten.
+local function account(swarm, now)
+  local first, second = swarm[1], swarm[2] or NO_COUNTS
+  local c1, s1, c2, s2 = first.count, first.seeders, second.count, second.seeders
+  local ends = 0
+  if c1 + c2 > 0 then
+    ends = math.ceil(swarm.keys_until / STATS_BUCKET_SECONDS) * STATS_BUCKET_SECONDS
+    if ends <= now then ends = 0 end
+  end
+  local was = swarm.counted_until
+  if was <= now then was = 0 end
+  if ends ~= swarm.counted_until then
+    swarm.counted_until = ends
+    swarm.dirty = true
+  end
+  local o1, p1, o2, p2 = swarm.counted_c1, swarm.counted_s1, swarm.counted_c2, swarm.counted_s2
+  if was == ends and (ends == 0 or (c1 == o1 and s1 == p1 and c2 == o2 and s2 == p2)) then return end
+  local ws = swarm.lists == 1
+  local was_share, share = nil, nil
+  if was > 0 then was_share = share_of(ws, o1, p1, o2, p2) end
+  if ends > 0 then share = share_of(ws, c1, s1, c2, s2) end
+  if was_share and (ends == was or ends == 0) then
+    if change_in_place(swarm.stats_key, was, swarm.counted_at, was_share, share) then return end
+    -- Not where its header says: counted afresh, and a key the check made (zeros, no TTL) goes again.
+    was, was_share = 0, nil
+  end
+  local at = rewrite_stats(swarm.stats_key, now, was, swarm.counted_at, was_share, ends, share)
+  if at ~= swarm.counted_at then
+    swarm.counted_at = at
+    swarm.dirty = true
+  end
+end
+
+local NO_LIST = { count = 0, capacity = 0, oldest = 0, seeders = 0 }
 
 -- Writes the header and refreshes the keys' TTL (`ttl` nil: never), or deletes a swarm with no peer and no
--- download to remember. Returns the header.
+-- download to remember; keeps its slot's totals. Returns the header.
 local function finish(swarm, now, ttl)
   local first, second = swarm[1], swarm[2] or NO_LIST
   if total(swarm) == 0 and swarm.downloaded == 0 then
+    account(swarm, now)
     if swarm.exists or swarm.dirty then redis.call('DEL', swarm.hash) end
-    return struct.pack(HEADER, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    return struct.pack(HEADER, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
   end
   if ttl and (swarm.refresh or swarm.keys_until < now + ttl) then
     swarm.keys_until = now + 2 * ttl
@@ -396,12 +646,14 @@ local function finish(swarm, now, ttl)
   else
     ttl = nil
   end
+  account(swarm, now)
+  swarm.seeders = first.seeders + second.seeders
   local header = struct.pack(HEADER, first.count, second.count, first.capacity, second.capacity, first.oldest,
                              second.oldest, swarm.seeders, swarm.keys_until, swarm.width, swarm.downloaded,
-                             swarm.generation_seconds)
+                             swarm.generation_seconds, second.seeders, swarm.counted_until, swarm.counted_at)
   if swarm.dirty then redis.call('HSET', swarm.hash, HEADER_FIELD, header) end
   if ttl then
-    for _, key in ipairs(swarm.keys) do redis.call('EXPIRE', key, 2 * ttl) end
+    for i = 1, swarm.lists + 1 do redis.call('EXPIRE', swarm.keys[i], 2 * ttl) end
   end
   return header
 end
@@ -409,6 +661,7 @@ end
 -- Whether no list of the header `raw` is due for an expiry scan (nor for other generations: the TTL
 -- changed). Returns the current generation, when the keys' TTL runs out and the lists' shapes when none is.
 local function not_due(raw, now, ttl)
+  if #raw < HEADER_SIZE then return nil end -- the previous layout: the general path counts it first
   local first_count, second_count, first_capacity, second_capacity, first_oldest, second_oldest, _, keys_until,
     width, _, generation_seconds = struct.unpack(HEADER, raw)
   if generation_seconds ~= generation_length(ttl) then return nil end
@@ -457,8 +710,8 @@ local function general_reply(swarm, list, self, event, backlog, want, random, no
   return { finish(swarm, now, ttl), peers }
 end
 
--- HTTP/UDP announce. KEYS: peers hash, IPv4 string, IPv6 string. ARGV[1]: ANNOUNCE_ARGS then the compact
--- peer (6 or 18 bytes). Replies { header, sampled compact peers of the requester's family }.
+-- HTTP/UDP announce. KEYS: peers hash, IPv4 string, IPv6 string, the slot's stats key. ARGV[1]: ANNOUNCE_ARGS
+-- then the compact peer (6 or 18 bytes). Replies { header, sampled compact peers of the requester's family }.
 redis.register_function('announce_$V', function(keys, args)
   local argument = args[1]
   local now, ttl, numwant, random, limit, event, seeder = struct.unpack(ANNOUNCE_ARGS, argument)
@@ -487,8 +740,8 @@ redis.register_function('announce_$V', function(keys, args)
   return general_reply(swarm, list, self, event, backlog, numwant, random, now, ttl)
 end)
 
--- WebSocket announce. KEYS: peers hash, entries string. ARGV[1]: ANNOUNCE_ARGS, peer_id length (1 byte),
--- peer_id, route. Replies { header (its `width` is the entry size), sampled entries }, or
+-- WebSocket announce. KEYS: peers hash, entries string, the slot's stats key. ARGV[1]: ANNOUNCE_ARGS, peer_id
+-- length (1 byte), peer_id, route. Replies { header (its `width` is the entry size), sampled entries }, or
 -- { header, '', WS_CONFLICT } when another route holds the peer.
 redis.register_function('announce_ws_$V', function(keys, args)
   local argument = args[1]

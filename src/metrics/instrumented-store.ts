@@ -1,6 +1,6 @@
 /** A Store that times every operation and counts failures, around the Redis store. */
 import type { AnnounceRequest, AnnounceResult, InfoHash, ScrapeCounts } from '../protocol/types.js';
-import type { Store, StoreStats, SweepResult, WsAnnounceRequest, WsAnnounceResult } from '../store/store.js';
+import type { Store, StoreStats, StoreTotals, SweepResult, WsAnnounceRequest, WsAnnounceResult } from '../store/store.js';
 import { storeDuration, storeErrors } from './tracker-metrics.js';
 
 function timed<A extends unknown[], R>(operation: string, run: (...args: A) => Promise<R>): (...args: A) => Promise<R> {
@@ -46,6 +46,10 @@ export class InstrumentedStore implements Store {
 
   stats(): Promise<StoreStats> {
     return this.inner.stats();
+  }
+
+  totals(): Promise<StoreTotals> {
+    return this.inner.totals();
   }
 
   close(): Promise<void> {

@@ -7,8 +7,8 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Gauge, Registry } from 'prom-client';
-import type { Logger } from '../log.js';
-import type { Store, StoreStats } from '../store/store.js';
+import { throttledWarning, type Logger } from '../log.js';
+import type { Store, StoreTotals } from '../store/store.js';
 import { probeStore } from './readiness.js';
 
 export interface OpsSources {
@@ -17,12 +17,16 @@ export interface OpsSources {
   /** A store to probe and count swarms with (the tracker's own, or a connection of the primary's). */
   store: Store;
   workers: number;
-  /** Milliseconds store totals are reused after they were computed (default 10 s); injectable for tests. */
+  /** Milliseconds store totals are reused after they were read (default 1 s); injectable for tests. */
   statsMaxAgeMs?: number;
 }
 
-/** Store totals are a SCAN for Redis: computed at most this often, whoever asks. */
-const STATS_MAX_AGE_MS = 10_000;
+/**
+ * Store totals are kept by the store as swarms change and read in O(1) of the swarms (Redis: one read per
+ * slot, docs/scaling.md); one read serves every request of the same second (a scrape of /metrics collects
+ * three gauges).
+ */
+const STATS_MAX_AGE_MS = 1000;
 
 export interface OpsServer {
   readonly port: number;
@@ -32,46 +36,67 @@ export interface OpsServer {
 export async function startOpsServer(host: string, port: number, sources: OpsSources, log: Logger): Promise<OpsServer> {
   const started = Date.now();
   const maxAge = sources.statsMaxAgeMs ?? STATS_MAX_AGE_MS;
-  // Aged from when a pass finished, and never two passes at once: a slow Redis must not stack them up.
-  let computed: { at: number; stats: StoreStats } | null = null;
-  let computing: Promise<StoreStats> | null = null;
-  const storeStats = (): Promise<StoreStats> => {
-    if (computed !== null && Date.now() - computed.at <= maxAge) return Promise.resolve(computed.stats);
+  // Aged from when a read finished, and never two reads at once: a slow Redis must not stack them up.
+  let computed: { at: number; totals: StoreTotals } | null = null;
+  let computing: Promise<StoreTotals> | null = null;
+  const storeTotals = (): Promise<StoreTotals> => {
+    if (computed !== null && Date.now() - computed.at <= maxAge) return Promise.resolve(computed.totals);
     computing ??= sources.store
-      .stats()
-      .then((stats) => {
-        computed = { at: Date.now(), stats };
-        return stats;
+      .totals()
+      .then((totals) => {
+        computed = { at: Date.now(), totals };
+        return totals;
       })
       .finally(() => {
         computing = null;
       });
     return computing;
   };
+  const totalsFailed = throttledWarning(log, 'store totals unavailable');
 
-  // Swarm totals are the store's, not a worker's: exported here once, never summed over workers.
+  // Swarm totals are the store's, not a worker's: exported here once, never summed over workers. While the
+  // store cannot give them (a failed master), their series are left out rather than reported stale or partial.
   const registry = new Registry();
   new Gauge({
     name: 'redswarm_swarms',
-    help: 'HTTP/UDP swarms with at least one live peer (refreshed at most every 10 s).',
+    help: "HTTP/UDP swarms with at least one peer (the store's totals, read at most once a second).",
     registers: [registry],
     async collect() {
-      this.set((await storeStats()).swarms);
+      this.set((await storeTotals()).swarms);
+    },
+  });
+  new Gauge({
+    name: 'redswarm_ws_swarms',
+    help: "WebSocket swarms with at least one peer (the store's totals, read at most once a second).",
+    registers: [registry],
+    async collect() {
+      this.set((await storeTotals()).ws.swarms);
     },
   });
   new Gauge({
     name: 'redswarm_peers',
-    help: 'Live HTTP/UDP peers by kind (refreshed at most every 10 s).',
-    labelNames: ['kind'] as const,
+    help: "Peers by kind (seeder, leecher) and family (ipv4, ipv6: HTTP/UDP; websocket) (the store's totals, read at most once a second).",
+    labelNames: ['kind', 'family'] as const,
     registers: [registry],
     async collect() {
-      const stats = await storeStats();
-      this.set({ kind: 'seeder' }, stats.seeders);
-      this.set({ kind: 'leecher' }, stats.leechers);
+      const totals = await storeTotals();
+      for (const [family, counts] of [['ipv4', totals.ipv4], ['ipv6', totals.ipv6], ['websocket', totals.ws]] as const) {
+        this.set({ kind: 'seeder', family }, counts.seeders);
+        this.set({ kind: 'leecher', family }, counts.leechers);
+      }
     },
   });
 
-  const metrics = async (): Promise<string> => `${await sources.trackerMetrics()}\n${await registry.metrics()}`;
+  const metrics = async (): Promise<string> => {
+    const [tracker, store] = await Promise.all([
+      sources.trackerMetrics(),
+      registry.metrics().catch((error: unknown) => {
+        totalsFailed(error);
+        return '';
+      }),
+    ]);
+    return `${tracker}\n${store}`;
+  };
 
   const handlers: Record<string, (query: URLSearchParams) => Promise<{ status: number; type: string; body: string }>> = {
     '/metrics': async () => ({ status: 200, type: registry.contentType, body: await metrics() }),
@@ -87,10 +112,17 @@ export async function startOpsServer(host: string, port: number, sources: OpsSou
       return { status, type: 'text/plain', body: `${state}: ${error}\n` };
     },
     '/stats.json': async () => {
-      const [stats, text] = await Promise.all([storeStats(), sources.trackerMetrics()]);
+      const [totals, text] = await Promise.all([storeTotals().catch((error: unknown) => (error instanceof Error ? error : new Error(String(error)))), sources.trackerMetrics()]);
+      if (totals instanceof Error) {
+        totalsFailed(totals);
+        return { status: 503, type: 'application/json', body: `${JSON.stringify({ error: `store totals unavailable: ${totals.message}` })}\n` };
+      }
+      const { ipv4, ipv6, ws } = totals;
       const body = {
-        swarms: stats.swarms,
-        peers: { seeders: stats.seeders, leechers: stats.leechers },
+        // HTTP/UDP swarms and peers (both families), then by family; WebSocket swarms apart.
+        swarms: totals.swarms,
+        peers: { seeders: ipv4.seeders + ipv6.seeders, leechers: ipv4.leechers + ipv6.leechers, ipv4, ipv6 },
+        websocket: { swarms: ws.swarms, peers: { seeders: ws.seeders, leechers: ws.leechers } },
         requests: requestCounts(text),
         workers: sources.workers,
         uptimeSeconds: Math.floor((Date.now() - started) / 1000),

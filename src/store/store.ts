@@ -43,10 +43,38 @@ export interface SweepResult {
   readonly swarmsRemoved: number;
 }
 
+/** HTTP/UDP swarms with a peer, and their peers (both address families). */
 export interface StoreStats {
   readonly swarms: number;
   readonly seeders: number;
   readonly leechers: number;
+}
+
+export interface PeerCounts {
+  readonly seeders: number;
+  readonly leechers: number;
+}
+
+/**
+ * The store's totals: HTTP/UDP swarms and their peers by address family, WebSocket swarms and their peers.
+ * A swarm counts while it has a peer, and its peers as the store holds them: an expired peer of a swarm nobody
+ * touched since stays counted until the swarm is touched, swept (embedded store) or reclaimed by its keys' TTL
+ * (Redis, whose totals drop such a swarm within a minute of that; docs/scaling.md).
+ */
+export interface StoreTotals {
+  readonly swarms: number;
+  readonly ipv4: PeerCounts;
+  readonly ipv6: PeerCounts;
+  readonly ws: { readonly swarms: number } & PeerCounts;
+}
+
+/** The HTTP/UDP summary of totals. */
+export function statsOf(totals: StoreTotals): StoreStats {
+  return {
+    swarms: totals.swarms,
+    seeders: totals.ipv4.seeders + totals.ipv6.seeders,
+    leechers: totals.ipv4.leechers + totals.ipv6.leechers,
+  };
 }
 
 export interface Store {
@@ -79,8 +107,13 @@ export interface Store {
   listWsSwarms(limit: number): Promise<InfoHash[]>;
   /** Removes expired peers and the swarms they leave empty, WebSocket ones included (counted in the result). */
   sweep(): Promise<SweepResult>;
-  /** HTTP/UDP swarms and peers only. */
+  /** HTTP/UDP swarms and peers only: statsOf(totals()). */
   stats(): Promise<StoreStats>;
+  /**
+   * Totals kept as swarms change: the cost does not grow with the swarms, and reading changes nothing (no
+   * peer is expired by it).
+   */
+  totals(): Promise<StoreTotals>;
   close(): Promise<void>;
 }
 

@@ -1,6 +1,7 @@
 /**
  * The operator endpoints' judgement: /readyz reflects the share of the keyspace this process can reach on a
- * real 3-master Redis Cluster, whichever master fails; store totals are never computed twice at once.
+ * real 3-master Redis Cluster, whichever master fails; store totals (by family and WebSocket) are served
+ * from the store's own counts, never read twice at once, and left out while the store cannot give them.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -10,7 +11,8 @@ import { createLogger } from '../../src/log.js';
 import { startOpsServer, type OpsServer } from '../../src/ops/ops-server.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
 import { createStore, storeOptions } from '../../src/store/create-store.js';
-import type { Store, StoreStats } from '../../src/store/store.js';
+import type { Store, StoreTotals } from '../../src/store/store.js';
+import { parseExposition } from '../helpers/prometheus.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 
 const log = createLogger('silent');
@@ -90,21 +92,59 @@ describe('/readyz on a 3-master Redis Cluster', () => {
     assert.match(body, /^store unavailable/);
     await until('ready again', ready);
   });
+
+  it('serves the totals of every master by family and WebSocket, and leaves them out while the store cannot answer', async () => {
+    await until('ready', ready);
+    // Swarms in slots of every master: the first two bytes pick the slot.
+    for (let i = 0; i < 30; i++) {
+      const infoHash = String.fromCharCode(i * 8, 0x5a) + '\x01'.repeat(18);
+      await store.announce({ infoHash, peer: Uint8Array.of(10, 0, 0, i, 0x1a, 0xe1), event: 'started', seeder: i % 3 === 0, numwant: 0 });
+      if (i % 5 === 0) await store.announce({ infoHash, peer: Uint8Array.of(0x20, 1, 13, 184, ...new Array<number>(10).fill(0), 0, i, 0x1a, 0xe1), event: 'started', seeder: false, numwant: 0 });
+      if (i % 10 === 0) await store.announceWs({ infoHash, peerId: `-WW0001-${String(i).padStart(12, '0')}`, route: `r/${i}`, event: 'started', seeder: true, numwant: 0 });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1100)); // past the totals' cache
+    const stats = JSON.parse((await get(ops, '/stats.json')).body) as Record<string, unknown>;
+    assert.deepEqual(
+      { swarms: stats.swarms, peers: stats.peers, websocket: stats.websocket },
+      {
+        swarms: 30,
+        peers: { seeders: 10, leechers: 26, ipv4: { seeders: 10, leechers: 20 }, ipv6: { seeders: 0, leechers: 6 } },
+        websocket: { swarms: 3, peers: { seeders: 3, leechers: 0 } },
+      },
+    );
+    const samples = parseExposition((await get(ops, '/metrics')).body);
+    const value = (name: string, labels: Record<string, string> = {}) =>
+      samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).map((s) => s.value);
+    assert.deepEqual(value('redswarm_swarms'), [30]);
+    assert.deepEqual(value('redswarm_ws_swarms'), [3]);
+    assert.deepEqual(value('redswarm_peers', { kind: 'leecher', family: 'ipv6' }), [6]);
+    assert.deepEqual(value('redswarm_peers', { kind: 'seeder', family: 'websocket' }), [3]);
+
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    await Promise.all(masters.map(pause));
+    const failed = await get(ops, '/stats.json');
+    assert.equal(failed.status, 503);
+    assert.match(failed.body, /store totals unavailable/);
+    const metrics = await get(ops, '/metrics');
+    assert.equal(metrics.status, 200, 'the tracker metrics are still served');
+    assert.deepEqual(parseExposition(metrics.body).filter((s) => s.name.startsWith('redswarm_peers') || s.name.endsWith('swarms')), []);
+    await until('ready again', ready);
+  });
 });
 
 describe('/stats.json with a slow store', () => {
-  it('never runs two store passes at once, and reuses a finished one', async () => {
+  it('never runs two store reads at once, and reuses a finished one', async () => {
     const memory = new MemoryStore(storeOptions(defaultConfig()));
     let running = 0;
     let most = 0;
     let passes = 0;
     const slow: Store = Object.assign(Object.create(memory) as Store, {
-      async stats(): Promise<StoreStats> {
+      async totals(): Promise<StoreTotals> {
         passes++;
         most = Math.max(most, ++running);
         await new Promise((resolve) => setTimeout(resolve, 400));
         running--;
-        return memory.stats();
+        return memory.totals();
       },
     });
     // Totals older than 50 ms are recomputed: with a 400 ms pass, a cache aged from the pass's start would

@@ -5,14 +5,19 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import fc from 'fast-check';
-import type { AnnounceEvent, AnnounceRequest, InfoHash } from '../../src/protocol/types.js';
-import type { Store, StoreOptions, WsAnnounceRequest, WsPeer } from '../../src/store/store.js';
+import type { AnnounceEvent, AnnounceRequest, InfoHash, ScrapeCounts } from '../../src/protocol/types.js';
+import type { Store, StoreOptions, StoreTotals, WsAnnounceRequest, WsPeer } from '../../src/store/store.js';
 
 export type StoreFactory = (options: StoreOptions) => Promise<Store>;
 
 const TTL = 80;
 /** Different from TTL, so a store that mixes the two up fails. */
 const WS_TTL = 40;
+/**
+ * A swarm nobody touched for this long after its last announce is gone from every store's totals: its keys'
+ * TTL (2 × its peer TTL) and one bucket of the Redis store's totals, or a sweep of the embedded store.
+ */
+const RECLAIMED_AFTER = (ttl: number) => 2 * ttl + 60;
 
 export function hash(n: number): InfoHash {
   return Buffer.alloc(20, 0).fill(n & 0xff, 0, 1).fill((n >> 8) & 0xff, 1, 2).fill(0x7d, 19).toString('latin1');
@@ -239,6 +244,153 @@ export function runStoreConformance(name: string, factory: StoreFactory): void {
       const all = await store.listSwarms(100);
       assert.deepEqual(new Set(all), new Set([0, 1, 2, 3, 4].map((i) => hash(200 + i))));
       assert.equal((await store.listSwarms(3)).length, 3);
+    });
+
+    it('keeps totals equal to a full count through stops, completes, seeder changes, expiry and swarms reclaimed by TTL', async () => {
+      const store = await open();
+      // Swarms three to a slot of a Redis Cluster (same first two bytes), HTTP/UDP and WebSocket ones in the
+      // same slots, so that a slot's counts change for one swarm while others are counted there.
+      const ih = (n: number) => {
+        const bytes = Buffer.from(hash(700 + Math.floor((n % 100) / 3)), 'latin1');
+        bytes[2] = 1 + (n % 3) + 10 * Math.floor(n / 100);
+        return bytes.toString('latin1');
+      };
+      // The model: what every store holds, swarm by swarm. A touch drops the swarm's expired peers (as every
+      // store does on an announce); a swarm nobody touches keeps them until it is reclaimed.
+      type Held = Map<string, { peer: Uint8Array | number; seeder: boolean; expires: number }>;
+      const wire = new Map<number, Held>();
+      const ws = new Map<number, Held>();
+      const touch = (model: Map<number, Held>, n: number): Held => {
+        const held = model.get(n) ?? new Map();
+        model.set(n, held);
+        for (const [k, p] of held) if (p.expires <= clock) held.delete(k);
+        return held;
+      };
+      const announce = async (n: number, peer: Uint8Array, event: AnnounceEvent = 'none', seeder = false) => {
+        const held = touch(wire, n);
+        await store.announce(request(ih(n), peer, { event, seeder, numwant: 5 }));
+        if (event === 'stopped') held.delete(key(peer));
+        else held.set(key(peer), { peer, seeder, expires: clock + TTL });
+      };
+      const announceWs = async (n: number, peer: number, event: AnnounceEvent = 'none', seeder = false) => {
+        const held = touch(ws, n);
+        assert.equal((await store.announceWs(wsRequest(ih(n), peer, { event, seeder, numwant: 3 }))).conflict, false);
+        if (event === 'stopped') held.delete(String(peer));
+        else held.set(String(peer), { peer, seeder, expires: clock + WS_TTL });
+      };
+      const expected = (): StoreTotals => {
+        const count = (helds: Iterable<Held>, which: (k: string) => boolean) => {
+          let seeders = 0;
+          let leechers = 0;
+          for (const held of helds) for (const [k, p] of held) if (which(k)) p.seeder ? seeders++ : leechers++;
+          return { seeders, leechers };
+        };
+        const swarms = (model: Map<number, Held>) => [...model.values()].filter((held) => held.size > 0).length;
+        return {
+          swarms: swarms(wire),
+          ipv4: count(wire.values(), (k) => k.length === 12),
+          ipv6: count(wire.values(), (k) => k.length === 36),
+          ws: { swarms: swarms(ws), ...count(ws.values(), () => true) },
+        };
+      };
+      /** Totals from a scrape of every hash the workload used (a scrape expires what it finds, like a touch). */
+      const fullCount = async () => {
+        const sum = (counts: ScrapeCounts[]) => ({
+          swarms: counts.filter((c) => c.complete + c.incomplete > 0).length,
+          seeders: counts.reduce((n, c) => n + c.complete, 0),
+          leechers: counts.reduce((n, c) => n + c.incomplete, 0),
+        });
+        const scraped = { wire: sum(await store.scrape([...wire.keys()].map(ih))), ws: sum(await store.scrapeWs([...ws.keys()].map(ih))) };
+        for (const n of wire.keys()) touch(wire, n);
+        for (const n of ws.keys()) touch(ws, n);
+        return scraped;
+      };
+      const check = async (when: string) => {
+        const totals = await store.totals();
+        assert.deepEqual(totals, expected(), `totals ${when}`);
+        const { ipv4, ipv6 } = totals;
+        assert.deepEqual(await store.stats(), { swarms: totals.swarms, seeders: ipv4.seeders + ipv6.seeders, leechers: ipv4.leechers + ipv6.leechers });
+      };
+
+      const T0 = clock;
+      // HTTP/UDP swarms 700…723 with 1-5 peers of either family or both; those with i % 4 === 3 are never touched
+      // after T0 (reclaimed by their keys' TTL). WebSocket swarms 800…811, all touched; 820…823, created at
+      // T0 + 90 and never touched again. A peer 0 of a swarm with others stops announcing (expires).
+      const untouched = (i: number) => i % 4 === 3;
+      const wirePeer = (i: number, j: number) => ((i + j) % 3 === 2 ? v6(100 * i + j) : v4(100 * i + j));
+      for (let i = 0; i < 24; i++) for (let j = 0; j < 1 + (i % 5); j++) await announce(700 + i, wirePeer(i, j), 'started', j % 3 === 0);
+      for (let i = 0; i < 12; i++) for (let j = 0; j < 1 + (i % 4); j++) await announceWs(800 + i, 10 * i + j, 'started', j % 2 === 1);
+      await announce(701, wirePeer(1, 1), 'completed', true); // a leecher completes
+      await announce(702, wirePeer(2, 0), 'none', false); // a seeder goes back to leeching
+      await announce(703, wirePeer(3, 2), 'stopped');
+      await announce(704, wirePeer(4, 1), 'completed', true);
+      for (let j = 0; j < 5; j++) await announce(704, wirePeer(4, j), 'stopped'); // the swarm leaves (its download stays)
+      await announce(705, v4(99_999), 'stopped'); // not a peer of it: nothing
+      await announceWs(801, 11, 'completed', true);
+      await announceWs(803, 32, 'stopped');
+      await check('after the first announces, stops, completes and seeder changes');
+
+      for (let step = 1; step <= 8; step++) {
+        clock = T0 + 30 * step;
+        for (const [n, held] of [...wire]) {
+          if (untouched(n - 700)) continue;
+          touch(wire, n);
+          for (const { peer, seeder } of [...held.values()]) {
+            if (peer instanceof Uint8Array && !(key(peer) === key(wirePeer(n - 700, 0)) && (n - 700) % 5 > 0)) await announce(n, peer, 'none', seeder);
+          }
+        }
+        for (const [n, held] of [...ws]) {
+          if (n >= 820) continue;
+          touch(ws, n);
+          for (const { peer, seeder } of [...held.values()]) if (typeof peer === 'number' && !(peer % 10 === 0 && (n - 800) % 4 > 0)) await announceWs(n, peer, 'none', seeder);
+        }
+        if (step === 2) {
+          await announce(705, wirePeer(5, 2), 'completed', true);
+          await announceWs(805, 51, 'none', false);
+          await announce(724, v6(2400), 'started', true); // a new swarm
+          await check('at T0 + 60 (the WebSocket swarms moved to a later bucket)');
+        }
+        if (step === 3) {
+          for (let i = 0; i < 4; i++) for (let j = 0; j < 2 + i; j++) await announceWs(820 + i, 10 * i + j, 'started', j === 1);
+          await announceWs(821, 11, 'completed', true);
+          await announceWs(822, 20, 'stopped');
+        }
+        if (step === 4) {
+          await announce(706, wirePeer(6, 0), 'none', false);
+          await announce(709, wirePeer(9, 1), 'stopped');
+          await announceWs(806, 61, 'stopped');
+        }
+        if (step === 5) {
+          for (let j = 0; j < 1 + (10 % 5); j++) await announce(710, wirePeer(10, j), 'stopped');
+          await check('at T0 + 150 (every swarm moved to a later bucket; untouched ones hold expired peers)');
+        }
+      }
+      // T0 + 240: every untouched swarm is past its keys' TTL and one bucket.
+      assert.ok(clock >= T0 + RECLAIMED_AFTER(TTL) && clock >= T0 + 90 + RECLAIMED_AFTER(WS_TTL));
+      if (store.periodicSweep) await store.sweep();
+      for (const n of wire.keys()) if (untouched(n - 700)) wire.delete(n);
+      for (const n of ws.keys()) if (n >= 820) ws.delete(n);
+      await check('once the untouched swarms were reclaimed');
+
+      for (let i = 0; i < 24; i++) if (untouched(i)) wire.set(700 + i, new Map());
+      for (let i = 0; i < 4; i++) ws.set(820 + i, new Map());
+      const scraped = await fullCount();
+      const totals = await store.totals();
+      assert.deepEqual(scraped, {
+        wire: { swarms: totals.swarms, seeders: totals.ipv4.seeders + totals.ipv6.seeders, leechers: totals.ipv4.leechers + totals.ipv6.leechers },
+        ws: totals.ws,
+      }, 'a full scrape counts what the totals say');
+      await check('after the full scrape (which found the reclaimed swarms empty)');
+
+      await announce(703, v4(1), 'started');
+      await announceWs(823, 1, 'started', true);
+      await check('after announces to swarms that had been reclaimed');
+
+      clock += RECLAIMED_AFTER(TTL) + 1;
+      if (store.periodicSweep) await store.sweep();
+      wire.clear();
+      ws.clear();
+      await check('once every swarm was reclaimed');
     });
 
     describe('WebSocket swarms', () => {

@@ -8,8 +8,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import type { AnnounceRequest, InfoHash } from '../../src/protocol/types.js';
+import { STATS_FIELDS, addSlotCounts } from '../../src/store/redis/function-calls.js';
 import { RedisStore } from '../../src/store/redis/redis-store.js';
-import { WIRE_KEYS, WS_KEYS, swarmKey, swarmSlot } from '../../src/store/redis/swarm-keys.js';
+import { WIRE_KEYS, WS_KEYS, statsKey, swarmKey, swarmSlot } from '../../src/store/redis/swarm-keys.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { peersOf, v4, v6 } from './conformance.js';
 
@@ -192,6 +193,11 @@ describe('Redis store on a changing cluster', () => {
       { complete: 0, incomplete: 2, downloaded: 0 },
       { complete: 0, incomplete: 1, downloaded: 0 },
     ]);
+    // The slot's totals moved with it (one of its keys) and went on counting through ASK and TRYAGAIN:
+    // 3 swarms, 7 IPv4 and 1 IPv6 leechers.
+    const sums = new Array<number>(STATS_FIELDS).fill(0);
+    assert.equal(addSlotCounts(sums, await client(target.address).getBuffer(statsKey(slot)), Math.floor(Date.now() / 1000)), true);
+    assert.deepEqual(sums, [3, 0, 7, 0, 1, 0, 0, 0]);
   });
 
   it('follows a manual failover: the demoted master answers MOVED, the promoted replica has the swarm', async () => {

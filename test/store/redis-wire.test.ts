@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { ReplyError, ReplyParser, encodeCommand, type Reply } from '../../src/store/redis/resp.js';
-import { KEY_LENGTH, WIRE_KEYS, WS_KEYS, crc16, infoHashOfKey, swarmKey, swarmSlot } from '../../src/store/redis/swarm-keys.js';
+import { KEY_LENGTH, SLOTS, WIRE_KEYS, WS_KEYS, crc16, infoHashOfKey, statsKey, swarmKey, swarmSlot } from '../../src/store/redis/swarm-keys.js';
 
 /** Every reply in `bytes`, parsed from chunks cut at `cuts`, as a socket would deliver them. */
 function parseChunks(bytes: Buffer, cuts: number[]): Reply[] {
@@ -108,6 +108,22 @@ describe('swarm keys', () => {
         assert.equal(infoHashOfKey(key), infoHash);
       }
     }
+  });
+
+  it("puts each slot's stats key in that slot", () => {
+    const keySlot = (key: Buffer): number => {
+      const open = key.indexOf(0x7b);
+      const close = key.indexOf(0x7d, open + 1);
+      assert.ok(open >= 0 && close > open + 1, 'a hash tag');
+      return crc16(key, open + 1, close) & 16383;
+    };
+    const seen = new Set<string>();
+    for (let slot = 0; slot < SLOTS; slot++) {
+      const key = statsKey(slot);
+      assert.equal(keySlot(key), slot);
+      seen.add(key.toString('latin1'));
+    }
+    assert.equal(seen.size, SLOTS);
   });
 
   it('spreads swarms evenly over the slots', () => {

@@ -9,9 +9,11 @@ import {
 } from '../../protocol/types.js';
 import {
   ZERO_COUNTS,
+  statsOf,
   type Store,
   type StoreOptions,
   type StoreStats,
+  type StoreTotals,
   type SweepResult,
   type WsAnnounceRequest,
   type WsAnnounceResult,
@@ -51,8 +53,11 @@ export class MemoryStore implements Store {
   private readonly ttl: number;
   private readonly now: () => number;
   private readonly epoch: number;
-  private seeders = 0;
-  private peers = 0;
+  // Totals kept as peers come and go, by family (IPv4, IPv6): totals() is O(1).
+  private seeders4 = 0;
+  private peers4 = 0;
+  private seeders6 = 0;
+  private peers6 = 0;
 
   constructor(options: StoreOptions) {
     this.ttl = options.peerTtlSeconds;
@@ -105,8 +110,13 @@ export class MemoryStore implements Store {
         peers = written === out.length ? out : out.subarray(0, written);
       }
     }
-    this.seeders += table.seeders - seedersBefore;
-    this.peers += table.count - countBefore;
+    if (isV4) {
+      this.seeders4 += table.seeders - seedersBefore;
+      this.peers4 += table.count - countBefore;
+    } else {
+      this.seeders6 += table.seeders - seedersBefore;
+      this.peers6 += table.count - countBefore;
+    }
     const complete = swarm.complete;
     const result = { complete, incomplete: swarm.peers - complete, downloaded: swarm.downloaded, peers };
     if (swarm.peers === 0) this.drop(request.infoHash, swarm);
@@ -164,12 +174,22 @@ export class MemoryStore implements Store {
   }
 
   async stats(): Promise<StoreStats> {
-    return { swarms: this.swarms.size, seeders: this.seeders, leechers: this.peers - this.seeders };
+    return statsOf(await this.totals());
+  }
+
+  async totals(): Promise<StoreTotals> {
+    return {
+      swarms: this.swarms.size,
+      ipv4: { seeders: this.seeders4, leechers: this.peers4 - this.seeders4 },
+      ipv6: { seeders: this.seeders6, leechers: this.peers6 - this.seeders6 },
+      ws: this.wsSwarms.totals(),
+    };
   }
 
   async close(): Promise<void> {
     this.swarms.clear();
     this.wsSwarms.clear();
+    this.seeders4 = this.peers4 = this.seeders6 = this.peers6 = 0;
   }
 
   private drop(infoHash: InfoHash, swarm: Swarm): void {
@@ -185,13 +205,22 @@ export class MemoryStore implements Store {
   private expire(swarm: Swarm, now: number): number {
     if (swarm.checkedAt === now - this.epoch) return 0;
     swarm.checkedAt = now - this.epoch;
-    const peers = swarm.peers;
-    const seeders = swarm.complete;
-    swarm.v4?.expire(now);
-    swarm.v6?.expire(now);
-    const removed = peers - swarm.peers;
-    this.peers -= removed;
-    this.seeders -= seeders - swarm.complete;
+    let removed = 0;
+    const { v4, v6 } = swarm;
+    if (v4 !== null) {
+      const seeders = v4.seeders;
+      const gone = v4.expire(now);
+      removed += gone;
+      this.peers4 -= gone;
+      this.seeders4 -= seeders - v4.seeders;
+    }
+    if (v6 !== null) {
+      const seeders = v6.seeders;
+      const gone = v6.expire(now);
+      removed += gone;
+      this.peers6 -= gone;
+      this.seeders6 -= seeders - v6.seeders;
+    }
     return removed;
   }
 }

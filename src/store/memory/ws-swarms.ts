@@ -55,6 +55,9 @@ class WsSwarm {
 
 export class WsSwarms {
   private readonly swarms = new Map<InfoHash, WsSwarm>();
+  // Totals over the swarms, kept as peers come and go.
+  private seeders = 0;
+  private peers = 0;
 
   constructor(
     /** Seconds a peer stays after its last announce. */
@@ -73,6 +76,8 @@ export class WsSwarms {
     let entry = swarm.byPeerId.get(request.peerId);
     // Expired peers are gone by now: an entry is a live one, and another route's peer is not this request's.
     if (entry !== undefined && entry.route !== request.route) return { ...swarm.counts(), peers: [], conflict: true };
+    const seedersBefore = swarm.seeders;
+    const countBefore = swarm.list.length;
     let peers: WsPeer[] = [];
     if (request.event === 'stopped') {
       if (entry !== undefined) swarm.remove(entry);
@@ -91,6 +96,8 @@ export class WsSwarms {
       }
       peers = sample(swarm.list, request.numwant, entry.slot);
     }
+    this.seeders += swarm.seeders - seedersBefore;
+    this.peers += swarm.list.length - countBefore;
     const result = { ...swarm.counts(), peers, conflict: false };
     if (swarm.list.length === 0) this.swarms.delete(request.infoHash);
     return result;
@@ -132,6 +139,12 @@ export class WsSwarms {
 
   clear(): void {
     this.swarms.clear();
+    this.seeders = 0;
+    this.peers = 0;
+  }
+
+  totals(): { swarms: number; seeders: number; leechers: number } {
+    return { swarms: this.swarms.size, seeders: this.seeders, leechers: this.peers - this.seeders };
   }
 
   /** Drops a swarm's expired peers, at most once a second; returns how many went. */
@@ -139,6 +152,7 @@ export class WsSwarms {
     if (swarm.checkedAt === now) return 0;
     swarm.checkedAt = now;
     let removed = 0;
+    const seeders = swarm.seeders;
     for (let i = swarm.list.length - 1; i >= 0; i--) {
       const entry = swarm.list[i]!;
       if (entry.expiresAt <= now) {
@@ -146,6 +160,8 @@ export class WsSwarms {
         removed++;
       }
     }
+    this.peers -= removed;
+    this.seeders -= seeders - swarm.seeders;
     return removed;
   }
 }

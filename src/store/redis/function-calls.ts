@@ -6,9 +6,9 @@
  */
 import type { AnnounceResult, InfoHash, ScrapeCounts } from '../../protocol/types.js';
 import type { WsAnnounceResult, WsPeer } from '../store.js';
-import { ANNOUNCE_ARGUMENTS, SCRAPE_ARGUMENTS, SWARM_HEADER, WS_CONFLICT } from './function-contract.js';
+import { ANNOUNCE_ARGUMENTS, SCRAPE_ARGUMENTS, STATS_BUCKET, STATS_COUNTS, STATS_HEAD, SWARM_HEADER, WS_CONFLICT } from './function-contract.js';
 import type { Reply } from './resp.js';
-import { KEY_LENGTH, writeKey } from './swarm-keys.js';
+import { KEY_LENGTH, SLOTS, STATS_KEY_LENGTH, swarmSlot, writeKey, writeStatsKey } from './swarm-keys.js';
 
 /** Bytes of the fixed part of an announce's argument; the peer follows. */
 export const ANNOUNCE_ARGS_SIZE = ANNOUNCE_ARGUMENTS.size;
@@ -35,7 +35,10 @@ const SCRAPE_NOW_AT = SCRAPE_ARGUMENTS.offset.now;
 const SCRAPE_LIMIT_AT = SCRAPE_ARGUMENTS.offset.limit;
 const SCRAPE_TTL_AT = SCRAPE_ARGUMENTS.offset.ttl;
 
-/** An FCALL of one function on one swarm's keys: the constant head of the command, encoded once. */
+/**
+ * An FCALL of one function on one swarm's keys and its slot's stats key (last): the constant head of the
+ * command, encoded once.
+ */
 export class FunctionCall {
   private readonly head: Buffer;
 
@@ -43,13 +46,14 @@ export class FunctionCall {
     name: string,
     private readonly kinds: readonly string[],
   ) {
-    this.head = Buffer.from(`*${4 + kinds.length}\r\n$5\r\nFCALL\r\n$${name.length}\r\n${name}\r\n$1\r\n${kinds.length}\r\n`, 'latin1');
+    const keys = kinds.length + 1;
+    this.head = Buffer.from(`*${4 + keys}\r\n$5\r\nFCALL\r\n$${name.length}\r\n${name}\r\n$1\r\n${keys}\r\n`, 'latin1');
   }
 
   /** The command for the swarm with room for an argument of `size` bytes, which start at `argumentAt(...)`. */
   command(infoHash: InfoHash, size: number): Buffer {
     const sizeLine = `$${size}\r\n`;
-    const out = Buffer.allocUnsafe(this.head.length + this.kinds.length * (KEY_LENGTH + 7) + sizeLine.length + size + 2);
+    const out = Buffer.allocUnsafe(this.head.length + this.kinds.length * (KEY_LENGTH + 7) + STATS_KEY_LENGTH + 6 + sizeLine.length + size + 2);
     let at = this.head.copy(out, 0);
     for (const kind of this.kinds) {
       out[at] = 0x24; // $26\r\n
@@ -62,6 +66,14 @@ export class FunctionCall {
       out[at + 1] = 10;
       at += 2;
     }
+    out[at] = 0x24; // $6\r\n
+    out[at + 1] = 0x30 + STATS_KEY_LENGTH;
+    out[at + 2] = 13;
+    out[at + 3] = 10;
+    at = writeStatsKey(out, at + 4, swarmSlot(infoHash));
+    out[at] = 13;
+    out[at + 1] = 10;
+    at += 2;
     out.write(sizeLine, at, 'latin1');
     out[out.length - 2] = 13;
     out[out.length - 1] = 10;
@@ -212,4 +224,78 @@ export function decodeScrape(reply: Reply): ScrapeReply {
 export function decodeCounts(reply: Reply): ScrapeCounts {
   if (!Array.isArray(reply) || !Buffer.isBuffer(reply[0])) throw new Error('Redis: unexpected reply to a scrape');
   return reply[0].length < HEADER_SIZE ? { complete: 0, incomplete: 0, downloaded: 0 } : countsOf(reply[0]);
+}
+
+// A slot's totals (STATS_HEAD, then STATS_BUCKET records; a free one ends at 0).
+const STATS_HEAD_SIZE = STATS_HEAD.size;
+const EARLIEST_END_AT = STATS_HEAD.offset.earliest_end;
+const STATS_BUCKET_SIZE = STATS_BUCKET.size;
+const BUCKET_END_AT = STATS_BUCKET.offset.bucket_end;
+const BUCKET_COUNTS_AT = STATS_BUCKET.offset.wire_swarms;
+const COUNT_OFFSETS = STATS_COUNTS.names.map((name) => STATS_COUNTS.offset[name]);
+/** The fields of STATS_COUNTS, in order. */
+export const STATS_FIELDS = STATS_COUNTS.names.length;
+
+export type StatsCounts = Record<(typeof STATS_COUNTS.names)[number], number>;
+
+/** Sums (STATS_COUNTS' fields in order) by name; below zero is drift (see STATS_COUNTS), read as zero. */
+export function namedCounts(sums: readonly number[]): StatsCounts {
+  const counts = {} as StatsCounts;
+  STATS_COUNTS.names.forEach((name, f) => {
+    counts[name] = Math.max(0, sums[f]!);
+  });
+  return counts;
+}
+
+/**
+ * One read of the head of every slot's stats key (its totals and its earliest bucket end): `GETRANGE st{tag} 0
+ * 35` per slot (the commands side by side in one buffer, each a view of it).
+ */
+export function statsHeadCommands(): Buffer[] {
+  const head = Buffer.from(`*4\r\n$8\r\nGETRANGE\r\n$${STATS_KEY_LENGTH}\r\n`, 'latin1');
+  const tail = Buffer.from(`\r\n$1\r\n0\r\n$${String(STATS_HEAD_SIZE - 1).length}\r\n${STATS_HEAD_SIZE - 1}\r\n`, 'latin1');
+  const size = head.length + STATS_KEY_LENGTH + tail.length;
+  const all = Buffer.allocUnsafe(SLOTS * size);
+  const commands = new Array<Buffer>(SLOTS);
+  for (let slot = 0; slot < SLOTS; slot++) {
+    const at = slot * size;
+    head.copy(all, at);
+    writeStatsKey(all, at + head.length, slot);
+    tail.copy(all, at + head.length + STATS_KEY_LENGTH);
+    commands[slot] = all.subarray(at, at + size);
+  }
+  return commands;
+}
+
+/** `GET st{tag}`: the whole of a slot's totals. */
+export function statsCommand(slot: number): Buffer {
+  const head = Buffer.from(`*2\r\n$3\r\nGET\r\n$${STATS_KEY_LENGTH}\r\n`, 'latin1');
+  const out = Buffer.allocUnsafe(head.length + STATS_KEY_LENGTH + 2);
+  head.copy(out, 0);
+  writeStatsKey(out, head.length, slot);
+  out[out.length - 2] = 13;
+  out[out.length - 1] = 10;
+  return out;
+}
+
+/**
+ * Adds a slot's counts as of `now` (its buckets that have not ended) to `sums` (STATS_COUNTS' fields in order).
+ * `value`: the slot's stats key, or its head (statsHeadCommands); a head whose earliest bucket has ended does
+ * not say what is left, so then nothing is added and the answer is false: read the whole value.
+ */
+export function addSlotCounts(sums: number[], value: Reply, now: number): boolean {
+  if (value === null || (Buffer.isBuffer(value) && value.length === 0)) return true;
+  if (!Buffer.isBuffer(value) || value.length < STATS_HEAD_SIZE) throw new Error("Redis: unexpected value of a slot's totals");
+  const earliest = value.readUInt32BE(EARLIEST_END_AT);
+  if (earliest === 0 || earliest > now) {
+    // No bucket has ended: the totals are the slot's counts.
+    for (let f = 0; f < STATS_FIELDS; f++) sums[f]! += value.readInt32BE(COUNT_OFFSETS[f]!);
+    return true;
+  }
+  if (value.length === STATS_HEAD_SIZE) return false;
+  for (let at = STATS_HEAD_SIZE; at + STATS_BUCKET_SIZE <= value.length; at += STATS_BUCKET_SIZE) {
+    if (value.readUInt32BE(at + BUCKET_END_AT) <= now) continue; // ended, or free (0)
+    for (let f = 0; f < STATS_FIELDS; f++) sums[f]! += value.readInt32BE(at + BUCKET_COUNTS_AT + COUNT_OFFSETS[f]!);
+  }
+  return true;
 }

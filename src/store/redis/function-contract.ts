@@ -10,8 +10,8 @@ import { readFileSync } from 'node:fs';
 import type { AnnounceEvent } from '../../protocol/types.js';
 import { WIRE_KEYS, WS_KEYS } from './swarm-keys.js';
 
-/** The `struct` field types the contract uses (Redis' Lua `struct` library, little endian, no alignment). */
-const FIELD_BYTES = { I4: 4, B: 1, d: 8 } as const;
+/** The `struct` field types the contract uses (Redis' Lua `struct` library, no alignment). */
+const FIELD_BYTES = { I4: 4, i4: 4, B: 1, d: 8 } as const;
 export type FieldType = keyof typeof FIELD_BYTES;
 
 /** A packed record: its fields in order, the `struct` format of all of them, and each field's offset. */
@@ -21,6 +21,8 @@ export interface StructLayout<Name extends string> {
   readonly types: Readonly<Record<Name, FieldType>>;
   /** The `struct.pack` / `struct.unpack` format, e.g. `<I4I4d`. */
   readonly format: string;
+  /** Byte order: little endian (`<`), or big endian (`>`, the order of BITFIELD's integers). */
+  readonly endian: '<' | '>';
   /** Bytes of a packed record. */
   readonly size: number;
   /** Byte offset of each field in a packed record. */
@@ -29,6 +31,7 @@ export interface StructLayout<Name extends string> {
 
 function structLayout<const Fields extends readonly (readonly [string, FieldType])[]>(
   fields: Fields,
+  endian: '<' | '>' = '<',
 ): StructLayout<Fields[number][0]> {
   type Name = Fields[number][0];
   const offset = {} as Record<Name, number>;
@@ -42,7 +45,8 @@ function structLayout<const Fields extends readonly (readonly [string, FieldType
   return Object.freeze({
     names: Object.freeze(fields.map(([name]) => name as Name)),
     types: Object.freeze(types),
-    format: `<${fields.map(([, type]) => type).join('')}`,
+    format: `${endian}${fields.map(([, type]) => type).join('')}`,
+    endian,
     size,
     offset: Object.freeze(offset),
   });
@@ -64,7 +68,14 @@ export const SWARM_HEADER = structLayout([
   ['width', 'I4'], // bytes of a WebSocket entry
   ['downloaded', 'd'],
   ['generation_seconds', 'I4'], // the swarm's generation length
+  // Appended (a header of the previous layout ends before them; its readers ignore them):
+  ['second_seeders', 'I4'], // seeders of the second list (IPv6); the first list's are seeders - second_seeders
+  ['counted_until', 'I4'], // the end of the bucket of its slot's totals that counts this swarm; 0: not counted
+  ['counted_at', 'I4'], // that bucket's position in the slot's stats value (from 0)
 ]);
+
+/** Bytes of a header of the previous layout, without the fields appended since (see SWARM_HEADER). */
+export const PREVIOUS_HEADER_SIZE = SWARM_HEADER.offset.second_seeders;
 
 /** The peers hash's field that holds the header (a peer's field is 6, 18 or 20 bytes: never this one). */
 export const HEADER_FIELD = 'h';
@@ -87,6 +98,36 @@ export const SCRAPE_ARGUMENTS = structLayout([
   ['ttl', 'I4'],
 ]);
 
+/**
+ * A slot's totals, the value of its stats key (swarm-keys.ts): STATS_HEAD (the sum of the buckets, and the
+ * earliest end among them), then STATS_BUCKET records, each at a position that does not change while its
+ * bucket lasts (a free one has bucket_end 0). A swarm with peers is counted in the bucket ending at its keys'
+ * TTL (`keys_until`) rounded up to STATS_BUCKET_SECONDS, so its count stops when its keys expire, with no call
+ * running then: readers skip a bucket once it has ended, writers free it. Its header keeps the bucket's end and
+ * position. Signed counts: one that drifted (a swarm changed by an older version) never wraps around. Big
+ * endian, in 4-byte fields: a change within a bucket is one BITFIELD INCRBY of the fields it changes, in place.
+ */
+export const STATS_COUNTS = structLayout([
+  ['wire_swarms', 'i4'], // HTTP/UDP swarms with a peer
+  ['v4_seeders', 'i4'],
+  ['v4_leechers', 'i4'],
+  ['v6_seeders', 'i4'],
+  ['v6_leechers', 'i4'],
+  ['ws_swarms', 'i4'], // WebSocket swarms with a peer
+  ['ws_seeders', 'i4'],
+  ['ws_leechers', 'i4'],
+], '>');
+export const STATS_HEAD = structLayout([
+  ...STATS_COUNTS.names.map((name) => [name, STATS_COUNTS.types[name]] as const),
+  ['earliest_end', 'I4'], // the earliest bucket_end of the buckets after it; 0: none
+], '>');
+export const STATS_BUCKET = structLayout([
+  ['bucket_end', 'I4'], // unix seconds, a multiple of STATS_BUCKET_SECONDS; the counts below are its
+  ...STATS_COUNTS.names.map((name) => [name, STATS_COUNTS.types[name]] as const),
+], '>');
+/** Width of a bucket: how long at most a swarm whose keys expired stays counted. */
+export const STATS_BUCKET_SECONDS = 60;
+
 export const EVENT_CODES: Readonly<Record<AnnounceEvent, number>> = Object.freeze({ none: 0, completed: 1, started: 2, stopped: 3 });
 
 /**
@@ -99,7 +140,10 @@ export const POSITION_STEP = 4;
 /** The third element of a WebSocket announce's reply when another route holds the peer. */
 export const WS_CONFLICT = 1;
 
-/** The library's functions (registered as `<name>_<version>`), the keys each takes and its argument. */
+/**
+ * The library's functions (registered as `<name>_<version>`), the keys each takes and its argument. Every one
+ * also takes its slot's stats key, last (FunctionCall writes it).
+ */
 export const FUNCTIONS = Object.freeze({
   announce: { name: 'announce', keys: WIRE_KEYS, argument: ANNOUNCE_ARGUMENTS },
   announceWs: { name: 'announce_ws', keys: WS_KEYS, argument: ANNOUNCE_ARGUMENTS },
@@ -120,6 +164,12 @@ export function luaConstants(): string {
     `local HEADER_FIELD = '${HEADER_FIELD}'`,
     ...layout('ANNOUNCE_ARGS', ANNOUNCE_ARGUMENTS),
     ...layout('SCRAPE_ARGS', SCRAPE_ARGUMENTS),
+    ...layout('STATS_COUNTS', STATS_COUNTS),
+    ...layout('STATS_HEAD', STATS_HEAD),
+    ...layout('STATS_BUCKET', STATS_BUCKET),
+    `local STATS_BUCKET_END = '${STATS_BUCKET.endian}${STATS_BUCKET.types.bucket_end}' -- a bucket's first field alone`,
+    `local STATS_FIELDS, STATS_WIRE_SWARMS, STATS_WS_SWARMS = ${STATS_COUNTS.names.length}, ${STATS_COUNTS.names.indexOf('wire_swarms') + 1}, ${STATS_COUNTS.names.indexOf('ws_swarms') + 1} -- STATS_COUNTS' fields; where its swarms are (from 1)`,
+    `local STATS_BUCKET_SECONDS = ${STATS_BUCKET_SECONDS}`,
     `local ${events.map(([event]) => `EVENT_${event.toUpperCase()}`).join(', ')} = ${events.map(([, code]) => code).join(', ')}`,
     `local FLAG_SEEDER, FLAG_COUNTED, POSITION_STEP = ${PEER_FLAGS.seeder}, ${PEER_FLAGS.completedCounted}, ${POSITION_STEP}`,
     `local WS_CONFLICT = ${WS_CONFLICT}`,

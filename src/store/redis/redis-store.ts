@@ -10,22 +10,27 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import type { AnnounceRequest, AnnounceResult, InfoHash, ScrapeCounts } from '../../protocol/types.js';
-import type { Store, StoreOptions, StoreStats, SweepResult, WsAnnounceRequest, WsAnnounceResult } from '../store.js';
+import { statsOf, type Store, type StoreOptions, type StoreStats, type StoreTotals, type SweepResult, type WsAnnounceRequest, type WsAnnounceResult } from '../store.js';
 import { connectStore, mastersOf, type OwnedTopology, type RedisTarget } from './connection.js';
 import {
   FunctionCall,
+  STATS_FIELDS,
+  addSlotCounts,
   announceCommand,
   decodeAnnounce,
   decodeCounts,
   decodeScrape,
   decodeWsAnnounce,
+  namedCounts,
   scrapeCommand,
+  statsCommand,
+  statsHeadCommands,
   wsAnnounceCommand,
 } from './function-calls.js';
 import { EVENT_CODES, FUNCTIONS, PEER_FLAGS, functionLibrary } from './function-contract.js';
 import type { Reply } from './resp.js';
 import { ScriptClient } from './script-client.js';
-import { KEY_LENGTH, WIRE_V4_KIND, WIRE_V4_PATTERN, WIRE_V6_PATTERN, WS_PATTERN, infoHashOfKey, swarmKey, swarmSlot } from './swarm-keys.js';
+import { KEY_LENGTH, SLOTS, WIRE_V4_KIND, WIRE_V4_PATTERN, WIRE_V6_PATTERN, WS_PATTERN, infoHashOfKey, swarmKey, swarmSlot } from './swarm-keys.js';
 
 type SwarmKind = 'wire' | 'ws';
 
@@ -48,6 +53,8 @@ function numwantArgument(numwant: number): number {
   return Math.max(0, Math.min(numwant, 0x7fffffff));
 }
 
+const ALL_SLOTS: readonly number[] = Array.from({ length: SLOTS }, (_, slot) => slot);
+
 /** A random uint32: where the sample of peers starts. */
 function randomPosition(): number {
   return (Math.random() * 0x100000000) >>> 0;
@@ -59,6 +66,8 @@ export class RedisStore implements Store {
   private readonly announceWsCall: FunctionCall;
   private readonly scrapeCall: FunctionCall;
   private readonly scrapeWsCall: FunctionCall;
+  /** The reads of every slot's totals (statsHeadCommands), made at the first totals(). */
+  private statsHeads: Buffer[] | undefined;
 
   private constructor(
     private readonly redis: Redis | Cluster,
@@ -155,21 +164,31 @@ export class RedisStore implements Store {
     return { peersRemoved, swarmsRemoved };
   }
 
-  /** Exact totals over the HTTP/UDP swarms; a SCAN of the keyspace, so callers should cache it. */
   async stats(): Promise<StoreStats> {
-    let swarms = 0;
-    let seeders = 0;
-    let leechers = 0;
-    await this.forEachSwarm('wire', async (hashes) => {
-      for (const c of await this.scrape(hashes)) {
-        if (c.complete + c.incomplete === 0) continue;
-        swarms++;
-        seeders += c.complete;
-        leechers += c.incomplete;
-      }
-      return true;
+    return statsOf(await this.totals());
+  }
+
+  /**
+   * The sum of every slot's totals, which the functions keep as swarms change (lua/swarm-functions.lua): one
+   * GETRANGE of each slot's stats key (pipelined, routed by slot like every call), and a GET of the few whose
+   * earliest bucket has ended since the slot was last rewritten. Read-only, 16384 reads whatever the swarms.
+   */
+  async totals(): Promise<StoreTotals> {
+    const now = this.options.now();
+    const sums = new Array<number>(STATS_FIELDS).fill(0);
+    const whole: number[] = [];
+    const heads = (this.statsHeads ??= statsHeadCommands());
+    await this.client.callMany(ALL_SLOTS, (slot) => heads[slot]!, (slot, reply) => {
+      if (!addSlotCounts(sums, reply, now)) whole.push(slot);
     });
-    return { swarms, seeders, leechers };
+    await this.client.callMany(whole, statsCommand, (_, reply) => void addSlotCounts(sums, reply, now));
+    const c = namedCounts(sums);
+    return {
+      swarms: c.wire_swarms,
+      ipv4: { seeders: c.v4_seeders, leechers: c.v4_leechers },
+      ipv6: { seeders: c.v6_seeders, leechers: c.v6_leechers },
+      ws: { swarms: c.ws_swarms, seeders: c.ws_seeders, leechers: c.ws_leechers },
+    };
   }
 
   async close(): Promise<void> {

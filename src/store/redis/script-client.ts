@@ -63,8 +63,16 @@ interface Pending {
   fail(error: Error): void;
 }
 
+/** A command routed by slot: what redirections, retries and loads need of it. */
+interface Routed extends Pending {
+  readonly slot: number;
+  readonly command: Buffer;
+  redirects: number;
+  loads: number;
+}
+
 /** A call of the caller's, decoded with `decode` when its reply comes (error replies are handled here). */
-class Call<T> implements Pending {
+class Call<T> implements Routed {
   done = false;
   /** MOVED and ASK answers followed, and functions loaded, for this call since its last retry. */
   redirects = 0;
@@ -111,8 +119,69 @@ class Call<T> implements Pending {
   }
 }
 
-/** Calls of every result type share the queues. */
-type AnyCall = Call<any>;
+/** Calls of every kind share the queues. */
+type AnyCall = Routed;
+
+/** Commands sent together by callMany: one promise for all of them, settled by the last reply. */
+class Batch {
+  waiting: number;
+  error: Error | null = null;
+  constructor(
+    size: number,
+    readonly decode: (slot: number, reply: Reply) => void,
+    readonly resolve: () => void,
+    readonly reject: (error: Error) => void,
+  ) {
+    this.waiting = size;
+    if (size === 0) resolve();
+  }
+
+  settled(slot: number, reply: Reply | undefined, error: Error | null): void {
+    if (error === null && this.error === null) {
+      try {
+        this.decode(slot, reply as Reply);
+      } catch (decodeError) {
+        error = decodeError as Error;
+      }
+    }
+    if (error !== null && this.error === null) this.error = error;
+    if (--this.waiting === 0) {
+      if (this.error === null) this.resolve();
+      else this.reject(this.error);
+    }
+  }
+}
+
+/** One command of a Batch: routed, redirected and retried like a Call, without a promise of its own. */
+class BatchCall implements Routed {
+  done = false;
+  redirects = 0;
+  loads = 0;
+
+  constructor(
+    readonly client: ScriptClient,
+    readonly batch: Batch,
+    readonly slot: number,
+    readonly command: Buffer,
+    public deadline: number,
+  ) {}
+
+  reply(connection: Connection, value: Reply): void {
+    if (this.done) return;
+    if (value instanceof ReplyError) {
+      this.client.replyError(this, connection, value.message);
+      return;
+    }
+    this.done = true;
+    this.batch.settled(this.slot, value, null);
+  }
+
+  fail(error: Error): void {
+    if (this.done) return;
+    this.done = true;
+    this.batch.settled(this.slot, undefined, error);
+  }
+}
 
 /** Replies to the connection's own commands (AUTH, SELECT, ASKING, FUNCTION LOAD). */
 class Internal implements Pending {
@@ -342,6 +411,19 @@ export class ScriptClient {
     const call = new Call(this, slot, command, decode, Date.now() + this.timeoutMs);
     this.dispatch(call, undefined, false);
     return call.promise;
+  }
+
+  /**
+   * Sends `command(slot)` for each of `slots` (single-key reads), all in one event-loop turn, and calls
+   * `decode(slot, reply)` with each reply; resolves once every one has come, rejects with the first failure
+   * (after the others settled). For many small reads: no promise per command.
+   */
+  callMany(slots: readonly number[], command: (slot: number) => Buffer, decode: (slot: number, reply: Reply) => void): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const batch = new Batch(slots.length, decode, resolve, reject);
+      const deadline = Date.now() + this.timeoutMs;
+      for (const slot of slots) this.dispatch(new BatchCall(this, batch, slot, command(slot), deadline), undefined, false);
+    });
   }
 
   onError(error: Error): void {

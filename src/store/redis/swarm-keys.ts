@@ -7,6 +7,9 @@
  * The tag is binary: two bytes give each of the 16384 slots exactly 4 tag values (CRC16 is a bijection on
  * 16 bits), so swarms spread evenly. A `}` in the tag would end it early, so 0x7d becomes 0xfd there (those
  * tags share slots with the 0xfd ones: still one slot per swarm). The layout of each kind: lua/swarm-functions.lua.
+ *
+ * Each slot also has one stats key, `st{<tag>}` (6 bytes) with one canonical tag of that slot: the totals of
+ * the swarms in the slot, kept by the same function calls (function-contract.ts, STATS_COUNTS).
  */
 import type { InfoHash } from '../../protocol/types.js';
 
@@ -42,6 +45,48 @@ export function crc16(bytes: Uint8Array, from = 0, to = bytes.length): number {
 function tagByte(infoHash: InfoHash, index: number): number {
   const byte = infoHash.charCodeAt(index) & 0xff;
   return byte === 0x7d ? 0xfd : byte;
+}
+
+export const SLOTS = 16384;
+
+/** The kind of a slot's stats key. */
+export const STATS_KIND = 'st';
+export const STATS_KEY_LENGTH = 6;
+
+/**
+ * One tag per slot for its stats key: the first 2-byte value (no `}` in it) whose CRC16 lands in the slot.
+ * Every slot has one, as CRC16 is a bijection on 16 bits (4 values per slot, few of them with a `}`).
+ */
+const STATS_TAGS = (() => {
+  const tags = new Uint16Array(SLOTS).fill(0xffff);
+  const pair = new Uint8Array(2);
+  for (let value = 0; value < 0x10000; value++) {
+    pair[0] = value >> 8;
+    pair[1] = value & 0xff;
+    if (pair[0] === 0x7d || pair[1] === 0x7d) continue;
+    const slot = crc16(pair) & (SLOTS - 1);
+    if (tags[slot] === 0xffff) tags[slot] = value;
+  }
+  return tags;
+})();
+
+/** Writes the stats key of `slot` at `at`; returns the offset after it. */
+export function writeStatsKey(out: Buffer, at: number, slot: number): number {
+  const tag = STATS_TAGS[slot]!;
+  out[at] = STATS_KIND.charCodeAt(0);
+  out[at + 1] = STATS_KIND.charCodeAt(1);
+  out[at + 2] = 0x7b; // {
+  out[at + 3] = tag >> 8;
+  out[at + 4] = tag & 0xff;
+  out[at + 5] = 0x7d; // }
+  return at + STATS_KEY_LENGTH;
+}
+
+/** The stats key of a slot, as a Buffer. */
+export function statsKey(slot: number): Buffer {
+  const key = Buffer.allocUnsafe(STATS_KEY_LENGTH);
+  writeStatsKey(key, 0, slot);
+  return key;
 }
 
 /** The cluster slot of every key of the swarm. */
