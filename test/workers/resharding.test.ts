@@ -9,7 +9,8 @@
  * 2. as an operator adds a master: a new empty node joins (`redis-cli --cluster add-node`) and slots holding live
  *    swarms move to it (`redis-cli --cluster reshard`);
  * 3. as an operator removes it again: its slots go back (`redis-cli --cluster reshard`) and, right after, the node
- *    leaves (`redis-cli --cluster del-node`). Marked todo: a known defect makes some replies fail (see there).
+ *    leaves (`redis-cli --cluster del-node`); calls a stale slot map still sends to the removed node are answered
+ *    "CLUSTERDOWN Hash slot not served" there, and are retried on a refreshed map.
  *
  * Every reply is a success (no failure, no hang), every success counts at least the peers confirmed before it
  * was sent and at most those sent by the time it came (no swarm ever looked emptier than it was), and once the
@@ -341,13 +342,6 @@ describe('resharding live swarms under mixed HTTP, UDP and WebSocket load', () =
 
   it(
     'the added master emptied (redis-cli --cluster reshard) and removed right after (redis-cli --cluster del-node) under load: every reply a success, counts survive',
-    {
-      // A known defect (reported with this test): right after del-node (CLUSTER FORGET on the others, CLUSTER RESET
-      // SOFT of the removed node), calls routed by a stale slot map (a refresh answered by a node that had not
-      // heard of the move yet) reach the removed node, which answers "CLUSTERDOWN Hash slot not served";
-      // script-client.ts fails them (failure replies) and asks for no slot-map refresh.
-      todo: 'CLUSTERDOWN from a node removed from the cluster is not followed (src/store/redis/script-client.ts)',
-    },
     async (t) => {
       assert.ok(grown, 'the previous test added a master and gave it swarms');
       const { source, added, addedId, moved, swarms, load } = grown;

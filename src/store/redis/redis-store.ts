@@ -203,13 +203,14 @@ export class RedisStore implements Store {
     return this.client.call(swarmSlot(infoHash), command, decode);
   }
 
+  /** Each swarm once: SCAN may return a key more than once (a rehash during the scan). */
   private async listHashes(kind: SwarmKind, limit: number): Promise<InfoHash[]> {
-    const hashes: InfoHash[] = [];
+    const hashes = new Set<InfoHash>();
     await this.forEachSwarm(kind, async (batch) => {
-      for (const infoHash of batch) if (hashes.length < limit) hashes.push(infoHash);
-      return hashes.length < limit;
+      for (const infoHash of batch) if (hashes.size < limit) hashes.add(infoHash);
+      return hashes.size < limit;
     });
-    return hashes;
+    return [...hashes];
   }
 
   /**

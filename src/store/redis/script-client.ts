@@ -448,8 +448,11 @@ export class ScriptClient {
    */
   replyError(call: AnyCall, connection: Connection, message: string): void {
     const inTime = Date.now() + RETRY_DELAY_MS < call.deadline;
-    if (inTime && (message.startsWith('TRYAGAIN') || message.startsWith('READONLY'))) {
-      if (message.startsWith('READONLY')) this.topology.refresh();
+    // A node that serves no such slot and knows no owner has left the cluster (CLUSTER RESET after del-node)
+    // and was reached by a stale slot map: like READONLY, the map is refreshed and the call retried.
+    const unserved = message.startsWith('CLUSTERDOWN Hash slot not served');
+    if (inTime && (message.startsWith('TRYAGAIN') || message.startsWith('READONLY') || unserved)) {
+      if (!message.startsWith('TRYAGAIN')) this.topology.refresh();
       // (An ASK may have led here: the importing node lacks some keys too. Redirections count afresh.)
       call.redirects = 0;
       setTimeout(() => this.dispatch(call, undefined, false), RETRY_DELAY_MS);
