@@ -17,6 +17,8 @@ export interface OpsSources {
   /** A store to probe and count swarms with (the tracker's own, or a connection of the primary's). */
   store: Store;
   workers: number;
+  /** Tracker processes listening now (a primary's ready workers); /readyz is 503 while none is. Default: workers. */
+  listening?: () => number;
   /** Milliseconds store totals are reused after they were read (default 1 s); injectable for tests. */
   statsMaxAgeMs?: number;
 }
@@ -105,6 +107,9 @@ export async function startOpsServer(host: string, port: number, sources: OpsSou
     // taking them all out of rotation would fail the swarms the other masters still serve. `?strict` is 503
     // on any failed part, for operators who would rather drain.
     '/readyz': async (query) => {
+      // A primary answers before its workers listen: nothing could serve a request yet.
+      const listening = sources.listening?.() ?? sources.workers;
+      if (listening === 0) return { status: 503, type: 'text/plain', body: `starting: 0 of ${sources.workers} workers listening\n` };
       const { answered, total, error } = await probeStore(sources.store);
       if (answered === total) return { status: 200, type: 'text/plain', body: 'ready\n' };
       const status = answered === 0 || query.has('strict') ? 503 : 200;

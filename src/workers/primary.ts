@@ -29,7 +29,7 @@ export async function runPrimary(config: TrackerConfig): Promise<void> {
   const target = redisTarget(config);
   const registry = target === null ? undefined : await registryClient({ target, timeoutMs: config.storeTimeout }, log);
   let stopping = false;
-  const slots = new Map<Worker, { slot: number; startedAt: number; processId?: string }>();
+  const slots = new Map<Worker, { slot: number; startedAt: number; processId?: string; ready?: boolean }>();
   const backoff = new Array<number>(config.workers).fill(0);
 
   const fork = (slot: number): void => {
@@ -38,7 +38,10 @@ export async function runPrimary(config: TrackerConfig): Promise<void> {
     worker.on('message', (message: { type?: string; processId?: string } | null) => {
       if (message?.type !== 'redswarm:ready') return;
       const entry = slots.get(worker);
-      if (entry !== undefined) entry.processId = message.processId;
+      if (entry !== undefined) {
+        entry.processId = message.processId;
+        entry.ready = true;
+      }
       log.info({ worker: worker.id, slot }, 'worker ready');
     });
   };
@@ -73,7 +76,12 @@ export async function runPrimary(config: TrackerConfig): Promise<void> {
     ops = await startOpsServer(
       config.metricsHost,
       config.metricsPort,
-      { trackerMetrics: () => aggregator.clusterMetrics(), store, workers: config.workers },
+      {
+        trackerMetrics: () => aggregator.clusterMetrics(),
+        store,
+        workers: config.workers,
+        listening: () => [...slots.values()].filter((entry) => entry.ready).length,
+      },
       log,
     );
   }

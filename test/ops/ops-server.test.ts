@@ -166,3 +166,19 @@ describe('/stats.json with a slow store', () => {
     }
   });
 });
+
+describe('/readyz of a primary', () => {
+  it('is 503 while no worker listens, and ready once one does', async () => {
+    const memory = new MemoryStore(storeOptions(defaultConfig()));
+    let listening = 0;
+    const ops = await startOpsServer('127.0.0.1', 0, { trackerMetrics: async () => '', store: memory, workers: 2, listening: () => listening }, log);
+    try {
+      assert.deepEqual(await get(ops, '/readyz'), { status: 503, body: 'starting: 0 of 2 workers listening\n' });
+      listening = 1;
+      assert.deepEqual(await get(ops, '/readyz'), { status: 200, body: 'ready\n' });
+    } finally {
+      await ops.close();
+      await memory.close();
+    }
+  });
+});
