@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
+import { RedisStore } from '../../src/store/redis/redis-store.js';
+import type { StoreOptions } from '../../src/store/store.js';
 
 const run = promisify(execFile);
 const SCRIPT = fileURLToPath(new URL('../../deploy/redis-cluster.sh', import.meta.url));
@@ -292,4 +294,28 @@ export function pingNode(address: string, timeoutMs = 500): Promise<boolean> {
     });
     socket.on('error', () => done(false));
   });
+}
+
+/** A Redis store on a fresh single node, a plain client beside it to look at its keys, and the clean-up of both. */
+export interface SingleNodeStore {
+  readonly redis: TestRedis;
+  readonly store: RedisStore;
+  readonly admin: Redis;
+  stop(): Promise<void>;
+}
+
+export async function startSingleNodeStore(options: Pick<StoreOptions, 'peerTtlSeconds' | 'wsPeerTtlSeconds' | 'now'>): Promise<SingleNodeStore> {
+  const redis = await startRedis('single');
+  const store = await RedisStore.connect({ ...options, target: redis.target, timeoutMs: 5000, onError: () => {} });
+  const admin = new Redis((redis.target as { url: string }).url);
+  return {
+    redis,
+    store,
+    admin,
+    async stop() {
+      await store.close();
+      admin.disconnect();
+      await redis.stop();
+    },
+  };
 }

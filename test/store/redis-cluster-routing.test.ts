@@ -11,60 +11,21 @@ import type { AnnounceRequest, InfoHash } from '../../src/protocol/types.js';
 import { STATS_FIELDS, addSlotCounts } from '../../src/store/redis/function-calls.js';
 import { RedisStore } from '../../src/store/redis/redis-store.js';
 import { WIRE_KEYS, WS_KEYS, statsKey, swarmKey, swarmSlot } from '../../src/store/redis/swarm-keys.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { ClusterAdmin, startRedis, type ClusterNodeView, type TestRedis } from '../helpers/redis.js';
 import { peersOf, v4, v6 } from './conformance.js';
-
-interface ClusterNode {
-  id: string;
-  address: string;
-  master: boolean;
-  masterId: string;
-  slots: [number, number][];
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('Redis store on a changing cluster', () => {
   let redis: TestRedis;
   let store: RedisStore;
-  const clients = new Map<string, Redis>();
+  const admin = new ClusterAdmin(() => redis.nodes);
+  const client = (address: string): Redis => admin.client(address);
   const errors: string[] = [];
 
-  const client = (address: string): Redis => {
-    let c = clients.get(address);
-    if (!c) {
-      const [host, port] = address.split(':');
-      c = new Redis({ host: host!, port: Number(port), maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: false });
-      c.on('error', () => {});
-      clients.set(address, c);
-    }
-    return c;
-  };
-
-  /** The cluster as a live node sees it. */
-  const topology = async (): Promise<ClusterNode[]> => {
-    for (const address of redis.nodes) {
-      try {
-        const text = (await client(address).cluster('NODES')) as string;
-        return text
-          .trim()
-          .split('\n')
-          .map((line) => {
-            const [id, addr, flags, masterId, , , , , ...slots] = line.split(' ');
-            return {
-              id: id!,
-              address: addr!.split('@')[0]!,
-              master: flags!.includes('master') && !flags!.includes('fail'),
-              masterId: masterId!,
-              slots: slots.filter((s) => !s.startsWith('[')).map((s) => s.split('-').map(Number) as [number, number]),
-            };
-          });
-      } catch {
-        // that node is down: ask the next
-      }
-    }
-    throw new Error('no node answers');
-  };
+  /** The cluster as a live node sees it; a master flagged failed counts as none. */
+  const topology = async (): Promise<ClusterNodeView[]> =>
+    (await admin.topology()).map((node) => ({ ...node, master: node.master && !node.failed }));
 
   /** Masters by their own account (right after a cluster starts, other nodes' views may lag). */
   const masters = async (): Promise<string[]> => {
@@ -76,7 +37,7 @@ describe('Redis store on a changing cluster', () => {
     return out;
   };
 
-  const owner = async (slot: number): Promise<ClusterNode> => {
+  const owner = async (slot: number): Promise<ClusterNodeView> => {
     const nodes = await topology();
     const node = nodes.find((n) => n.master && n.slots.some(([a, b = a]) => a <= slot && slot <= b));
     assert.ok(node, `a master serves slot ${slot}`);
@@ -107,7 +68,7 @@ describe('Redis store on a changing cluster', () => {
 
   after(async () => {
     await store.close();
-    for (const c of clients.values()) c.disconnect();
+    admin.close();
     await redis.stop();
   });
 

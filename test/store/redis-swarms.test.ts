@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import type { InfoHash } from '../../src/protocol/types.js';
 import { RedisStore } from '../../src/store/redis/redis-store.js';
 import { WIRE_KEYS, WS_KEYS, swarmKey } from '../../src/store/redis/swarm-keys.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { startSingleNodeStore, type TestRedis } from '../helpers/redis.js';
 import { hash, peersOf, v4, v6, wsPeerId } from './conformance.js';
 
 const TTL = 100;
@@ -19,26 +19,13 @@ describe('Redis store swarms', () => {
   let redis: TestRedis;
   let store: RedisStore;
   let admin: Redis;
+  let stop: () => Promise<void>;
   let clock = 1_700_000_000;
 
   before(async () => {
-    redis = await startRedis('single');
-    store = await RedisStore.connect({
-      target: redis.target,
-      peerTtlSeconds: TTL,
-      wsPeerTtlSeconds: TTL,
-      now: () => clock,
-      timeoutMs: 5000,
-      onError: () => {},
-    });
-    admin = new Redis((redis.target as { url: string }).url);
+    ({ redis, store, admin, stop } = await startSingleNodeStore({ peerTtlSeconds: TTL, wsPeerTtlSeconds: TTL, now: () => clock }));
   });
-
-  after(async () => {
-    await store.close();
-    admin.disconnect();
-    await redis.stop();
-  });
+  after(() => stop());
 
   const announce = (infoHash: InfoHash, peer: Uint8Array, event: 'none' | 'stopped' | 'completed' = 'none', numwant = 50) =>
     store.announce({ infoHash, peer, event, seeder: false, numwant });

@@ -24,7 +24,7 @@ import {
 import { RedisStore } from '../../src/store/redis/redis-store.js';
 import { statsKey, swarmKey, swarmSlot } from '../../src/store/redis/swarm-keys.js';
 import type { StoreTotals } from '../../src/store/store.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { startSingleNodeStore, type TestRedis } from '../helpers/redis.js';
 import { hash, v4, v6, wsPeerId } from './conformance.js';
 
 const TTL = 30;
@@ -36,26 +36,13 @@ describe('Redis store totals', () => {
   let redis: TestRedis;
   let store: RedisStore;
   let admin: Redis;
+  let stop: () => Promise<void>;
   let clock = 1_700_000_000;
 
   before(async () => {
-    redis = await startRedis('single');
-    store = await RedisStore.connect({
-      target: redis.target,
-      peerTtlSeconds: TTL,
-      wsPeerTtlSeconds: WS_TTL,
-      now: () => clock,
-      timeoutMs: 5000,
-      onError: () => {},
-    });
-    admin = new Redis((redis.target as { url: string }).url);
+    ({ redis, store, admin, stop } = await startSingleNodeStore({ peerTtlSeconds: TTL, wsPeerTtlSeconds: WS_TTL, now: () => clock }));
   });
-
-  after(async () => {
-    await store.close();
-    admin.disconnect();
-    await redis.stop();
-  });
+  after(() => stop());
 
   const wire = (infoHash: InfoHash, peer: Uint8Array, event: 'none' | 'started' | 'completed' | 'stopped' = 'none', seeder = false) =>
     store.announce({ infoHash, peer, event, seeder, numwant: 5 });
