@@ -166,7 +166,7 @@ describe('Redis store on a changing cluster', () => {
     await announce(infoHash, 1);
     await announce(infoHash, 2);
     const master = await owner(swarmSlot(infoHash));
-    await client(master.address).call('WAIT', 1, 2000);
+    await client(master.address).call('WAIT', 1, 1500);
     const replica = (await topology()).find((n) => n.masterId === master.id)!;
     await client(replica.address).cluster('FAILOVER');
     for (let i = 0; i < 100 && (await owner(swarmSlot(infoHash))).id !== replica.id; i++) await sleep(100);
