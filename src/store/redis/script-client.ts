@@ -71,29 +71,23 @@ interface Routed extends Pending {
   loads: number;
 }
 
-/** A call of the caller's, decoded with `decode` when its reply comes (error replies are handled here). */
-class Call<T> implements Routed {
+/**
+ * A command routed by slot whose final reply settles something: error replies (redirections, retries, loads)
+ * are the client's to handle, and a call settles once, by its reply or by a failure.
+ */
+abstract class RoutedCall implements Routed {
   done = false;
   /** MOVED and ASK answers followed, and functions loaded, for this call since its last retry. */
   redirects = 0;
   /** The connection's library loads when this call was last sent. */
   loads = 0;
-  resolve!: (value: T) => void;
-  reject!: (error: Error) => void;
-  readonly promise: Promise<T>;
 
   constructor(
     readonly client: ScriptClient,
     readonly slot: number,
     readonly command: Buffer,
-    readonly decode: (reply: Reply) => T,
     public deadline: number,
-  ) {
-    this.promise = new Promise<T>((resolve, reject) => {
-      this.resolve = resolve;
-      this.reject = reject;
-    });
-  }
+  ) {}
 
   reply(connection: Connection, value: Reply): void {
     if (this.done) return;
@@ -102,6 +96,34 @@ class Call<T> implements Routed {
       return;
     }
     this.done = true;
+    this.settle(value);
+  }
+
+  fail(error: Error): void {
+    if (this.done) return;
+    this.done = true;
+    this.settleFailed(error);
+  }
+
+  protected abstract settle(value: Reply): void;
+  protected abstract settleFailed(error: Error): void;
+}
+
+/** A call of the caller's, decoded with `decode` when its reply comes. */
+class Call<T> extends RoutedCall {
+  resolve!: (value: T) => void;
+  reject!: (error: Error) => void;
+  readonly promise: Promise<T>;
+
+  constructor(client: ScriptClient, slot: number, command: Buffer, readonly decode: (reply: Reply) => T, deadline: number) {
+    super(client, slot, command, deadline);
+    this.promise = new Promise<T>((resolve, reject) => {
+      this.resolve = resolve;
+      this.reject = reject;
+    });
+  }
+
+  protected settle(value: Reply): void {
     let decoded: T;
     try {
       decoded = this.decode(value);
@@ -112,9 +134,7 @@ class Call<T> implements Routed {
     this.resolve(decoded);
   }
 
-  fail(error: Error): void {
-    if (this.done) return;
-    this.done = true;
+  protected settleFailed(error: Error): void {
     this.reject(error);
   }
 }
@@ -153,32 +173,16 @@ class Batch {
 }
 
 /** One command of a Batch: routed, redirected and retried like a Call, without a promise of its own. */
-class BatchCall implements Routed {
-  done = false;
-  redirects = 0;
-  loads = 0;
+class BatchCall extends RoutedCall {
+  constructor(client: ScriptClient, readonly batch: Batch, slot: number, command: Buffer, deadline: number) {
+    super(client, slot, command, deadline);
+  }
 
-  constructor(
-    readonly client: ScriptClient,
-    readonly batch: Batch,
-    readonly slot: number,
-    readonly command: Buffer,
-    public deadline: number,
-  ) {}
-
-  reply(connection: Connection, value: Reply): void {
-    if (this.done) return;
-    if (value instanceof ReplyError) {
-      this.client.replyError(this, connection, value.message);
-      return;
-    }
-    this.done = true;
+  protected settle(value: Reply): void {
     this.batch.settled(this.slot, value, null);
   }
 
-  fail(error: Error): void {
-    if (this.done) return;
-    this.done = true;
+  protected settleFailed(error: Error): void {
     this.batch.settled(this.slot, undefined, error);
   }
 }
