@@ -1,7 +1,8 @@
 -- wrk script: HTTP announce load for a BitTorrent tracker (used by bench/http-load.ts).
 --
 --   wrk -t1 -c64 -d10s -s bench/http-announce.lua http://127.0.0.1:6969 -- \
---       hashes=/tmp/hashes.txt zipf=1 seed=1 numwant=50 close=0 check=1 pool=65536
+--       hashes=/tmp/hashes.txt zipf=1 seed=1 numwant=50 close=0 check=1 pool=65536 \
+--       events=none:85,started:8,completed:2,stopped:5
 --
 -- hashes=FILE  hex info hashes, one a line (what `bench/udp-load.ts --write-hashes` writes)
 -- zipf=S       popularity exponent: the hash of rank r is picked with weight 1/r^S
@@ -10,8 +11,9 @@
 --              (costs the generator some CPU: wrk then hands headers and body to Lua)
 -- pool=N       requests pre-built per thread in init() and then sent round-robin, so the
 --              hot path is a table lookup; N = 65536 keeps the Zipf/event mix representative
+-- events=SPEC  event weights, as bench/udp-load.ts --events takes them
 --
--- Event mix: none 85%, started 8%, completed 2%, stopped 5%; left=0 (a seeder) for
+-- Event mix (default): none 85%, started 8%, completed 2%, stopped 5%; left=0 (a seeder) for
 -- completed and for 30% of the others except started. Peers come from a pool of 60000
 -- (port and peer_id both derive from the pool index), like bench/udp-load.ts.
 --
@@ -37,7 +39,8 @@ non200 = 0
 first_failure = ""
 
 local function parse_args(args)
-  local o = { hashes = "", zipf = "1", seed = "1", numwant = "50", close = "0", check = "1", pool = "65536" }
+  local o = { hashes = "", zipf = "1", seed = "1", numwant = "50", close = "0", check = "1", pool = "65536",
+              events = "none:85,started:8,completed:2,stopped:5" }
   for _, a in ipairs(args) do
     local k, v = a:match("^([%w_]+)=(.*)$")
     if k == nil or o[k] == nil then error("http-announce.lua: unknown argument " .. a) end
@@ -56,6 +59,22 @@ local function load_hashes(path)
   end
   f:close()
   if #list == 0 then error("http-announce.lua: no info hashes in " .. path) end
+  return list
+end
+
+-- events=SPEC as cumulative shares: { {share, name}, ... } (name "" for none).
+local function event_cdf(spec)
+  local list, total = {}, 0
+  for part in spec:gmatch("[^,]+") do
+    local name, weight = part:match("^%s*(%a+):([%d.]+)%s*$")
+    if name == nil or (name ~= "none" and name ~= "started" and name ~= "completed" and name ~= "stopped") then
+      error("http-announce.lua: bad events entry " .. part)
+    end
+    total = total + tonumber(weight)
+    list[#list + 1] = { total, name == "none" and "" or name }
+  end
+  if total <= 0 then error("http-announce.lua: event weights sum to 0") end
+  for _, e in ipairs(list) do e[1] = e[1] / total end
   return list
 end
 
@@ -90,6 +109,7 @@ function init(args)
   local headers = {}
   if o.close == "1" then headers["Connection"] = "close" end
   local numwant = tonumber(o.numwant)
+  local events = event_cdf(o.events)
   pool_size = tonumber(o.pool)
   for i = 1, pool_size do
     local r = pick(cdf, n)
@@ -100,8 +120,10 @@ function init(args)
     end
     local peer = math.random(0, 59999)
     local u = math.random()
-    local event
-    if u < 0.85 then event = "" elseif u < 0.93 then event = "started" elseif u < 0.95 then event = "completed" else event = "stopped" end
+    local event = events[#events][2]
+    for _, e in ipairs(events) do
+      if u < e[1] then event = e[2]; break end
+    end
     local left
     if event == "completed" or (event ~= "started" and math.random() < 0.3) then left = 0 else left = math.random(1, 1000000000) end
     local path = "/announce?info_hash=" .. enc

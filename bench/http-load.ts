@@ -2,7 +2,7 @@
  * HTTP announce load with keep-alive: runs wrk (Debian package `wrk`) with
  * bench/http-announce.lua, bounded in time, and prints responses/s and errors.
  *
- *   node --import tsx bench/http-load.ts --port 6969 --duration 10 [--connections 64] [--cpu-pid PID]
+ *   node --import tsx bench/http-load.ts --port 6969 --duration 10 [--connections 64] [--cpu-pid PID] [--tls]
  *
  * The info hashes are the same as bench/udp-load.ts's (same --hashes/--seed, or
  * --hashes-file). wrk is the generator: one unmeasured run for --warmup, then the
@@ -34,8 +34,10 @@ const OPTIONS = {
   ...hashOptions(100_000),
   numwant: { type: 'int', arg: 'N', default: 50, min: 0, max: 10_000, help: 'numwant in announces' },
   close: { type: 'flag', help: 'send "Connection: close" (measure without keep-alive)' },
+  tls: { type: 'flag', help: "https:// (the tracker's --tls-port; wrk does not check the certificate)" },
   'no-check': { type: 'flag', help: "don't look at reply bodies (cheaper for the generator)" },
   pool: { type: 'int', arg: 'N', default: 65536, min: 1, max: 1 << 22, help: 'requests pre-built per wrk thread' },
+  events: { type: 'string', arg: 'SPEC', default: 'none:85,started:8,completed:2,stopped:5', help: 'event weights' },
   ...reportOptions,
 } as const;
 type Options = OptionValues<typeof OPTIONS>;
@@ -114,8 +116,9 @@ async function run(o: Options, window: MeasureWindow): Promise<Stats<Counter>> {
       close: o.close ? 1 : 0,
       check: o.noCheck ? 0 : 1,
       pool: o.pool,
+      events: o.events,
     }).map(([k, v]) => `${k}=${v}`);
-    const url = `http://${o.host.includes(':') ? `[${o.host}]` : o.host}:${o.port}/`;
+    const url = `${o.tls ? 'https' : 'http'}://${o.host.includes(':') ? `[${o.host}]` : o.host}:${o.port}/`;
     const wrk = (secs: number): Promise<{ code: number | null; out: string; err: string }> =>
       runWrk([`-t${o.threads}`, `-c${o.connections}`, `-d${secs}s`, '--timeout', '2s', '-s', script, url, '--', ...lua], (secs + 30) * 1000);
     if (o.warmup > 0) await wrk(o.warmup);
@@ -172,7 +175,7 @@ runTool({
     }
     return {
       title:
-        `wrk -t${o.threads} -c${o.connections} ${o.close ? 'Connection: close' : 'keep-alive'}, ` +
+        `wrk -t${o.threads} -c${o.connections} ${o.tls ? 'HTTPS ' : ''}${o.close ? 'Connection: close' : 'keep-alive'}, ` +
         `${hashesLabel(o)} numwant=${o.numwant} check=${!o.noCheck}`,
       errors:
         `${r.errors} (connect ${r.err_connect}, read ${serverCloses ? '-' : r.err_read}, write ${r.err_write}, ` +

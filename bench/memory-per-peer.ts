@@ -1,6 +1,7 @@
 /**
  * Memory per peer of the embedded store, and the cost of its announce core (peer insert and peer selection).
  * Run: node --expose-gc --import tsx bench/memory-per-peer.ts [--peers 1000000] [--swarms 100000] [--exponent 1]
+ *        [--locality SHARE]: the re-announces also with locality mode on (random share SHARE), off and on in turn
  */
 import { parseArgs } from 'node:util';
 import { MemoryStore } from '../src/store/memory/memory-store.js';
@@ -13,6 +14,7 @@ const { values } = parseArgs({
     swarms: { type: 'string', default: '100000' },
     exponent: { type: 'string', default: '1' },
     v6: { type: 'boolean', default: false },
+    locality: { type: 'string' },
   },
 });
 const peers = Number(values.peers);
@@ -67,7 +69,8 @@ function request(n: number, numwant: number): AnnounceRequest {
 }
 
 const now = Math.floor(Date.now() / 1000);
-const store = new MemoryStore({ peerTtlSeconds: 3600, wsPeerTtlSeconds: 3600, now: () => now });
+let localityShare: number | null = null;
+const store = new MemoryStore({ peerTtlSeconds: 3600, wsPeerTtlSeconds: 3600, now: () => now, localityShare: () => localityShare });
 const before = heap();
 let t = process.hrtime.bigint();
 for (let n = 0; n < peers; n++) store.announceNow(request(n, 0));
@@ -80,11 +83,13 @@ const perPeer = (a: number, b: number) => ((a - b) / total).toFixed(1);
 // Peer selection: re-announces of existing peers asking for 50 peers.
 const sample = 200_000;
 let bytes = 0;
-t = process.hrtime.bigint();
-for (let i = 0; i < sample; i++) {
-  bytes += store.announceNow(request((i * 7919) % peers, 50)).peers.length;
+function reannounceNs(count = sample): number {
+  bytes = 0;
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < count; i++) bytes += store.announceNow(request((i * 7919) % peers, 50)).peers.length;
+  return Number(process.hrtime.bigint() - started) / count;
 }
-const announceNs = Number(process.hrtime.bigint() - t) / sample;
+const announceNs = reannounceNs();
 
 console.log(`memory store, ${values.v6 ? 'IPv6' : 'IPv4'} peers: ${total} peers in ${stats.swarms} swarms (Zipf exponent ${values.exponent})`);
 console.log(`  JS heap per peer:          ${perPeer(after.heap, before.heap)} B`);
@@ -92,3 +97,16 @@ console.log(`  heap + off-heap per peer:  ${perPeer(after.heap + after.external,
 console.log(`  RSS per peer:              ${perPeer(after.rss, before.rss)} B`);
 console.log(`  insert (announce, numwant 0):      ${insertNs.toFixed(0)} ns`);
 console.log(`  re-announce with numwant 50:       ${announceNs.toFixed(0)} ns (${(bytes / sample / peerLength).toFixed(1)} peers returned on average)`);
+if (values.locality !== undefined) {
+  // Off and on in turn, in 20 short slices each, so that the load of a shared machine falls on both alike.
+  const share = Number(values.locality);
+  let offNs = 0;
+  let onNs = 0;
+  for (let slice = 0; slice < 20; slice++) {
+    localityShare = null;
+    offNs += reannounceNs(sample / 10) / 20;
+    localityShare = share;
+    onNs += reannounceNs(sample / 10) / 20;
+  }
+  console.log(`  re-announce, locality off / on (share ${share}): ${offNs.toFixed(0)} / ${onNs.toFixed(0)} ns (×${(onNs / offNs).toFixed(2)}; ${(bytes / (sample / 10) / peerLength).toFixed(1)} peers returned on average when on)`);
+}

@@ -36,6 +36,8 @@ const OPTIONS = generatorToolOptions(DEFAULTS, {
   peers: { type: 'int', arg: 'N', default: 60_000, min: 1, max: 64_000, help: 'size of the announcing peer pool' },
   seeders: { type: 'number', arg: 'F', default: 0.3, min: 0, max: 1, help: 'share of non-completed announces with left=0' },
   events: { type: 'string', arg: 'SPEC', default: 'none:85,started:8,completed:2,stopped:5', help: 'event weights' },
+  memberships: { type: 'int', arg: 'N', default: 0, min: 0, max: 1 << 24, help: 'announce N fixed (hash, peer) pairs (0: each a random pair)' },
+  'source-addresses': { type: 'int', arg: 'N', default: 1, min: 1, max: 4096, help: 'sockets take loopback source addresses 127.0.k/16.(1 + k%16), k < N, in turn: 16 per /24 (for --locality)' },
 } as const);
 type Options = OptionValues<typeof OPTIONS>;
 
@@ -68,9 +70,26 @@ type Counter = (typeof COUNTERS)[number];
 class UdpGenerator extends Generator<Options, Counter> {
   private readonly eventCdf = new Float64Array(4);
   readonly reconnectMs: number;
+  /**
+   * --memberships: the hash, the pool peer and whether it seeds of each (hash, peer) pair, drawn once; an
+   * announce picks a pair, so that peers re-announce in their swarms (mostly the stores' common path) and only
+   * stops, rejoins and completions change them. Without it each announce is a random pair, seeding at random:
+   * nearly always a new peer of its swarm.
+   */
+  readonly memberHash: Uint32Array;
+  readonly memberPeer: Uint32Array;
+  readonly memberSeeds: Uint8Array;
 
   constructor(opts: Options, index: number) {
     super(opts, index, { clients: opts.sockets, counters: COUNTERS, cumulative: ['connects'] });
+    this.memberHash = new Uint32Array(opts.memberships);
+    this.memberPeer = new Uint32Array(opts.memberships);
+    this.memberSeeds = new Uint8Array(opts.memberships);
+    for (let m = 0; m < opts.memberships; m++) {
+      this.memberHash[m] = this.zipf.next();
+      this.memberPeer[m] = Math.floor(this.random() * opts.peers);
+      this.memberSeeds[m] = this.random() < opts.seeders ? 1 : 0;
+    }
     const events = parseEvents(opts.events);
     const total = events.reduce((a, b) => a + b, 0);
     let acc = 0;
@@ -84,8 +103,11 @@ class UdpGenerator extends Generator<Options, Counter> {
     return u < c[0]! ? 0 : u < c[1]! ? 1 : u < c[2]! ? 2 : 3;
   }
 
+  private clientsMade = 0;
+
   protected newClient(): Client {
-    return new UdpClient(this);
+    const k = (this.index * this.opts.sockets + this.clientsMade++) % this.opts.sourceAddresses;
+    return new UdpClient(this, `127.0.${k >> 4}.${1 + (k & 15)}`);
   }
 }
 
@@ -111,7 +133,11 @@ class UdpClient implements Client {
   private connecting = false;
   private connectedAt = 0;
 
-  constructor(private readonly gen: UdpGenerator) {
+  constructor(
+    private readonly gen: UdpGenerator,
+    /** Loopback source address of an IPv4 target. */
+    private readonly source: string,
+  ) {
     this.window = gen.opts.window;
     this.state = new Uint8Array(this.window);
     this.seq = new Uint32Array(this.window);
@@ -136,7 +162,7 @@ class UdpClient implements Client {
     const { host, port } = this.gen.opts;
     return new Promise((resolve, reject) => {
       this.sock.once('error', reject);
-      this.sock.bind(0, host === 'localhost' || host === '::1' ? undefined : '127.0.0.1', () => {
+      this.sock.bind(0, host === 'localhost' || host === '::1' ? undefined : this.source, () => {
         try {
           this.sock.setRecvBufferSize(1 << 21);
           this.sock.setSendBufferSize(1 << 21);
@@ -209,16 +235,18 @@ class UdpClient implements Client {
     } else {
       buf = this.announceBufs[i]!;
       buf.writeUInt32BE(tid, 12);
-      const h = g.zipf.next() * 20;
+      const member = g.opts.memberships > 0 ? Math.floor(g.random() * g.opts.memberships) : -1;
+      const h = (member < 0 ? g.zipf.next() : g.memberHash[member]!) * 20;
       hashes.copy(buf, 16, h, h + 20);
       // The announcing peer: port and peer_id both derive from one pool index, so the same
       // peer re-announcing is recognisable by either.
-      const peer = Math.floor(g.random() * g.opts.peers);
+      const peer = member < 0 ? Math.floor(g.random() * g.opts.peers) : g.memberPeer[member]!;
       buf.writeUInt32BE(0x50000000 + peer, 44); // peer_id bytes 8..11
       buf.writeUInt32BE(Math.imul(peer, 2654435761) >>> 0, 48); // bytes 12..15 (a spread of the index)
       buf.writeUInt32BE(0x52420000 | (peer & 0xffff), 52); // bytes 16..19
       const event = g.pickEvent();
-      const left = event === 1 || (event !== 2 && g.random() < g.opts.seeders) ? 0 : 1 + Math.floor(g.random() * 1e9);
+      const seeds = member < 0 ? event !== 2 && g.random() < g.opts.seeders : g.memberSeeds[member] === 1;
+      const left = event === 1 || seeds ? 0 : 1 + Math.floor(g.random() * 1e9);
       buf.writeUInt32BE(0, 56);
       buf.writeUInt32BE(Math.floor(g.random() * 1e9), 60); // downloaded
       buf.writeUInt32BE(0, 64);

@@ -31,6 +31,8 @@ const OPTIONS = generatorToolOptions(DEFAULTS, {
   offers: { type: 'int', arg: 'N', default: 5, min: 0, max: 50, help: 'offers per announce (WebTorrent sends 5)' },
   'sdp-bytes': { type: 'int', arg: 'N', default: 500, min: 1, max: 30_000, help: "size of each offer's and answer's SDP" },
   answer: { type: 'number', arg: 'F', default: 1, min: 0, max: 1, help: 'share of relayed offers answered, 0..1' },
+  stopped: { type: 'number', arg: 'F', default: 0.02, min: 0, max: 1, help: "share of re-announces that are `stopped` (0 for a tracker that does not answer them)" },
+  'first-generator': { type: 'int', arg: 'N', default: 0, min: 0, max: 1000, help: "number of this run's first process in peer_ids: separate runs against one shared store need distinct ones" },
 } as const);
 type Options = OptionValues<typeof OPTIONS>;
 
@@ -86,7 +88,7 @@ class Connection implements Client {
     private readonly gen: WsGenerator,
     readonly index: number,
   ) {
-    const id = `-WW0208-${gen.index.toString(36).padStart(2, '0')}${index.toString(36).padStart(10, '0')}`;
+    const id = `-WW0208-${(gen.opts.firstGenerator + gen.index).toString(36).padStart(2, '0')}${index.toString(36).padStart(10, '0')}`;
     this.peerId = id;
     this.peerIdJson = JSON.stringify(id);
     while (this.swarms.length < Math.min(gen.opts.swarmsPerConnection, gen.hashesJson.length)) {
@@ -146,7 +148,7 @@ class Connection implements Client {
     if (!this.joined[which]) {
       event = ',"event":"started"';
       this.joined[which] = true;
-    } else if (gen.random() < 0.02) {
+    } else if (gen.random() < opts.stopped) {
       event = ',"event":"stopped"';
       this.joined[which] = false;
       offers = 0; // as WebTorrent: no offers with stopped

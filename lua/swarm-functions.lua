@@ -55,10 +55,9 @@ peer expires: its entry's route never changes, and an announce of it from any ot
 changes nothing and replies with a third element, WS_CONFLICT.
 ]]
 
--- HEADER, HEADER_FIELD, ANNOUNCE_ARGS, SCRAPE_ARGS (+ _SIZE), EVENT_*, FLAG_*, POSITION_STEP and WS_CONFLICT
--- are not defined here: they are generated from src/store/redis/function-contract.ts, above this comment.
-
-local GENERATIONS = 80         -- generations per ttl: 3 * 80 + 2 <= 256, so ages never wrap around (see above)
+-- HEADER, HEADER_FIELD, ANNOUNCE_ARGS, SCRAPE_ARGS (+ _SIZE), EVENT_*, FLAG_*, POSITION_STEP, WS_CONFLICT and
+-- GENERATIONS are not defined here: they are generated from src/store/redis/function-contract.ts, above this
+-- comment.
 
 -- Calls visit(position) for each byte of `gens` (a list's generation bytes) whose age at `generation` is
 -- within lo .. hi, one byte value at a time: a plain find is memchr in C, where a pattern set costs ~1 µs a
@@ -281,6 +280,115 @@ local function remove_positions(swarm, list, gone, entries, gens)
   if remaining == 0 or list.capacity > 2 * remaining + 32 then rewrite(list, remaining, stride) end
 end
 
+-- ===== Swarm events (docs/events.md; src/events/) =====
+-- With events on, every function takes two more keys after the stats key, its event partition's stream and
+-- expiry index, and event arguments after its own (function-contract.ts EVENT_ARGS): ARGV[2] the info hash in
+-- hex, ARGV[3] the swarm kind, ARGV[4] the stream's MAXLEN (approximate trim), then for an announce ARGV[5..13]
+-- its facts (time, event, proto, peer, key, uploaded, downloaded, left, seeder), for a scrape ARGV[5] `sweep`
+-- when it is the coordinator's expiry sweep. Every change appends one entry with the fields of
+-- src/events/schema.ts EVENT_FIELDS in the same call, numbered by the swarm's next sequence number: field
+-- EVENT_SEQ_FIELD of its peers hash, which goes with the hash (a swarm forgotten starts again at 1).
+-- The expiry index (a sorted set, member `<kind>:<info hash hex>`, score: when the swarm's keys expire) lets
+-- the coordinator visit the swarms whose keys are about to expire unannounced: its sweep reports their expired
+-- peers and keeps the keys of those with live peers (finish), so no peer vanishes unreported with its keys.
+-- Off, none of this runs.
+
+-- The events context of a call, or nil with events off.
+local function events_of(keys, args, lists, now)
+  local stream = keys[lists + 3]
+  if not stream then return nil end
+  return { stream = stream, index = keys[lists + 4], ih = args[2], swarm = args[3], maxlen = args[4], args = args, now = now }
+end
+
+-- Puts the swarm in its partition's expiry index at `keys_until`, or takes it out (nil).
+local function index_swarm(events, keys_until)
+  local member = events.swarm .. ':' .. events.ih
+  if keys_until then
+    redis.call('ZADD', events.index, keys_until, member)
+  else
+    redis.call('ZREM', events.index, member)
+  end
+end
+
+-- Appends an event with the swarm's next sequence number: the facts, the swarm's counts after the change.
+local function emit(events, hash, time, event, proto, peer, key, uploaded, downloaded, left, seeder, complete, incomplete)
+  local seq = redis.call('HINCRBY', hash, EVENT_SEQ_FIELD, 1)
+  redis.call('XADD', events.stream, 'MAXLEN', '~', events.maxlen, '*', 'v', EVENT_VERSION, 'ih', events.ih,
+    'swarm', events.swarm, 'seq', seq, 'time', time, 'event', event, 'proto', proto, 'peer', peer, 'key', key,
+    'uploaded', uploaded, 'downloaded', downloaded, 'left', left, 'seeder', seeder, 'complete', complete,
+    'incomplete', incomplete)
+end
+
+-- The announce's own event, its facts as the tracker sent them.
+local function emit_announce(events, hash, seeders, peers)
+  local a = events.args
+  emit(events, hash, a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], seeders, peers - seeders)
+end
+
+-- The swarm's seeders and peers, from its lists.
+local function swarm_counts(swarm)
+  local seeders, peers = swarm[1].seeders, swarm[1].count
+  if swarm[2] then seeders, peers = seeders + swarm[2].seeders, peers + swarm[2].count end
+  return seeders, peers
+end
+
+-- The announce's event after the swarm changed.
+local function emit_change(swarm)
+  local seeders, peers = swarm_counts(swarm)
+  emit_announce(swarm.events, swarm.hash, seeders, peers)
+end
+
+-- The announce's event on the common path, which changes no count: they are the header's.
+local function emit_unchanged(events, hash, raw)
+  local first_count, second_count, _, _, _, _, seeders = struct.unpack(HEADER, raw)
+  emit_announce(events, hash, seeders, first_count + second_count)
+end
+
+-- A peer as src/events/schema.ts peerText writes it: ip:port, [8 hex groups]:port, or a peer_id in hex.
+local function peer_text(member, ws)
+  if ws then return (string.gsub(member, '.', function(c) return string.format('%02x', string.byte(c)) end)) end
+  local b = { string.byte(member, 1, -1) }
+  if #b == 6 then return string.format('%d.%d.%d.%d:%d', b[1], b[2], b[3], b[4], b[5] * 256 + b[6]) end
+  local groups = {}
+  for i = 1, 16, 2 do groups[#groups + 1] = string.format('%x', b[i] * 256 + b[i + 1]) end
+  return '[' .. table.concat(groups, ':') .. ']:' .. (b[17] * 256 + b[18])
+end
+
+-- `expired` events of peers leaving the swarm (hash fields `members`, seeder bits `seeder`), each with the
+-- counts after it, falling from `seeders`, `peers` (default: the lists' before they change). Returns the counts.
+local function emit_expired(swarm, members, seeder, seeders, peers)
+  local events, ws = swarm.events, swarm.lists == 1
+  local proto, time = ws and 'ws' or '', string.format('%.0f', events.now * 1000)
+  if not seeders then seeders, peers = swarm_counts(swarm) end
+  for j, member in ipairs(members) do
+    peers = peers - 1
+    seeders = seeders - seeder[j]
+    emit(events, swarm.hash, time, 'expired', proto, peer_text(member, ws), '', '', '', '', seeder[j], seeders, peers - seeders)
+  end
+  return seeders, peers
+end
+
+-- `expired` events of every peer of an abandoned swarm (drop_abandoned), 1000 peers a read.
+local function emit_abandoned(swarm)
+  local seeders, peers = swarm_counts(swarm)
+  for i = 1, swarm.lists do
+    local list = swarm[i]
+    local stride = list.stride
+    for from = 0, list.count - 1, 1000 do
+      local last = math.min(from + 999, list.count - 1)
+      local entries = redis.call('GETRANGE', list.key, from * stride, (last + 1) * stride - 1)
+      local members, seeder = {}, {}
+      for p = 0, last - from do members[p + 1] = member_of(list, string.sub(entries, p * stride + 1, (p + 1) * stride)) end
+      for j, value in ipairs(redis.call('HMGET', swarm.hash, unpack(members))) do
+        local _, flags = decode(value)
+        seeder[j] = flags % FLAG_COUNTED
+      end
+      seeders, peers = emit_expired(swarm, members, seeder, seeders, peers)
+    end
+  end
+end
+-- ===== end of swarm events =====
+
 -- Drops up to `limit` expired peers of a list once its oldest generation may have expired. Returns true when
 -- expired peers may remain (more than one call removes).
 local function drop_expired(swarm, list, limit)
@@ -309,10 +417,13 @@ local function drop_expired(swarm, list, limit)
       members[j] = member_of(list, entry)
     end
     local seeders = 0
-    for _, value in ipairs(redis.call('HMGET', swarm.hash, unpack(members))) do
+    local seeder = swarm.events and {} -- events: each peer's seeder bit
+    for j, value in ipairs(redis.call('HMGET', swarm.hash, unpack(members))) do
       local _, flags = decode(value)
       seeders = seeders + flags % FLAG_COUNTED
+      if seeder then seeder[j] = flags % FLAG_COUNTED end
     end
+    if seeder then emit_expired(swarm, members, seeder) end
     redis.call('HDEL', swarm.hash, unpack(members))
     remove_positions(swarm, list, gone, entries, entries and gens)
     list.seeders = list.seeders - seeders
@@ -330,6 +441,7 @@ end
 local function drop_abandoned(swarm, now)
   local peers = total(swarm)
   if peers == 0 or now < swarm.keys_until + swarm.generation_seconds then return end
+  if swarm.events then emit_abandoned(swarm) end
   local keys = { swarm.hash }
   for i = 1, swarm.lists do
     keys[i + 1] = swarm[i].key
@@ -638,6 +750,7 @@ local function finish(swarm, now, ttl)
   if total(swarm) == 0 and swarm.downloaded == 0 then
     account(swarm, now)
     if swarm.exists or swarm.dirty then redis.call('DEL', swarm.hash) end
+    if swarm.events then index_swarm(swarm.events, nil) end
     return struct.pack(HEADER, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
   end
   if ttl and (swarm.refresh or swarm.keys_until < now + ttl) then
@@ -654,6 +767,7 @@ local function finish(swarm, now, ttl)
   if swarm.dirty then redis.call('HSET', swarm.hash, HEADER_FIELD, header) end
   if ttl then
     for i = 1, swarm.lists + 1 do redis.call('EXPIRE', swarm.keys[i], 2 * ttl) end
+    if swarm.events then index_swarm(swarm.events, swarm.keys_until) end
   end
   return header
 end
@@ -720,6 +834,7 @@ redis.register_function('announce_$V', function(keys, args)
   if #peer == 18 then family = 2 end
   local got = redis.call('HMGET', keys[1], HEADER_FIELD, peer)
   local raw, peer_value = got[1], got[2]
+  local events = events_of(keys, args, 2, now)
   local generation, first_count, second_count, first_capacity, second_capacity = fast_allowed(raw, peer_value, event, now, ttl)
   if generation then
     local reply
@@ -728,15 +843,21 @@ redis.register_function('announce_$V', function(keys, args)
     else
       reply = fast_announce(raw, peer_value, keys[3], 18, second_count, second_capacity, generation, nil, numwant, random, seeder)
     end
-    if reply then return reply end
+    if reply then
+      if events then emit_unchanged(events, keys[1], raw) end
+      return reply
+    end
   end
   local swarm = load_swarm(keys, false, raw, now, ttl)
+  if events then swarm.events = events end
   drop_abandoned(swarm, now)
   local list = swarm[family]
   local backlog = drop_expired(swarm, list, limit)
   drop_expired(swarm, swarm[3 - family], limit)
   if list.changed then peer_value = nil end
+  local listed = list.count
   local self = update(swarm, list, peer, peer, event, seeder, peer_value)
+  if events and (event ~= EVENT_STOPPED or list.count < listed) then emit_change(swarm) end
   return general_reply(swarm, list, self, event, backlog, numwant, random, now, ttl)
 end)
 
@@ -752,12 +873,17 @@ redis.register_function('announce_ws_$V', function(keys, args)
   local size = 2 + #peer_id + #route
   local got = redis.call('HMGET', keys[1], HEADER_FIELD, peer_id)
   local raw, peer_value = got[1], got[2]
+  local events = events_of(keys, args, 1, now)
   local generation, first_count, _, first_capacity, _, width = fast_allowed(raw, peer_value, event, now, ttl)
   if generation then
     local reply = fast_announce(raw, peer_value, keys[2], width, first_count, first_capacity, generation, route, numwant, random, seeder)
-    if reply then return reply end
+    if reply then
+      if events and not reply[3] then emit_unchanged(events, keys[1], raw) end
+      return reply
+    end
   end
   local swarm = load_swarm(keys, true, raw, now, ttl)
+  if events then swarm.events = events end
   drop_abandoned(swarm, now)
   local list = swarm[1]
   local backlog = drop_expired(swarm, list, limit)
@@ -769,6 +895,7 @@ redis.register_function('announce_ws_$V', function(keys, args)
       local at = list.capacity * list.stride + position
       local age = (swarm.generation - string.byte(redis.call('GETRANGE', list.key, at, at))) % 256
       if age < swarm.live_generations then return { finish(swarm, now, ttl), '', WS_CONFLICT } end
+      if events then emit_expired(swarm, { peer_id }, { flags % FLAG_COUNTED }) end
       remove_peer(swarm, list, peer_id, position, flags)
       peer_value = false
     end
@@ -778,7 +905,9 @@ redis.register_function('announce_ws_$V', function(keys, args)
     swarm.width = list.stride
     swarm.dirty = true
   end
+  local listed = list.count
   local self = update(swarm, list, peer_id, ws_entry(peer_id, route, list.stride), event, seeder, peer_value)
+  if events and (event ~= EVENT_STOPPED or list.count < listed) then emit_change(swarm) end
   return general_reply(swarm, list, self, event, backlog, numwant, random, now, ttl)
 end)
 
@@ -786,13 +915,24 @@ end)
 -- kind. ARGV[1]: SCRAPE_ARGS. Replies { header (empty: no such swarm), peers removed as expired }.
 local function scrape(keys, args, ws)
   local now, limit, ttl = struct.unpack(SCRAPE_ARGS, args[1])
+  -- Events on: the coordinator's sweep of a swarm whose keys are about to expire (see the events block).
+  local sweep = args[5] == 'sweep'
   local raw = redis.call('HGET', keys[1], HEADER_FIELD)
-  if not raw then return { '', 0 } end
-  if not_due(raw, now, ttl) then return { raw, 0 } end
+  if not raw then
+    if sweep then index_swarm(events_of(keys, args, ws and 1 or 2, now), nil) end
+    return { '', 0 }
+  end
+  if not sweep and not_due(raw, now, ttl) then return { raw, 0 } end
   local swarm = load_swarm(keys, ws, raw, now, ttl)
+  local events = events_of(keys, args, swarm.lists, now)
+  if events then swarm.events = events end
   drop_abandoned(swarm, now)
   for i = 1, swarm.lists do drop_expired(swarm, swarm[i], limit) end
-  return { finish(swarm, now, nil), swarm.removed }
+  -- A sweep keeps the keys of a swarm with live peers (and its place in the index); one without leaves it.
+  if sweep and total(swarm) > 0 then return { finish(swarm, now, ttl), swarm.removed } end
+  local header = finish(swarm, now, nil)
+  if sweep then index_swarm(events, nil) end
+  return { header, swarm.removed }
 end
 
 redis.register_function('scrape_$V', function(keys, args) return scrape(keys, args, false) end)

@@ -15,6 +15,7 @@ wanted=(
   redis-tools:redis-cli
   util-linux:unshare
   chromium:chromium
+  openssl:openssl
 )
 missing=()
 for pair in "${wanted[@]}"; do

@@ -1,5 +1,5 @@
 /**
- * CPU time from /proc: the tracker's (a process tree: every thread and child process), the generator's own,
+ * CPU time and resident memory from /proc: the tracker's (a process tree: every thread and child process), the generator's own,
  * and wrk's (a waited-for child).
  */
 import { execFileSync } from 'node:child_process';
@@ -38,22 +38,12 @@ export interface CpuTime {
   system: number;
 }
 
-/**
- * CPU seconds used so far by a process and its descendants, from /proc/PID/stat (which already sums all
- * threads of a process); NaNs if the process is gone.
- */
-export function processTreeCpu(pid: number): CpuTime {
-  const tck = clockTicksPerSecond();
-  let user = 0;
-  let system = 0;
+/** A process and its descendants (every thread's children), or [] if the process is gone. */
+export function processTree(pid: number): number[] {
   const seen = new Set<number>();
-  const visit = (p: number): boolean => {
-    if (seen.has(p)) return true;
+  const visit = (p: number): void => {
+    if (seen.has(p)) return;
     seen.add(p);
-    const fields = procStatFields(p);
-    if (!fields) return false;
-    user += Number(fields[11]); // field 14, utime
-    system += Number(fields[12]); // field 15, stime
     let tids: string[] = [];
     try {
       tids = readdirSync(`/proc/${p}/task`);
@@ -69,10 +59,44 @@ export function processTreeCpu(pid: number): CpuTime {
       }
       for (const c of children.split(' ')) if (c) visit(Number(c));
     }
-    return true;
   };
-  if (!visit(pid)) return { user: NaN, system: NaN };
+  if (!procStatFields(pid)) return [];
+  visit(pid);
+  return [...seen];
+}
+
+/**
+ * CPU seconds used so far by a process and its descendants, from /proc/PID/stat (which already sums all
+ * threads of a process); NaNs if the process is gone.
+ */
+export function processTreeCpu(pid: number): CpuTime {
+  const tck = clockTicksPerSecond();
+  let user = 0;
+  let system = 0;
+  const tree = processTree(pid);
+  if (tree.length === 0) return { user: NaN, system: NaN };
+  for (const p of tree) {
+    const fields = procStatFields(p);
+    if (!fields) continue;
+    user += Number(fields[11]); // field 14, utime
+    system += Number(fields[12]); // field 15, stime
+  }
   return { user: user / tck, system: system / tck };
+}
+
+/** Resident memory of a process and its descendants, in bytes (VmRSS of each); NaN if the process is gone. */
+export function processTreeRss(pid: number): number {
+  const tree = processTree(pid);
+  if (tree.length === 0) return NaN;
+  let kib = 0;
+  for (const p of tree) {
+    try {
+      kib += Number(/^VmRSS:\s+(\d+)/m.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return kib * 1024;
 }
 
 /** The tracker's CPU time over a window: `start()` at its beginning, `stop()` at its end. */

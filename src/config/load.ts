@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { compactPeerFromText } from '../protocol/ip-address.js';
-import { CONFIG_ENV, CONFIG_FLAG, LOG_LEVELS, OPTIONS, SECTIONS, type OptionSpec, type TrackerConfig } from './options.js';
+import { CONFIG_ENV, CONFIG_FLAG, OPTIONS, SECTIONS, type OptionSpec, type TrackerConfig } from './options.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -16,7 +16,10 @@ type Value = TrackerConfig[keyof TrackerConfig];
 type Given = Partial<Record<keyof TrackerConfig, Value>>;
 
 /** What the command line asked for: a configuration to run, or a text to print. */
-export type Invocation = { kind: 'run'; config: TrackerConfig; file: string | null } | { kind: 'help' } | { kind: 'print-config' };
+export type Invocation =
+  | { kind: 'run'; config: TrackerConfig; file: string | null; positionals: string[] }
+  | { kind: 'help' }
+  | { kind: 'print-config' };
 
 function outOfRange(spec: OptionSpec, value: number): boolean {
   return (spec.min !== undefined && value < spec.min) || (spec.max !== undefined && value > spec.max);
@@ -44,18 +47,20 @@ function fromText(spec: OptionSpec, raw: string, where: string): Value {
       if (items.length === 0) throw new ConfigError(`${where}: expected at least one value`);
       return items;
     }
-    case 'level':
-      return level(raw, where);
+    case 'choice':
+      return choice(spec, raw, where);
+    case 'bool':
+      if (raw !== 'true' && raw !== 'false') throw new ConfigError(`${where}: expected true or false, got "${raw}"`);
+      return raw === 'true';
     case 'string':
       return raw;
   }
 }
 
-function level(raw: string, where: string): TrackerConfig['logLevel'] {
-  if (!(LOG_LEVELS as readonly string[]).includes(raw)) {
-    throw new ConfigError(`${where}: expected one of ${LOG_LEVELS.join(', ')}, got "${raw}"`);
-  }
-  return raw as TrackerConfig['logLevel'];
+function choice(spec: OptionSpec, raw: string, where: string): Value {
+  const choices = spec.choices ?? [];
+  if (!choices.includes(raw)) throw new ConfigError(`${where}: expected one of ${choices.join(', ')}, got "${raw}"`);
+  return raw as Value;
 }
 
 /** A value from the config file, typed by TOML. */
@@ -75,9 +80,12 @@ function fromFile(spec: OptionSpec, raw: unknown, where: string): Value {
         throw new ConfigError(`${where}: expected an array of strings, got ${describe(raw)}`);
       }
       return raw as string[];
-    case 'level':
+    case 'choice':
       if (typeof raw !== 'string') throw new ConfigError(`${where}: expected a string, got ${describe(raw)}`);
-      return level(raw, where);
+      return choice(spec, raw, where);
+    case 'bool':
+      if (typeof raw !== 'boolean') throw new ConfigError(`${where}: expected true or false, got ${describe(raw)}`);
+      return raw;
     case 'string':
       if (typeof raw !== 'string') throw new ConfigError(`${where}: expected a string, got ${describe(raw)}`);
       return raw;
@@ -124,10 +132,10 @@ export function readConfigFile(file: string): Given {
   return given;
 }
 
-/** The flags of a command line, by name. */
-function parseCommandLine(argv: readonly string[]): Record<string, string | boolean | undefined> {
+/** The flags of a command line, by name, and its other arguments (a subcommand's, see cli.ts). */
+function parseCommandLine(argv: readonly string[], allowPositionals: boolean): { flags: Record<string, string | boolean | undefined>; positionals: string[] } {
   try {
-    const { values } = parseArgs({
+    const { values, positionals } = parseArgs({
       args: [...argv],
       options: Object.fromEntries([
         ...OPTIONS.map((o) => [o.flag, { type: 'string' as const }]),
@@ -136,17 +144,20 @@ function parseCommandLine(argv: readonly string[]): Record<string, string | bool
         ['print-config', { type: 'boolean' as const }],
       ]),
       strict: true,
-      allowPositionals: false,
+      allowPositionals,
     });
-    return values as Record<string, string | boolean | undefined>;
+    return { flags: values as Record<string, string | boolean | undefined>, positionals };
   } catch (error) {
     throw new ConfigError((error as Error).message);
   }
 }
 
-/** Reads the command line, environment and config file into a validated configuration. */
-export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Invocation {
-  const flags = parseCommandLine(argv);
+/**
+ * Reads the command line, environment and config file into a validated configuration; arguments other than
+ * flags are an error unless `allowPositionals` (a subcommand's arguments).
+ */
+export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv, allowPositionals = false): Invocation {
+  const { flags, positionals } = parseCommandLine(argv, allowPositionals);
   if (flags.help === true) return { kind: 'help' };
   if (flags['print-config'] === true) return { kind: 'print-config' };
   const fileFlag = flags[CONFIG_FLAG];
@@ -165,7 +176,7 @@ export function loadConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Inv
     if (file !== null && error instanceof ConfigError) throw new ConfigError(`${error.message} (${file} with the environment and flags)`);
     throw error;
   }
-  return { kind: 'run', config, file };
+  return { kind: 'run', config, file, positionals };
 }
 
 /** Every option from what was given and the defaults; derived defaults follow the values they derive from. */
@@ -214,7 +225,21 @@ export function validate(config: TrackerConfig): void {
       `--workers ${config.workers} needs a shared store: the embedded memory store lives in one process (use --redis or --redis-cluster, or --workers 1)`,
     );
   }
+  if (config.tlsPort > 0 && (config.tlsCert === '' || config.tlsKey === '')) throw new ConfigError('--tls-port needs --tls-cert and --tls-key');
+  if (config.tlsPort === 0 && (config.tlsCert !== '' || config.tlsKey !== '')) throw new ConfigError('--tls-cert and --tls-key need --tls-port');
+  if (config.plainHttp && config.tlsPort === config.port) throw new ConfigError('--tls-port must differ from --port (or give --plain-http false)');
   if (config.udpSecret !== '' && !/^(?:[0-9a-fA-F]{2}){16,}$/.test(config.udpSecret)) {
     throw new ConfigError('--udp-secret must be at least 32 hex digits');
+  }
+  if (config.accessRedis && config.redisUrl === '' && config.redisCluster.length === 0) {
+    throw new ConfigError('--access-redis needs --redis or --redis-cluster');
+  }
+  const lists = [
+    ['access-mode', config.accessMode, config.accessFile !== '', '--access-file'],
+    ['peer-id-mode', config.peerIdMode, config.peerIdFile !== '' || config.peerIdPrefixes.length > 0, '--peer-id-file or --peer-id-prefixes'],
+    ['ws-origins-mode', config.wsOriginsMode, config.wsOrigins.length > 0, '--ws-origins'],
+  ] as const;
+  for (const [flag, mode, listed, sources] of lists) {
+    if (mode !== 'off' && !listed && !config.accessRedis) throw new ConfigError(`--${flag} ${mode} needs a list: ${sources}, or --access-redis with a Redis store`);
   }
 }

@@ -11,6 +11,7 @@ function defaultText(spec: OptionSpec): string {
 export function helpText(): string {
   const lines = [
     'Usage: redswarm [options]',
+    '       redswarm access|keys …       edit the access lists and passkeys (redswarm access --help)',
     '',
     'A BitTorrent tracker: HTTP, UDP and WebSocket (WebTorrent) on one port.',
     'Each option is a flag, a REDSWARM_* variable or a key in a section of the config file; flags win over',

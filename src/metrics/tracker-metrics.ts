@@ -56,9 +56,40 @@ export const wsAnnouncesRefused = new Counter({
   labelNames: ['reason'] as const,
 });
 
+export const passkeysRefused = new Counter({
+  name: 'redswarm_passkeys_refused_total',
+  help: 'Announces and scrapes refused for their passkey, by protocol and reason: missing (with --private) or unknown (never added, or revoked).',
+  labelNames: ['protocol', 'reason'] as const,
+});
+
 export const udpInvalidConnectionIds = new Counter({
   name: 'redswarm_udp_invalid_connection_ids_total',
   help: 'UDP requests refused for an invalid or expired connection ID.',
+});
+
+export const announcesRateLimited = new FastCounter(
+  'redswarm_announces_rate_limited_total',
+  'Announces refused because their source (IPv4 address or IPv6 /64) made --announce-rate-limit announces of the torrent within --announce-rate-window, by protocol.',
+);
+
+export const udpBans = new Counter({
+  name: 'redswarm_udp_bans_total',
+  help: 'UDP sources banned for --udp-ban-duration after more than --udp-ban-threshold invalid connection IDs within --udp-ban-window.',
+});
+
+export const udpBannedDatagrams = new FastCounter(
+  'redswarm_udp_banned_datagrams_total',
+  'Datagrams from banned UDP sources, dropped unanswered.',
+);
+
+export const udpBanTableFull = new Counter({
+  name: 'redswarm_udp_ban_table_full_total',
+  help: 'Invalid connection IDs neither counted nor causing a ban because --udp-ban-max-sources sources were tracked already.',
+});
+
+export const wsSourceLimitRefusals = new Counter({
+  name: 'redswarm_ws_source_limit_refusals_total',
+  help: 'WebSocket upgrades refused with 429 because their source (IPv4 address or IPv6 /64) held --ws-max-sockets-per-ip connections.',
 });
 
 export const storeDuration = new FastHistogram(
@@ -117,4 +148,21 @@ export const signalsUndeliverable = new Counter({
   name: 'redswarm_ws_signals_undeliverable_total',
   help: "WebRTC offers and answers that reached no socket, by kind and where the socket was: this process's (closed meanwhile, or dropped as a slow reader) or another process's whose channel had no subscriber (gone, or restoring its subscription).",
   labelNames: ['kind', 'route'] as const,
+});
+
+export const accessRefused = new FastCounter(
+  'redswarm_access_refused_total',
+  'Requests refused by an access list (docs/access-control.md), by list (info-hash, peer-id, origin) and protocol; a scraped info hash answered as unknown counts under info-hash.',
+);
+
+export const accessListEntries = new Gauge({
+  name: 'redswarm_access_list_entries',
+  help: 'Entries of each access list in force, by list and source (config, file, redis).',
+  labelNames: ['list', 'source'] as const,
+});
+
+export const accessListReloadFailures = new Counter({
+  name: 'redswarm_access_list_reload_failures_total',
+  help: 'Access list reloads that failed (a malformed line, an unreadable file, Redis not answering); the list in force stays.',
+  labelNames: ['list', 'source'] as const,
 });

@@ -66,12 +66,17 @@ export function writeBinaryString(out: Buffer, at: number, text: string): number
   return at + out.write(text, at, 'latin1');
 }
 
-/** `d14:failure reason<len>:<msg>e`, sent with HTTP 200 because many clients ignore status codes (BEP 31). */
-export function encodeFailure(reason: string): Buffer {
+/**
+ * `d14:failure reason<len>:<msg>e`, sent with HTTP 200 because many clients ignore status codes (BEP 31); with
+ * `minInterval`, also `12:min intervali<n>e`, which clients such as libtorrent wait before retrying.
+ */
+export function encodeFailure(reason: string, minInterval?: number): Buffer {
   const message = Buffer.from(reason, 'utf8');
-  const out = Buffer.allocUnsafe(19 + bytesLength(message.length));
+  const wait = minInterval === undefined ? 0 : 15 + intLength(minInterval);
+  const out = Buffer.allocUnsafe(19 + bytesLength(message.length) + wait);
   let at = writeAscii(out, 0, 'd14:failure reason');
   at = writeBytes(out, at, message);
+  if (minInterval !== undefined) at = writeInt(out, writeAscii(out, at, '12:min interval'), minInterval);
   out[at] = 101; // e
   return out;
 }

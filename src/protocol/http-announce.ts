@@ -20,6 +20,10 @@ export interface HttpAnnounceQuery {
   event: AnnounceEvent;
   /** Bytes left to download; missing means unknown and counts as a leecher. */
   left: number;
+  /** For swarm events only: bytes as sent, -1 when absent or not a number; the `key` parameter, '' when absent. */
+  uploaded: number;
+  downloaded: number;
+  key: string;
   /** numwant as sent, or -1 when absent or unusable (the server applies its default). */
   numwant: number;
   /**
@@ -27,6 +31,23 @@ export interface HttpAnnounceQuery {
    * `peer id`, since redswarm does not store peer ids: as if every client sent `no_peer_id=1`.
    */
   compact: boolean;
+}
+
+/** Longest `key` parameter carried to swarm events; a longer one is left out of them (docs/events.md). */
+export const MAX_KEY_LENGTH = 64;
+
+/**
+ * The `key` parameter as swarm events carry it, '' when it is too long or not well-formed: no announce is
+ * refused for a parameter that only events read.
+ */
+function eventKey(query: string, start: number, end: number): string {
+  if (end - start > 3 * MAX_KEY_LENGTH) return '';
+  try {
+    const key = percentDecodeBinary(query, start, end);
+    return key.length > MAX_KEY_LENGTH ? '' : key;
+  } catch {
+    return '';
+  }
 }
 
 /** A Map, not an object literal: `event=constructor` must not find Object.prototype's members. */
@@ -41,7 +62,8 @@ const EVENTS: ReadonlyMap<string, AnnounceEvent> = new Map([
 
 /**
  * Parses the raw query string of `GET /announce`. Unknown parameters are ignored, as is `ip`
- * (the source address is used instead) and `key`/`trackerid`/`uploaded`/`downloaded`, which no swarm decision uses.
+ * (the source address is used instead) and `trackerid`; `key`, `uploaded` and `downloaded` are only carried to
+ * swarm events (docs/events.md).
  * Throws RequestError with the message to send back.
  */
 export function parseHttpAnnounceQuery(query: string): HttpAnnounceQuery {
@@ -52,6 +74,9 @@ export function parseHttpAnnounceQuery(query: string): HttpAnnounceQuery {
   let left = -1;
   let numwant = -1;
   let compact = true;
+  let uploaded = -1;
+  let downloaded = -1;
+  let key = '';
   forEachQueryParam(query, (name, start, end) => {
     if (isParam(query, name, start, 'info_hash')) {
       if (infoHash !== undefined) throw new RequestError('duplicate info_hash');
@@ -71,6 +96,12 @@ export function parseHttpAnnounceQuery(query: string): HttpAnnounceQuery {
       event = value;
     } else if (isParam(query, name, start, 'numwant')) {
       numwant = parseDecimal(query, start, end);
+    } else if (isParam(query, name, start, 'uploaded')) {
+      uploaded = parseDecimal(query, start, end);
+    } else if (isParam(query, name, start, 'downloaded')) {
+      downloaded = parseDecimal(query, start, end);
+    } else if (isParam(query, name, start, 'key')) {
+      key = eventKey(query, start, end);
     } else if (isParam(query, name, start, 'compact')) {
       compact = !(end - start === 1 && query.charCodeAt(start) === 48 /* 0 */);
     }
@@ -88,6 +119,9 @@ export function parseHttpAnnounceQuery(query: string): HttpAnnounceQuery {
     left: left < 0 ? Number.MAX_SAFE_INTEGER : left,
     numwant,
     compact,
+    uploaded,
+    downloaded,
+    key,
   };
 }
 

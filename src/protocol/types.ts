@@ -27,6 +27,17 @@ export interface AnnounceRequest {
   readonly seeder: boolean;
   /** Peers wanted, already clamped to the server's limits; 0 still registers the peer. */
   readonly numwant: number;
+  /** The announce URL's passkey (docs/access-control.md), already checked as known; absent when none was given. */
+  readonly passkey?: string;
+  /**
+   * For swarm events only (docs/events.md): the protocol, the announce's `key` parameter (UDP's as a uint32, for
+   * the events to show in hex) and its byte counts as sent (absent when not sent; never used for a swarm decision).
+   */
+  readonly protocol?: 'http' | 'udp';
+  readonly key?: string | number;
+  readonly uploaded?: number;
+  readonly downloaded?: number;
+  readonly left?: number;
 }
 
 /** The swarm as one announcer sees it. Counts are swarm totals (the requester included). */

@@ -1,4 +1,5 @@
 /** UDP tracker protocol (BEP 15) with BEP 41 options: packet parsing and reply encoding, no I/O. */
+import { passkeyOfAnnouncePath } from './announce-path.js';
 import { RequestError, type AnnounceEvent, type AnnounceResult, type InfoHash, type ScrapeCounts } from './types.js';
 
 export const UDP_ACTION_CONNECT = 0;
@@ -25,6 +26,8 @@ export interface UdpAnnounceRequest {
   readonly action: typeof UDP_ACTION_ANNOUNCE;
   readonly transactionId: number;
   readonly infoHash: InfoHash;
+  /** 20 bytes as a latin1 string, for the peer_id access list. */
+  readonly peerId: string;
   readonly event: AnnounceEvent;
   readonly seeder: boolean;
   /** num_want as sent; negative means "default". */
@@ -32,6 +35,13 @@ export interface UdpAnnounceRequest {
   readonly port: number;
   /** BEP 41 URLData concatenated (path and query of the announce URL), '' when absent. */
   readonly urlData: string;
+  /** The passkey of a `/KEY/announce` URL data, or undefined (BEP 41 is the only way a key reaches UDP). */
+  readonly passkey: string | undefined;
+  /** For swarm events only: the 64-bit counts as numbers (exact below 2^53), and `key` (uint32; events show 8 hex digits). */
+  readonly uploaded: number;
+  readonly downloaded: number;
+  readonly left: number;
+  readonly key: number;
 }
 
 export interface UdpScrapeRequest {
@@ -69,15 +79,28 @@ export function parseUdpRequest(packet: Buffer, maxScrapeHashes: number): UdpReq
       if (port === 0) throw new UdpRequestError(transactionId, 'invalid port');
       // `left` is 64-bit; it is zero exactly when both halves are.
       const seeder = packet.readUInt32BE(64) === 0 && packet.readUInt32BE(68) === 0;
+      const urlData = packet.length > UDP_ANNOUNCE_LENGTH ? readUrlData(packet, UDP_ANNOUNCE_LENGTH) : '';
+      let passkey: string | undefined;
+      try {
+        passkey = passkeyOfAnnouncePath(urlData);
+      } catch (error) {
+        throw new UdpRequestError(transactionId, (error as Error).message);
+      }
       return {
         action,
         transactionId,
         infoHash: packet.toString('latin1', 16, 36),
+        peerId: packet.toString('latin1', 36, 56),
         event,
         seeder,
         numwant: packet.readInt32BE(92),
         port,
-        urlData: packet.length > UDP_ANNOUNCE_LENGTH ? readUrlData(packet, UDP_ANNOUNCE_LENGTH) : '',
+        urlData,
+        passkey,
+        downloaded: uint64(packet, 56),
+        left: uint64(packet, 64),
+        uploaded: uint64(packet, 72),
+        key: packet.readUInt32BE(88),
       };
     }
     case UDP_ACTION_SCRAPE: {
@@ -94,6 +117,12 @@ export function parseUdpRequest(packet: Buffer, maxScrapeHashes: number): UdpReq
     default:
       throw new UdpRequestError(transactionId, 'unknown action');
   }
+}
+
+/** A 64-bit big-endian count as a number; a negative int64 (some clients send -1 for `left`) is -1. */
+function uint64(packet: Buffer, at: number): number {
+  const high = packet.readInt32BE(at);
+  return high < 0 ? -1 : high * 0x100000000 + packet.readUInt32BE(at + 4);
 }
 
 export class UdpRequestError extends RequestError {

@@ -110,6 +110,7 @@ export async function removeProcess(redis: Redis | Cluster, store: Store, proces
         event: 'stopped',
         seeder: false,
         numwant: 0,
+        removed: true,
       });
     }),
   );

@@ -125,8 +125,12 @@ export class RedisSignalRouter implements SignalRouter {
     return this.local.processId;
   }
 
-  attach(receiver: SignalReceiver): string {
-    return this.local.attach(receiver);
+  receiveWith(receiver: SignalReceiver): void {
+    this.local.receiveWith(receiver);
+  }
+
+  attach(socket: object): string {
+    return this.local.attach(socket);
   }
 
   detach(route: string): void {

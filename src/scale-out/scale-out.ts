@@ -8,6 +8,8 @@ import type { Cluster, Redis } from 'ioredis';
 import { throttledWarning, type Logger } from '../log.js';
 import { createRedisClient, whenReady, type RedisConnectionOptions } from '../store/redis/connection.js';
 import type { Store } from '../store/store.js';
+import { partitionStreams } from '../events/consumer.js';
+import { EventsMaintenance } from '../events/maintenance.js';
 import { Coordinator } from './coordinator.js';
 import { ProcessRegistration } from './process-registry.js';
 import { RedisSignalRouter } from './redis-signal-router.js';
@@ -17,11 +19,18 @@ export interface ScaleOutOptions extends RedisConnectionOptions {
   heartbeatMs: number;
   /** Milliseconds the coordinator lease lasts unless renewed. */
   leaseMs: number;
+  /**
+   * Swarm events on: the partitions, whose consumer-group lag the coordinator samples, and the store's sweep of
+   * swarms about to expire unannounced, which the coordinator runs (src/events/maintenance.ts).
+   */
+  events?: { partitions: number; sweepExpiring: () => Promise<number> };
 }
 
 export interface ScaleOut {
   readonly processId: string;
   readonly router: RedisSignalRouter;
+  /** The registry's client, for other modules' few commands (the access lists' polls). */
+  readonly redis: Redis | Cluster;
   close(): Promise<void>;
 }
 
@@ -43,10 +52,17 @@ export async function startScaleOut(options: ScaleOutOptions, store: Store, log:
   const router = await RedisSignalRouter.start(options, processId, registration, log);
   const coordinator = new Coordinator(redis, store, processId, options, log);
   coordinator.start();
+  const events = options.events;
+  const lag =
+    events === undefined
+      ? undefined
+      : new EventsMaintenance(redis, partitionStreams(events.partitions), () => coordinator.isHolder, events.sweepExpiring, throttledWarning(log, 'swarm events maintenance failed'));
   return {
     processId,
     router,
+    redis,
     async close() {
+      await lag?.close();
       await coordinator.close();
       await router.close();
       await registration.close();

@@ -8,18 +8,22 @@ import {
   parseHttpAnnounceQuery,
 } from '../protocol/http-announce.js';
 import { encodeHttpScrapeReply, parseHttpScrapeQuery } from '../protocol/http-scrape.js';
-import { compactPeerFromBytes, compactPeerFromText } from '../protocol/ip-address.js';
+import { passkeyOfSegment } from '../protocol/announce-path.js';
+import { compactPeerAddressText, compactPeerFromBytes, compactPeerFromText } from '../protocol/ip-address.js';
 import { COMPACT_V6_LENGTH, RequestError } from '../protocol/types.js';
 import { RequestMeter, httpSlowReaders } from '../metrics/tracker-metrics.js';
 import type { Store } from '../store/store.js';
+import type { AbuseLimits } from '../abuse/abuse-limits.js';
+import type { AccessControl } from '../access/access-control.js';
 import type { AnnouncePolicy } from './announce-policy.js';
 import type { InFlight } from './in-flight.js';
-import { uWS, type HttpRequest, type HttpResponse, type TemplatedApp } from './uws.js';
+import { PasskeyGate } from './passkeys.js';
+import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
 
 const announceMeter = new RequestMeter('http', 'announce');
 const scrapeMeter = new RequestMeter('http', 'scrape');
 
-const NOT_FOUND = encodeFailure('not found: use /announce or /scrape');
+const NOT_FOUND = encodeFailure('not found: use /announce or /scrape (/KEY/announce, /KEY/scrape with a passkey)');
 const FULL_SCRAPE_OFF = encodeFailure('full scrape is disabled: give info_hash');
 const STORE_FAILURE = encodeFailure('tracker storage unavailable, retry later');
 
@@ -29,6 +33,8 @@ export interface HttpTrackerDeps {
   policy: AnnouncePolicy;
   inFlight: InFlight;
   log: Logger;
+  abuse: AbuseLimits;
+  access: AccessControl;
 }
 
 /** The IP bytes of a compact peer, as a Set key. */
@@ -52,7 +58,7 @@ function forwardedFor(req: HttpRequest): string {
  * The requester's compact peer: the connection's source address, or, when that is a trusted reverse proxy,
  * the right-most X-Forwarded-For address that is not one (the left part of the header is client-controlled).
  */
-function requesterPeer(res: HttpResponse, req: HttpRequest, port: number, trusted: ReadonlySet<string>): Uint8Array {
+export function requesterPeer(res: HttpResponse, req: HttpRequest, port: number, trusted: ReadonlySet<string>): Uint8Array {
   const peer = compactPeerFromBytes(new Uint8Array(res.getRemoteAddress()), port);
   if (trusted.size === 0 || !trusted.has(ipKey(peer))) return peer;
   const hops = forwardedFor(req).split(',');
@@ -62,6 +68,17 @@ function requesterPeer(res: HttpResponse, req: HttpRequest, port: number, truste
     if (!trusted.has(ipKey(hop))) return hop;
   }
   return peer;
+}
+
+/** The configured trusted reverse proxies, as requesterPeer takes them. */
+export function trustedProxyKeys(addresses: readonly string[]): ReadonlySet<string> {
+  return new Set(addresses.map((text) => ipKey(compactPeerFromText(text, 0)!)));
+}
+
+/** The passkey of a `/:passkey/…` route, validated; undefined on the keyless route, whose parameter reads ''. */
+function passkeyOfRoute(req: HttpRequest): string | undefined {
+  const segment = req.getParameter(0);
+  return segment === undefined || segment === '' ? undefined : passkeyOfSegment(segment);
 }
 
 /** A request answered after an await: whether the client went away, and whether it asked to close. */
@@ -114,8 +131,9 @@ function send(res: HttpResponse, body: Uint8Array, close: boolean, maxHeld: numb
   });
 }
 
-export function createHttpApp({ config, store, policy, inFlight, log }: HttpTrackerDeps): TemplatedApp {
-  const trustedProxies = new Set(config.trustedProxies.map((text) => ipKey(compactPeerFromText(text, 0)!)));
+/** Serves announce and scrape on an app: the plain one and the TLS ones alike. */
+export function serveHttp(app: TemplatedApp, { config, store, policy, inFlight, log, abuse, access }: HttpTrackerDeps): TemplatedApp {
+  const trustedProxies = trustedProxyKeys(config.trustedProxies);
   /** Sends a reply from outside the request handler: after an await, writes must be corked. */
   const reply = (res: HttpResponse, state: Pending, body: Uint8Array): void => {
     if (state.aborted) return;
@@ -129,77 +147,125 @@ export function createHttpApp({ config, store, policy, inFlight, log }: HttpTrac
     else reply(res, state, body);
   };
 
-  return uWS
-    .App()
-    .get('/announce', (res, req) => {
-      let request;
-      try {
-        request = parseHttpAnnounceQuery(req.getQuery() ?? '');
-      } catch (error) {
-        announceMeter.count('error');
-        return fail(res, error);
-      }
-      const started = performance.now();
-      const peer = requesterPeer(res, req, request.port, trustedProxies);
-      const isV6 = peer.length === COMPACT_V6_LENGTH;
-      const state = pending(res, req);
-      const done = inFlight.begin();
-      store
-        .announce({
-          infoHash: request.infoHash,
-          peer,
-          event: request.event,
-          seeder: request.left === 0,
-          numwant: request.event === 'stopped' ? 0 : policy.numwant(request.numwant, Infinity),
-        })
-        .then(
-          (result) => {
-            const timing = { interval: policy.interval(), minInterval: policy.minInterval };
-            const body = request.compact
-              ? encodeCompactAnnounceReply(result, timing, isV6)
-              : encodeDictAnnounceReply(result, timing, isV6);
-            reply(res, state, body);
-            announceMeter.done('ok', started);
-            done();
-          },
-          (error: unknown) => {
-            fail(res, error, state);
-            announceMeter.done('error', started);
-            done();
-          },
-        );
-    })
-    .get('/scrape', (res, req) => {
-      let hashes;
-      try {
-        hashes = parseHttpScrapeQuery(req.getQuery() ?? '', config.scrapeMaxHashes);
-      } catch (error) {
-        scrapeMeter.count('error');
-        return fail(res, error);
-      }
-      if (hashes.length === 0 && config.fullScrapeLimit === 0) {
-        scrapeMeter.count('rejected');
-        send(res, FULL_SCRAPE_OFF, false, config.httpMaxHeldReplyBytes);
-        return;
-      }
-      const started = performance.now();
-      const state = pending(res, req);
-      const done = inFlight.begin();
-      const listed = hashes.length > 0 ? Promise.resolve(hashes) : store.listSwarms(config.fullScrapeLimit);
-      listed
-        .then(async (infoHashes) => encodeHttpScrapeReply(infoHashes, await store.scrape(infoHashes)))
-        .then(
-          (body) => {
-            reply(res, state, body);
-            scrapeMeter.done('ok', started);
-            done();
-          },
-          (error: unknown) => {
-            fail(res, error, state);
-            scrapeMeter.done('error', started);
-            done();
-          },
-        );
-    })
+  const passkeys = new PasskeyGate(config, access, log, 'http');
+  /**
+   * The route's passkey when it lets the request go on (undefined: none given, none needed); null when it does
+   * not, once the failure is sent. Checked first: a request refused for its key costs no more parsing.
+   */
+  const admittedPasskey = (res: HttpResponse, req: HttpRequest, meter: RequestMeter): string | undefined | null => {
+    let passkey;
+    try {
+      passkey = passkeyOfRoute(req);
+    } catch (error) {
+      meter.count('error');
+      fail(res, error);
+      return null;
+    }
+    // The client's address for the log line: behind trusted proxies too.
+    const refusal = passkeys.refusal(passkey, () => compactPeerAddressText(requesterPeer(res, req, 0, trustedProxies)));
+    if (refusal === undefined) return passkey;
+    meter.count('rejected');
+    send(res, encodeFailure(refusal), false, config.httpMaxHeldReplyBytes);
+    return null;
+  };
+
+  const announce = (res: HttpResponse, req: HttpRequest): void => {
+    const passkey = admittedPasskey(res, req, announceMeter);
+    if (passkey === null) return;
+    let request;
+    try {
+      request = parseHttpAnnounceQuery(req.getQuery() ?? '');
+    } catch (error) {
+      announceMeter.count('error');
+      return fail(res, error);
+    }
+    const refusal = access.announceRefusal(request.infoHash, request.peerId, 'http');
+    if (refusal !== null) {
+      announceMeter.count('rejected');
+      return send(res, encodeFailure(refusal), false, config.httpMaxHeldReplyBytes);
+    }
+    const started = performance.now();
+    const peer = requesterPeer(res, req, request.port, trustedProxies);
+    if (!abuse.announceAllowed(peer, request.infoHash, 'http')) {
+      announceMeter.count('rejected');
+      send(res, encodeFailure(abuse.announceRefusal, abuse.retryAfter), false, config.httpMaxHeldReplyBytes);
+      return;
+    }
+    const isV6 = peer.length === COMPACT_V6_LENGTH;
+    const state = pending(res, req);
+    const done = inFlight.begin();
+    store
+      .announce({
+        infoHash: request.infoHash,
+        peer,
+        event: request.event,
+        seeder: request.left === 0,
+        numwant: request.event === 'stopped' ? 0 : policy.numwant(request.numwant, Infinity),
+        passkey,
+        // For swarm events only.
+        protocol: 'http',
+        key: request.key,
+        uploaded: request.uploaded,
+        downloaded: request.downloaded,
+        left: request.left,
+      })
+      .then(
+        (result) => {
+          const timing = { interval: policy.interval(), minInterval: policy.minInterval };
+          const body = request.compact
+            ? encodeCompactAnnounceReply(result, timing, isV6)
+            : encodeDictAnnounceReply(result, timing, isV6);
+          reply(res, state, body);
+          announceMeter.done('ok', started);
+          done();
+        },
+        (error: unknown) => {
+          fail(res, error, state);
+          announceMeter.done('error', started);
+          done();
+        },
+      );
+  };
+
+  const scrape = (res: HttpResponse, req: HttpRequest): void => {
+    if (admittedPasskey(res, req, scrapeMeter) === null) return;
+    let hashes;
+    try {
+      hashes = parseHttpScrapeQuery(req.getQuery() ?? '', config.scrapeMaxHashes);
+    } catch (error) {
+      scrapeMeter.count('error');
+      return fail(res, error);
+    }
+    if (hashes.length === 0 && config.fullScrapeLimit === 0) {
+      scrapeMeter.count('rejected');
+      send(res, FULL_SCRAPE_OFF, false, config.httpMaxHeldReplyBytes);
+      return;
+    }
+    const started = performance.now();
+    const state = pending(res, req);
+    const done = inFlight.begin();
+    const listed = hashes.length > 0 ? Promise.resolve(hashes) : store.listSwarms(config.fullScrapeLimit);
+    listed
+      .then(async (infoHashes) => encodeHttpScrapeReply(infoHashes, access.scrapeCounts(infoHashes, await store.scrape(infoHashes), 'http')))
+      .then(
+        (body) => {
+          reply(res, state, body);
+          scrapeMeter.done('ok', started);
+          done();
+        },
+        (error: unknown) => {
+          fail(res, error, state);
+          scrapeMeter.done('error', started);
+          done();
+        },
+      );
+  };
+
+  // `/announce` and `/KEY/announce` (a private tracker's passkey), the same for scrape.
+  return app
+    .get('/announce', announce)
+    .get('/:passkey/announce', announce)
+    .get('/scrape', scrape)
+    .get('/:passkey/scrape', scrape)
     .any('/*', (res) => send(res, NOT_FOUND, false, config.httpMaxHeldReplyBytes, '404 Not Found'));
 }

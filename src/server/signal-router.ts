@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { InfoHash } from '../protocol/types.js';
-import type { SessionDescription, WsOffer } from '../protocol/websocket.js';
+import type { SessionDescriptionJson, WsOffer } from '../protocol/websocket.js';
 import { offersRelayed, signalsUndeliverable } from '../metrics/tracker-metrics.js';
 
 const offersLocal = offersRelayed.child({ kind: 'offer', route: 'local' });
@@ -32,15 +32,20 @@ export type Signal =
       /** The answering peer. */
       readonly fromPeerId: string;
       readonly offerId: string;
-      readonly answer: SessionDescription;
+      readonly answer: SessionDescriptionJson;
     };
 
-/** Takes signals for one socket; false when it cannot (closed, or dropped as a slow reader). */
-export type SignalReceiver = (signal: Signal) => boolean;
+/**
+ * Hands a signal to one socket of this process; false when it cannot (closed, or dropped as a slow reader).
+ * One function for all sockets (set by the WebSocket server), the socket its argument: no closure per socket.
+ */
+export type SignalReceiver = (socket: object, signal: Signal) => boolean;
 
 export interface SignalRouter {
+  /** How signals reach this process's sockets; set once, before any attach. */
+  receiveWith(receiver: SignalReceiver): void;
   /** Makes a socket of this process reachable; returns its route (at most 64 bytes) to store with its peers. */
-  attach(receiver: SignalReceiver): string;
+  attach(socket: object): string;
   /** The socket is gone: its route reaches nothing any more. */
   detach(route: string): void;
   /** Hands a signal to the socket behind `route`; false when nothing can be reached there. */
@@ -54,7 +59,8 @@ export interface SignalRouter {
 /** Routes to the sockets of this process only. Its routes are `processId/socket`. */
 export class LocalSignalRouter implements SignalRouter {
   private readonly prefix: string;
-  private readonly receivers = new Map<string, SignalReceiver>();
+  private readonly sockets = new Map<string, object>();
+  private receiver: SignalReceiver = () => false;
   private nextId = 0;
 
   /** `processId`: random per process, so a route another process stored in a shared store never names a socket here. */
@@ -67,19 +73,23 @@ export class LocalSignalRouter implements SignalRouter {
     return route.startsWith(this.prefix);
   }
 
-  attach(receiver: SignalReceiver): string {
+  receiveWith(receiver: SignalReceiver): void {
+    this.receiver = receiver;
+  }
+
+  attach(socket: object): string {
     const route = this.prefix + (this.nextId++).toString(36);
-    this.receivers.set(route, receiver);
+    this.sockets.set(route, socket);
     return route;
   }
 
   detach(route: string): void {
-    this.receivers.delete(route);
+    this.sockets.delete(route);
   }
 
   deliver(route: string, signal: Signal): boolean {
-    const receiver = this.receivers.get(route);
-    const delivered = receiver !== undefined && receiver(signal);
+    const socket = this.sockets.get(route);
+    const delivered = socket !== undefined && this.receiver(socket, signal);
     if (delivered) (signal.kind === 'offer' ? offersLocal : answersLocal).inc();
     else (signal.kind === 'offer' ? offersLost : answersLost).inc();
     return delivered;

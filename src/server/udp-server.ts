@@ -19,8 +19,11 @@ import {
 } from '../protocol/udp.js';
 import { RequestMeter, udpInvalidConnectionIds } from '../metrics/tracker-metrics.js';
 import type { Store } from '../store/store.js';
+import type { AbuseLimits } from '../abuse/abuse-limits.js';
+import type { AccessControl } from '../access/access-control.js';
 import type { AnnouncePolicy } from './announce-policy.js';
 import type { InFlight } from './in-flight.js';
+import { PasskeyGate } from './passkeys.js';
 
 const connectMeter = new RequestMeter('udp', 'connect');
 const announceMeter = new RequestMeter('udp', 'announce');
@@ -48,12 +51,18 @@ export interface UdpTrackerDeps {
   connectionIds: ConnectionIds;
   inFlight: InFlight;
   log: Logger;
+  abuse: AbuseLimits;
+  access: AccessControl;
 }
 
 export class UdpTracker {
   private readonly sockets: dgram.Socket[] = [];
 
-  constructor(private readonly deps: UdpTrackerDeps) {}
+  private readonly passkeys: PasskeyGate;
+
+  constructor(private readonly deps: UdpTrackerDeps) {
+    this.passkeys = new PasskeyGate(deps.config, deps.access, deps.log, 'udp');
+  }
 
   /** Binds one socket per host; `::` is dual-stack, so IPv4 clients reach it too (as v4-mapped addresses). */
   async listen(host: string, port: number): Promise<void> {
@@ -78,7 +87,9 @@ export class UdpTracker {
   }
 
   private handle(socket: dgram.Socket, packet: Buffer, address: string, sourcePort: number): void {
-    const { config, connectionIds } = this.deps;
+    const { config, connectionIds, abuse, access } = this.deps;
+    // A banned source gets nothing back, not even an error: no reply to reflect at anyone.
+    if (abuse.udpBanned(address)) return;
     let request: UdpRequest | null;
     try {
       request = parseUdpRequest(packet, config.scrapeMaxHashes);
@@ -102,7 +113,27 @@ export class UdpTracker {
     if (!connectionIds.verify(packet, 0, ip)) {
       udpInvalidConnectionIds.inc();
       meter.count('rejected');
+      if (abuse.udpInvalidConnectionId(peer)) return;
       this.send(socket, encodeUdpError(request.transactionId, 'invalid connection id', packet.length), address, sourcePort);
+      return;
+    }
+    // A scrape has no place for a passkey (BEP 41 URL data comes with announces): a private tracker refuses it.
+    const keyRefusal = this.passkeys.refusal(request.action === UDP_ACTION_ANNOUNCE ? request.passkey : undefined, () => address);
+    if (keyRefusal !== undefined) {
+      meter.count('rejected');
+      // Not bounded by the request's size: its connection ID proved the source address, nothing is reflected.
+      this.send(socket, encodeUdpError(request.transactionId, keyRefusal, Infinity), address, sourcePort);
+      return;
+    }
+    const refusal = request.action === UDP_ACTION_ANNOUNCE ? access.announceRefusal(request.infoHash, request.peerId, 'udp') : null;
+    if (refusal !== null) {
+      meter.count('rejected');
+      this.send(socket, encodeUdpError(request.transactionId, refusal, packet.length), address, sourcePort);
+      return;
+    }
+    if (request.action === UDP_ACTION_ANNOUNCE && !abuse.announceAllowed(peer, request.infoHash, 'udp')) {
+      meter.count('rejected');
+      this.send(socket, encodeUdpError(request.transactionId, abuse.announceRefusal, packet.length), address, sourcePort);
       return;
     }
     const { store, policy, inFlight, log } = this.deps;
@@ -132,10 +163,19 @@ export class UdpTracker {
           event: request.event,
           seeder: request.seeder,
           numwant: request.event === 'stopped' ? 0 : policy.numwant(request.numwant, isV4 ? MAX_PEERS_V4 : MAX_PEERS_V6),
+          passkey: request.passkey,
+          // For swarm events only.
+          protocol: 'udp',
+          key: request.key,
+          uploaded: request.uploaded,
+          downloaded: request.downloaded,
+          left: request.left,
         })
         .then((result) => sent(encodeUdpAnnounceReply(transactionId, policy.interval(), result)), failed);
     } else {
-      store.scrape(request.infoHashes).then((counts) => sent(encodeUdpScrapeReply(transactionId, counts)), failed);
+      store
+        .scrape(request.infoHashes)
+        .then((counts) => sent(encodeUdpScrapeReply(transactionId, access.scrapeCounts(request.infoHashes, counts, 'udp'))), failed);
     }
   }
 

@@ -6,6 +6,8 @@
 import { performance } from 'node:perf_hooks';
 import type { TrackerConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
+import { passkeyOfAnnouncePath } from '../protocol/announce-path.js';
+import { compactPeerAddressText } from '../protocol/ip-address.js';
 import type { InfoHash } from '../protocol/types.js';
 import {
   WsRequestError,
@@ -20,13 +22,17 @@ import {
   type WsMessage,
   type WsScrapeMessage,
 } from '../protocol/websocket.js';
-import type { Store } from '../store/store.js';
+import type { Store, WsAnnounceRequest, WsAnnounceResult } from '../store/store.js';
 import type { AnnouncePolicy } from './announce-policy.js';
 import type { InFlight } from './in-flight.js';
+import type { AbuseLimits } from '../abuse/abuse-limits.js';
+import type { AccessControl } from '../access/access-control.js';
+import { requesterPeer, trustedProxyKeys } from './http-server.js';
+import { PasskeyGate } from './passkeys.js';
 import { PendingOffers } from './pending-offers.js';
 import { RequestMeter, answersDropped, wsAnnouncesRefused, wsConnections, wsSlowReaders, wsUpgradesRefused } from '../metrics/tracker-metrics.js';
 import type { Signal, SignalRouter } from './signal-router.js';
-import { uWS, type TemplatedApp, type WebSocket } from './uws.js';
+import { uWS, type HttpRequest, type HttpResponse, type TemplatedApp, type WebSocket } from './uws.js';
 
 /** Offers kept per socket for answer authorization (see PendingOffers). */
 const PENDING_OFFERS_PER_SOCKET = 256;
@@ -46,65 +52,102 @@ export interface WsTrackerDeps {
   log: Logger;
   /** Milliseconds, for offer timeouts. */
   clockMs: () => number;
+  abuse: AbuseLimits;
+  access: AccessControl;
 }
 
-/** uWebSockets.js copies a socket's user data object without its prototype: the state rides inside it. */
-interface UserData {
-  readonly connection: Connection;
-}
-
-/** One WebSocket's state. */
 const announceMeter = new RequestMeter('ws', 'announce');
 const answerMeter = new RequestMeter('ws', 'answer');
 const scrapeMeter = new RequestMeter('ws', 'scrape');
 const malformedMeter = new RequestMeter('ws', 'unknown');
 
-class Connection {
-  ws: WebSocket<UserData> | null = null;
-  route = '';
-  /** The peer_ids announced over this socket in each swarm (usually one), so that closing it removes them all. */
-  readonly peers = new Map<InfoHash, string[]>();
-  /** (swarm, peer_id) pairs in `peers`: what wsMaxSwarmsPerSocket bounds. */
-  memberships = 0;
-  pending: PendingOffers | null = null;
+/**
+ * One WebSocket's state: uWebSockets.js's user data object itself (it copies the object given to the upgrade,
+ * without prototype), kept small because a tracker holds ~100k of them: no nested Map, no closure.
+ */
+interface Connection {
+  ws: WebSocket<Connection> | null;
+  route: string;
+  /** The client's IP (binary string): locality mode's choice of offer targets, and the abuse limits' source. */
+  readonly ip: string;
+  /** The passkey of the upgrade's path (`/KEY/announce`), checked at every announce and scrape: keys get revoked. */
+  readonly passkey: string | undefined;
+  /**
+   * The (swarm, peer_id) pairs announced over this socket, flat: [infoHash, peerId, infoHash, peerId, …], so
+   * that closing it removes them all. Usually a few pairs under one peer_id: a short array beats a Map.
+   */
+  readonly peers: string[];
+  pending: PendingOffers | null;
+  /** Messages to write at the end of this event-loop turn (see WebSocketTracker.send), or null. */
+  outbox: string[] | null;
+}
 
-  has(infoHash: InfoHash, peerId: string): boolean {
-    return this.peers.get(infoHash)?.includes(peerId) ?? false;
+/** Where the pair (infoHash, peerId) is in `peers`, or -1. */
+function pairIndex(peers: readonly string[], infoHash: InfoHash, peerId: string): number {
+  for (let i = 0; i < peers.length; i += 2) if (peers[i] === infoHash && peers[i + 1] === peerId) return i;
+  return -1;
+}
+
+/** The socket's own copy of `peerId` when it has one (one string per socket, not one per swarm). */
+function sharedPeerId(peers: readonly string[], peerId: string): string {
+  for (let i = 1; i < peers.length; i += 2) if (peers[i] === peerId) return peers[i]!;
+  return peerId;
+}
+
+/** A connection's source as the abuse limits count it: its address with port 0. */
+function sourceOf(connection: Connection): Uint8Array {
+  const source = Buffer.alloc(connection.ip.length + 2);
+  source.write(connection.ip, 'latin1');
+  return source;
+}
+
+/**
+ * One string per swarm for the info hashes sockets keep (each message parses a copy of its own, ~40 bytes per
+ * socket and swarm otherwise), counted by the sockets that keep it.
+ */
+class SharedHashes {
+  private readonly hashes = new Map<InfoHash, { readonly hash: InfoHash; users: number }>();
+
+  take(infoHash: InfoHash): InfoHash {
+    let shared = this.hashes.get(infoHash);
+    if (shared === undefined) this.hashes.set(infoHash, (shared = { hash: infoHash, users: 0 }));
+    shared.users++;
+    return shared.hash;
   }
 
-  add(infoHash: InfoHash, peerId: string): void {
-    const peerIds = this.peers.get(infoHash);
-    if (peerIds === undefined) this.peers.set(infoHash, [peerId]);
-    else peerIds.push(peerId);
-    this.memberships++;
-  }
-
-  /** False when the peer was not on this socket. */
-  remove(infoHash: InfoHash, peerId: string): boolean {
-    const peerIds = this.peers.get(infoHash);
-    const at = peerIds === undefined ? -1 : peerIds.indexOf(peerId);
-    if (at < 0) return false;
-    if (peerIds!.length === 1) this.peers.delete(infoHash);
-    else peerIds!.splice(at, 1);
-    this.memberships--;
-    return true;
+  release(infoHash: InfoHash): void {
+    const shared = this.hashes.get(infoHash)!;
+    if (--shared.users === 0) this.hashes.delete(infoHash);
   }
 }
 
 export class WebSocketTracker {
   private openSockets = 0;
+  /** Connections with messages queued in this event-loop turn (see send). */
+  private sending: Connection[] = [];
+  private readonly trustedProxies: ReadonlySet<string>;
+  private readonly passkeys: PasskeyGate;
+  private readonly hashes = new SharedHashes();
 
-  constructor(private readonly deps: WsTrackerDeps) {}
+  constructor(private readonly deps: WsTrackerDeps) {
+    this.trustedProxies = trustedProxyKeys(deps.config.trustedProxies);
+    this.passkeys = new PasskeyGate(deps.config, deps.access, deps.log, 'ws');
+    deps.router.receiveWith((socket, signal) => this.receive(socket as Connection, signal));
+  }
+
 
   /** Open WebSocket connections. */
   get sockets(): number {
     return this.openSockets;
   }
 
-  /** Serves WebSocket upgrades on every path of the app (WebTorrent uses `ws://host:port` and `…/announce`). */
+  /**
+   * Serves WebSocket upgrades on every path of the app (WebTorrent uses `ws://host:port` and `…/announce`);
+   * `/KEY/announce` gives the socket a passkey.
+   */
   attach(app: TemplatedApp): void {
     const { config } = this.deps;
-    app.ws<UserData>('/*', {
+    app.ws<Connection>('/*', {
       compression: uWS.DISABLED,
       maxPayloadLength: config.wsMaxMessageBytes,
       idleTimeout: config.wsIdleTimeout,
@@ -118,8 +161,29 @@ export class WebSocketTracker {
           res.writeStatus('503 Service Unavailable').end('too many WebSocket connections');
           return;
         }
+        // Refused before the upgrade: a browser then reports a failed connection, and nothing is kept for it.
+        const refusal = this.deps.access.originRefusal(req.getHeader('origin'));
+        if (refusal !== null) {
+          res.writeStatus('403 Forbidden').end(refusal);
+          return;
+        }
+        let passkey;
+        try {
+          passkey = passkeyOfAnnouncePath(req.getUrl());
+        } catch (error) {
+          res.writeStatus('400 Bad Request').end((error as Error).message);
+          return;
+        }
+        // The client's address as HTTP requests see it (behind trusted proxies too).
+        const source = requesterPeer(res, req, 0, this.trustedProxies);
+        if (!this.deps.abuse.wsAdmits(source)) {
+          res.writeStatus('429 Too Many Requests').end('too many WebSocket connections from your address');
+          return;
+        }
+        const ip = Buffer.from(source.buffer, source.byteOffset, source.length - 2).toString('latin1');
+        const connection: Connection = { ws: null, route: '', ip, passkey, peers: [], pending: null, outbox: null };
         res.upgrade(
-          { connection: new Connection() },
+          connection,
           req.getHeader('sec-websocket-key'),
           req.getHeader('sec-websocket-protocol'),
           req.getHeader('sec-websocket-extensions'),
@@ -127,14 +191,15 @@ export class WebSocketTracker {
         );
       },
       open: (ws) => {
-        const { connection } = ws.getUserData();
+        const connection = ws.getUserData();
         connection.ws = ws;
-        connection.route = this.deps.router.attach((signal) => this.receive(connection, signal));
+        connection.route = this.deps.router.attach(connection);
+        this.deps.abuse.wsOpened(sourceOf(connection));
         this.openSockets++;
         wsConnections.inc();
       },
       message: (ws, data, isBinary) => {
-        const { connection } = ws.getUserData();
+        const connection = ws.getUserData();
         if (isBinary) {
           malformedMeter.count('error');
           ws.end(CLOSE_UNSUPPORTED_DATA, 'text frames only');
@@ -154,17 +219,34 @@ export class WebSocketTracker {
         else if (message.kind === 'answer') this.answer(connection, message);
         else this.scrape(connection, message);
       },
-      close: (ws) => this.closed(ws.getUserData().connection),
+      close: (ws) => this.closed(ws.getUserData()),
     });
   }
 
   private announce(connection: Connection, message: WsAnnounceMessage): void {
-    const { config, store, policy, inFlight, router } = this.deps;
+    const { config, store, inFlight, router } = this.deps;
     const { infoHash, peerId, event } = message;
+    if (this.passkeyRefused(connection, 'announce', announceMeter, infoHash)) return;
+    const refusal = this.deps.access.announceRefusal(infoHash, peerId, 'ws');
+    if (refusal !== null) {
+      announceMeter.count('rejected');
+      this.send(connection, encodeWsFailure('announce', refusal, infoHash));
+      return;
+    }
+    const { abuse } = this.deps;
+    if (!abuse.announceAllowed(sourceOf(connection), infoHash, 'ws')) {
+      announceMeter.count('rejected');
+      this.send(connection, encodeWsFailure('announce', abuse.announceRefusal, infoHash, abuse.retryAfter));
+      return;
+    }
+    const { peers } = connection;
+    const at = pairIndex(peers, infoHash, peerId);
+    // The strings the socket keeps for a new peer, which the embedded store keeps too (not this message's copies).
+    let kept = { infoHash, peerId };
     if (event === 'stopped') {
-      if (connection.remove(infoHash, peerId)) router.left(connection.route, infoHash, peerId);
-    } else if (!connection.has(infoHash, peerId)) {
-      if (connection.memberships >= config.wsMaxSwarmsPerSocket) {
+      if (at >= 0) this.leave(connection, at);
+    } else if (at < 0) {
+      if (peers.length / 2 >= config.wsMaxSwarmsPerSocket) {
         wsAnnouncesRefused.inc({ reason: 'swarm limit' });
         announceMeter.count('rejected');
         const reason = `too many swarms on one connection (at most ${config.wsMaxSwarmsPerSocket})`;
@@ -172,48 +254,71 @@ export class WebSocketTracker {
         return;
       }
       // Recorded before the store answers, so that a close meanwhile still removes the peer.
-      connection.add(infoHash, peerId);
+      kept = { infoHash: this.hashes.take(infoHash), peerId: sharedPeerId(peers, peerId) };
+      peers.push(kept.infoHash, kept.peerId);
       router.joined(connection.route, infoHash, peerId);
     }
     const started = performance.now();
     const wanted = message.numwant < 0 ? Infinity : message.numwant;
     const numwant = event === 'stopped' ? 0 : Math.min(message.offers.length, config.wsMaxOffers, wanted);
+    const request: WsAnnounceRequest = { ...kept, route: connection.route, event, seeder: message.seeder, numwant, passkey: connection.passkey, ip: connection.ip, uploaded: message.uploaded, downloaded: message.downloaded, left: message.left };
+    // The embedded store answers at once: no promise, and the replies leave within this socket's callback.
+    let result: WsAnnounceResult | undefined;
+    try {
+      result = store.announceWsNow?.(request);
+    } catch (error) {
+      announceMeter.done('error', started);
+      this.storeFailed(connection, error, 'announce', infoHash);
+      return;
+    }
+    if (result !== undefined) {
+      this.announced(connection, message, result, started);
+      return;
+    }
     const done = inFlight.begin();
-    store
-      .announceWs({ infoHash, peerId, route: connection.route, event, seeder: message.seeder, numwant })
-      .then(
-        (result) => {
-          done();
-          if (result.conflict) {
-            wsAnnouncesRefused.inc({ reason: 'peer_id in use' });
-            announceMeter.done('rejected', started);
-            // Not this socket's peer (any more): its close must not stop it, nor its process's death.
-            if (connection.remove(infoHash, peerId)) router.left(connection.route, infoHash, peerId);
-            this.send(connection, encodeWsFailure('announce', PEER_ID_IN_USE, infoHash));
-            return;
-          }
-          announceMeter.done('ok', started);
-          if (connection.ws === null) return;
-          this.send(connection, encodeWsAnnounceReply(infoHash, policy.wsInterval(), result));
-          // Each offer to a different peer (the store returns distinct peers, never the requester).
-          result.peers.forEach((peer, i) => {
-            const signal: Signal = {
-              kind: 'offer',
-              infoHash,
-              fromPeerId: peerId,
-              fromRoute: connection.route,
-              toPeerId: peer.peerId,
-              offer: message.offers[i]!,
-            };
-            router.deliver(peer.route, signal);
-          });
-        },
-        (error: unknown) => {
-          done();
-          announceMeter.done('error', started);
-          this.storeFailed(connection, error, 'announce', infoHash);
-        },
-      );
+    store.announceWs(request).then(
+      (answer) => {
+        done();
+        this.announced(connection, message, answer, started);
+      },
+      (error: unknown) => {
+        done();
+        announceMeter.done('error', started);
+        this.storeFailed(connection, error, 'announce', infoHash);
+      },
+    );
+  }
+
+  /** The store's answer to an announce: the reply to the sender, then each offer to one of the peers returned. */
+  private announced(connection: Connection, message: WsAnnounceMessage, result: WsAnnounceResult, started: number): void {
+    const { policy, router } = this.deps;
+    const { infoHash, peerId } = message;
+    if (result.conflict) {
+      wsAnnouncesRefused.inc({ reason: 'peer_id in use' });
+      announceMeter.done('rejected', started);
+      // Not this socket's peer (any more): its close must not stop it, nor its process's death.
+      const at = pairIndex(connection.peers, infoHash, peerId);
+      if (at >= 0) this.leave(connection, at);
+      this.send(connection, encodeWsFailure('announce', PEER_ID_IN_USE, infoHash));
+      return;
+    }
+    announceMeter.done('ok', started);
+    if (connection.ws === null) return;
+    this.send(connection, encodeWsAnnounceReply(infoHash, policy.wsInterval(), result));
+    // Each offer to a different peer (the store returns distinct peers, never the requester).
+    const { peers } = result;
+    for (let i = 0; i < peers.length; i++) {
+      const peer = peers[i]!;
+      const signal: Signal = {
+        kind: 'offer',
+        infoHash,
+        fromPeerId: peerId,
+        fromRoute: connection.route,
+        toPeerId: peer.peerId,
+        offer: message.offers[i]!,
+      };
+      router.deliver(peer.route, signal);
+    }
   }
 
   /** An answer goes only to the peer whose offer was delivered to this socket; it gets no reply. */
@@ -237,6 +342,7 @@ export class WebSocketTracker {
 
   private scrape(connection: Connection, message: WsScrapeMessage): void {
     const { config, store, inFlight } = this.deps;
+    if (this.passkeyRefused(connection, 'scrape', scrapeMeter)) return;
     if (message.infoHashes.length === 0 && config.fullScrapeLimit === 0) {
       scrapeMeter.count('rejected');
       this.send(connection, encodeWsFailure('scrape', 'full scrape is disabled: give info_hash'));
@@ -247,7 +353,7 @@ export class WebSocketTracker {
     const listed =
       message.infoHashes.length > 0 ? Promise.resolve(message.infoHashes) : store.listWsSwarms(config.fullScrapeLimit);
     listed
-      .then(async (infoHashes) => encodeWsScrapeReply(infoHashes, await store.scrapeWs(infoHashes)))
+      .then(async (infoHashes) => encodeWsScrapeReply(infoHashes, this.deps.access.scrapeCounts(infoHashes, await store.scrapeWs(infoHashes), 'ws')))
       .then(
         (reply) => {
           scrapeMeter.done('ok', started);
@@ -261,7 +367,16 @@ export class WebSocketTracker {
       .finally(done);
   }
 
-  /** A signal routed to this socket: an offer is remembered so that its answer can be authorized. */
+  /** Sends the failure when the socket's passkey lets it neither announce nor scrape (checked each time: keys get revoked). */
+  private passkeyRefused(connection: Connection, action: 'announce' | 'scrape', meter: RequestMeter, infoHash?: InfoHash): boolean {
+    const refusal = this.passkeys.refusal(connection.passkey, () => compactPeerAddressText(sourceOf(connection)));
+    if (refusal === undefined) return false;
+    meter.count('rejected');
+    this.send(connection, encodeWsFailure(action, refusal, infoHash));
+    return true;
+  }
+
+  /** A signal routed to a socket of this tracker: an offer is remembered so that its answer can be authorized. */
   private receive(connection: Connection, signal: Signal): boolean {
     if (connection.ws === null) return false;
     if (signal.kind === 'answer') {
@@ -274,23 +389,53 @@ export class WebSocketTracker {
     return this.send(connection, encodeWsOffer(infoHash, fromPeerId, offer));
   }
 
-  /** Sends one message; a reader that lets more than wsMaxBackpressure pile up is closed instead. */
-  private send(connection: Connection, text: string): boolean {
-    const ws = connection.ws;
-    if (ws === null) return false;
-    let status = 0;
-    ws.cork(() => {
-      status = ws.send(text, false);
-    });
-    if (status !== SEND_DROPPED) return true;
-    wsSlowReaders.inc();
-    if (connection.ws !== null) ws.close();
-    return false;
+  /**
+   * Queues one message for the socket. Every queue is written at the end of this event-loop turn, each in one
+   * cork (one write): the messages a socket gets within a turn (a browser's answers to its offers come back
+   * together) cost one system call and one TCP segment instead of one each. False when the socket is closed.
+   */
+  private send(connection: Connection, message: string): boolean {
+    if (connection.ws === null) return false;
+    if (connection.outbox === null) {
+      connection.outbox = [];
+      this.sending.push(connection);
+      if (this.sending.length === 1) setImmediate(this.flush);
+    }
+    connection.outbox.push(message);
+    return true;
   }
+
+  /** Writes the queued messages; a reader that lets more than wsMaxBackpressure pile up is closed instead. */
+  private readonly flush = (): void => {
+    const connections = this.sending;
+    this.sending = [];
+    for (const connection of connections) {
+      const messages = connection.outbox!;
+      connection.outbox = null;
+      const ws = connection.ws;
+      if (ws === null) continue;
+      let dropped = false;
+      ws.cork(() => {
+        for (let i = 0; i < messages.length && !dropped; i++) dropped = ws.send(messages[i]!, false) === SEND_DROPPED;
+      });
+      if (!dropped) continue;
+      wsSlowReaders.inc();
+      if (connection.ws !== null) ws.close();
+    }
+  };
 
   private storeFailed(connection: Connection, error: unknown, action: 'announce' | 'scrape', infoHash?: InfoHash): void {
     this.deps.log.error({ err: error }, 'store request failed');
     this.send(connection, encodeWsFailure(action, STORE_FAILURE, infoHash));
+  }
+
+  /** The socket's pair at `at` in its peers is not its own any more. */
+  private leave(connection: Connection, at: number): void {
+    const { peers } = connection;
+    const infoHash = peers[at]!;
+    this.deps.router.left(connection.route, infoHash, peers[at + 1]!);
+    this.hashes.release(infoHash);
+    peers.splice(at, 2);
   }
 
   /** Close, idle timeout or drop: the socket's peers leave every swarm they were in. */
@@ -299,19 +444,21 @@ export class WebSocketTracker {
     connection.ws = null;
     connection.pending = null;
     router.detach(connection.route);
+    this.deps.abuse.wsClosed(sourceOf(connection));
     this.openSockets--;
     wsConnections.dec();
-    for (const [infoHash, peerIds] of connection.peers) {
-      for (const peerId of peerIds) {
-        router.left(connection.route, infoHash, peerId);
-        const done = inFlight.begin();
-        store
-          .announceWs({ infoHash, peerId, route: connection.route, event: 'stopped', seeder: false, numwant: 0 })
-          .catch((error: unknown) => log.error({ err: error }, 'removing a closed socket\'s peer failed'))
-          .finally(done);
-      }
+    const { peers } = connection;
+    for (let i = 0; i < peers.length; i += 2) {
+      const infoHash = peers[i]!;
+      const peerId = peers[i + 1]!;
+      router.left(connection.route, infoHash, peerId);
+      this.hashes.release(infoHash);
+      const done = inFlight.begin();
+      store
+        .announceWs({ infoHash, peerId, route: connection.route, event: 'stopped', seeder: false, numwant: 0, passkey: connection.passkey })
+        .catch((error: unknown) => log.error({ err: error }, 'removing a closed socket\'s peer failed'))
+        .finally(done);
     }
-    connection.peers.clear();
-    connection.memberships = 0;
+    peers.length = 0;
   }
 }

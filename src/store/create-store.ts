@@ -1,12 +1,19 @@
 /** Picks the store the configuration asks for. */
 import type { TrackerConfig } from '../config/index.js';
+import { embeddedStoreEvents, redisStoreEvents } from '../events/setup.js';
 import { throttledWarning, type Logger } from '../log.js';
 import { MemoryStore } from './memory/memory-store.js';
 import { RedisStore } from './redis/redis-store.js';
 import { unixSeconds, type Store, type StoreOptions } from './store.js';
 
 export function storeOptions(config: TrackerConfig, now: () => number = unixSeconds): StoreOptions {
-  return { peerTtlSeconds: config.peerTtl, wsPeerTtlSeconds: config.wsPeerTtl, now };
+  return {
+    peerTtlSeconds: config.peerTtl,
+    wsPeerTtlSeconds: config.wsPeerTtl,
+    now,
+    // Reads the running configuration, which a reload changes in place.
+    localityShare: () => (config.locality === 'on' ? config.localityRandomShare : null),
+  };
 }
 
 /** The Redis the configuration names, or null for the embedded store. */
@@ -17,9 +24,10 @@ export function redisTarget(config: TrackerConfig): { url: string } | { cluster:
 
 export async function createStore(config: TrackerConfig, log: Logger): Promise<Store> {
   const target = redisTarget(config);
-  if (target === null) return new MemoryStore(storeOptions(config));
+  if (target === null) return new MemoryStore(storeOptions(config), await embeddedStoreEvents(config, log));
   return RedisStore.connect({
     ...storeOptions(config),
+    events: redisStoreEvents(config),
     target,
     timeoutMs: config.storeTimeout,
     // A dead Redis makes ioredis report every reconnect attempt: one line every few seconds, with a count.

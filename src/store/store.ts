@@ -19,6 +19,19 @@ export interface WsAnnounceRequest {
   readonly seeder: boolean;
   /** How many other peers to return (as offer targets); 0 still registers the peer. */
   readonly numwant: number;
+  /** The socket's passkey (from its upgrade path), already checked as known; absent when none was given. */
+  readonly passkey?: string;
+  /**
+   * The peer's IP address (4 or 16 bytes as a binary string), for locality mode's choice of offer targets
+   * (the embedded store only; the Redis store ignores it).
+   */
+  readonly ip?: string;
+  /** For swarm events only (docs/events.md): the byte counts as sent, absent when not sent. */
+  readonly uploaded?: number;
+  readonly downloaded?: number;
+  readonly left?: number;
+  /** A `stopped` that is the coordinator removing a dead process's peer: its event says `removed`. */
+  readonly removed?: boolean;
 }
 
 export interface WsPeer {
@@ -99,6 +112,12 @@ export interface Store {
    * whose old socket's close was lost waits for the old entry to expire). `completed` counts once per peer.
    */
   announceWs(request: WsAnnounceRequest): Promise<WsAnnounceResult>;
+  /**
+   * announceWs answered at once, when the store can (the embedded store, unless swarm events must be appended
+   * first); undefined means "call announceWs". Optional: a networked store never can. Saves the WebSocket
+   * server a promise round trip per announce, and lets its replies and offers leave within the socket's callback.
+   */
+  announceWsNow?(request: WsAnnounceRequest): WsAnnounceResult | undefined;
   /** Counts of WebSocket peers for each hash, in order; zeros for unknown swarms. */
   scrapeWs(infoHashes: readonly InfoHash[]): Promise<ScrapeCounts[]>;
   /** Every HTTP/UDP swarm's hash, for a full scrape (only when the operator enabled it). */
@@ -127,6 +146,11 @@ export interface StoreOptions {
   wsPeerTtlSeconds: number;
   /** Current time in whole seconds; injectable so tests can move time. */
   now: () => number;
+  /**
+   * Locality mode, read on every announce (a reload applies at once): the share of each reply kept random, or
+   * null when off. Only the embedded store uses it (docs/protocol-behaviour.md); absent means off.
+   */
+  localityShare?: () => number | null;
 }
 
 export const ZERO_COUNTS: ScrapeCounts = Object.freeze({ complete: 0, incomplete: 0, downloaded: 0 });

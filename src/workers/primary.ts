@@ -12,6 +12,7 @@ import { createLogger } from '../log.js';
 import { startOpsServer, type OpsServer } from '../ops/ops-server.js';
 import { removeProcess } from '../scale-out/process-registry.js';
 import { registryClient } from '../scale-out/scale-out.js';
+import { certificateFiles, readCertificate } from '../server/tls.js';
 import { createStore, redisTarget } from '../store/create-store.js';
 import { reloadOnSignal, stopOnSignal } from './on-signal.js';
 
@@ -22,6 +23,8 @@ const STABLE_AFTER_MS = 30_000;
 
 export async function runPrimary(config: TrackerConfig): Promise<void> {
   const log = createLogger(config.logLevel, { bindings: { role: 'primary' }, maxWarningsPerSecond: config.logRateLimit });
+  // A bad certificate stops the start here, rather than failing every worker over and over.
+  if (config.tlsPort > 0) readCertificate(certificateFiles(config));
   // Every worker must accept the UDP connection IDs the others issued: one secret for all.
   const env = { REDSWARM_UDP_SECRET: config.udpSecret || randomBytes(32).toString('hex') };
   // The primary's own store connection: readiness probes, swarm totals and dead workers' peers, never requests.

@@ -13,6 +13,7 @@ import { CLIENTS, type ClientName, type RunningClient } from './clients.js';
 import { tailFile, waitFor } from './proc.js';
 import { makeTorrent } from './torrent.js';
 import {
+  redswarmCommand,
   scrape,
   startTracker,
   type Proto,
@@ -33,6 +34,13 @@ export interface ScenarioConfig {
   fileSize: number;
   pieceLength: number;
   timeouts: { trackerReadyMs: number; seederRegisteredMs: number; downloadMs: number };
+  /** The leecher's announce protocol when not `proto` (over UDP only some clients can send a passkey). */
+  leechProto?: Proto;
+  /**
+   * A private tracker (--private): both clients announce with one passkey, known to the tracker (`valid`), or
+   * added and then revoked with `redswarm keys` before they start (`revoked`: both must be refused).
+   */
+  passkey?: 'valid' | 'revoked';
 }
 
 export type Phase = 'setup' | 'tracker' | 'seeder' | 'leecher' | 'done';
@@ -94,10 +102,38 @@ async function main(): Promise<void> {
   // Random payload; an odd size so the last piece is short.
   writeFileSync(seedFile, randomBytes(cfg.fileSize));
   const seedSha256 = sha256File(seedFile);
-  const announceUrl = `${cfg.proto}://${TRACKER_HOST}:${TRACKER_PORT}/announce`;
+  // Private tracker: the clients' passkey, and the runner's own for its scrapes (over HTTP: UDP has no place for it).
+  const clientKey = cfg.passkey === undefined ? undefined : randomBytes(16).toString('hex');
+  const observerKey = cfg.passkey === undefined ? undefined : randomBytes(16).toString('hex');
+  const leechProto = cfg.leechProto ?? cfg.proto;
+  const urlOf = (proto: Proto): string =>
+    `${proto}://${TRACKER_HOST}:${TRACKER_PORT}${clientKey === undefined ? '' : `/${clientKey}`}/announce`;
+  const announceUrl = urlOf(cfg.proto);
   const made = await makeTorrent(seedFile, announceUrl, cfg.pieceLength);
   const torrentPath = join(cfg.workDir, 'payload.torrent');
   writeFileSync(torrentPath, made.torrent);
+  // A leecher on another protocol gets a torrent of its own: another announce URL, the same info (hash).
+  const leechTorrentPath = leechProto === cfg.proto ? torrentPath : join(cfg.workDir, 'payload-leech.torrent');
+  if (leechProto !== cfg.proto) writeFileSync(leechTorrentPath, (await makeTorrent(seedFile, urlOf(leechProto), cfg.pieceLength)).torrent);
+  const scrapeNow = (): Promise<ScrapeResult> =>
+    observerKey === undefined
+      ? scrape(cfg.proto, TRACKER_HOST, TRACKER_PORT, made.infoHash)
+      : scrape('http', TRACKER_HOST, TRACKER_PORT, made.infoHash, observerKey);
+  const trackerLog = join(cfg.workDir, `${cfg.tracker}.log`);
+  /** Waits for the tracker's (debug) line saying it refused the passkey of a request from `ip`. */
+  const refusedFrom = async (ip: string, who: string): Promise<void> => {
+    const refusal = (line: string): boolean => {
+      try {
+        const entry = JSON.parse(line) as { msg?: string; from?: string };
+        return entry.msg === 'passkey unknown' && entry.from === ip;
+      } catch {
+        return false;
+      }
+    };
+    const seen = await waitFor(() => readFileSync(trackerLog, 'utf8').split('\n').some(refusal), cfg.timeouts.seederRegisteredMs, 300);
+    if (!seen) throw new Error(`no refusal of ${who}'s revoked passkey in the tracker log after ${cfg.timeouts.seederRegisteredMs} ms`);
+    mark(`tracker refused ${who}'s revoked passkey`);
+  };
 
   const result: ScenarioResult = {
     ok: false,
@@ -138,8 +174,13 @@ async function main(): Promise<void> {
         .pop();
       mark(`redis cluster ${redisCluster} ready`);
     }
+    // The key list: the shared one in Redis, or a file; edited with the CLI, as an operator does.
+    const keyList = redisCluster === undefined ? ['--passkey-file', join(cfg.workDir, 'passkeys')] : ['--redis-cluster', redisCluster];
+    if (clientKey !== undefined) redswarmCommand(cfg.repoRoot, ['keys', 'add', clientKey, observerKey!, ...keyList]);
     tracker = await startTracker({
       redisCluster,
+      // Debug: the tracker logs each refused passkey (masked) with the client's address.
+      args: clientKey === undefined ? [] : ['--private', 'true', '--log-level', 'debug', ...(redisCluster === undefined ? keyList : [])],
       kind: cfg.tracker,
       dir: cfg.workDir,
       repoRoot: cfg.repoRoot,
@@ -149,6 +190,19 @@ async function main(): Promise<void> {
       readyTimeoutMs: cfg.timeouts.trackerReadyMs,
     });
     mark(`tracker ${cfg.tracker} ready`);
+    if (cfg.passkey === 'revoked') {
+      redswarmCommand(cfg.repoRoot, ['keys', 'revoke', clientKey!, ...keyList]);
+      const refused = await waitFor(async () => {
+        try {
+          await scrape('http', TRACKER_HOST, TRACKER_PORT, made.infoHash, clientKey);
+          return undefined;
+        } catch (err) {
+          return /unknown passkey/.test((err as Error).message);
+        }
+      }, 5000, 100);
+      if (!refused) throw new Error('the tracker still takes the client key 5 s after `redswarm keys revoke`');
+      mark('client key revoked: the tracker refuses it');
+    }
 
     phase = 'seeder';
     seeder = await seedSpec.start({
@@ -163,12 +217,13 @@ async function main(): Promise<void> {
       auxPort: SEED_AUX_PORT,
     });
     mark(`seeder ${cfg.seeder} started on ${seedSpec.ip}:${SEED_PORT} (pid ${seeder.proc.pid})`);
+    if (cfg.passkey === 'revoked') await refusedFrom(seedSpec.ip, 'the seeder');
     // The leecher only gets peers in reply to its first announce, so wait until
-    // the tracker knows the seeder (scrape over the same protocol).
-    const registered = await waitFor(async () => {
+    // the tracker knows the seeder (scrape over the same protocol, or HTTP with a passkey).
+    const registered = cfg.passkey === 'revoked' ? 'refused' : await waitFor(async () => {
       if (!seeder?.proc.running) return 'exited';
       try {
-        lastScrape = await scrape(cfg.proto, TRACKER_HOST, TRACKER_PORT, made.infoHash);
+        lastScrape = await scrapeNow();
         return lastScrape.complete >= 1 ? 'ok' : undefined;
       } catch (err) {
         lastScrape = `scrape failed: ${(err as Error).message}`;
@@ -176,26 +231,38 @@ async function main(): Promise<void> {
       }
     }, cfg.timeouts.seederRegisteredMs, 300);
     if (registered === 'exited') throw new Error(`seeder ${cfg.seeder} ${seeder.proc.describeExit()} before registering`);
-    if (registered !== 'ok') {
+    if (registered !== 'ok' && registered !== 'refused') {
       throw new Error(
         `seeder ${cfg.seeder} not registered as complete at the tracker after ${cfg.timeouts.seederRegisteredMs} ms (last scrape: ${JSON.stringify(lastScrape)})`,
       );
     }
-    mark(`seeder registered (scrape ${JSON.stringify(lastScrape)})`);
+    if (registered === 'ok') mark(`seeder registered (scrape ${JSON.stringify(lastScrape)})`);
 
     phase = 'leecher';
     leecher = await leechSpec.start({
       role: 'leech',
-      proto: cfg.proto,
+      proto: leechProto,
       dir: leechDir,
       dataDir: leechData,
-      torrentPath,
+      torrentPath: leechTorrentPath,
       infoHashHex: made.infoHashHex,
       ip: leechSpec.ip,
       port: LEECH_PORT,
       auxPort: LEECH_AUX_PORT,
     });
     mark(`leecher ${cfg.leecher} started on ${leechSpec.ip}:${LEECH_PORT} (pid ${leecher.proc.pid})`);
+    if (cfg.passkey === 'revoked') {
+      // Both were refused, so the tracker lists neither, and it is their only way to meet (private torrent).
+      await refusedFrom(leechSpec.ip, 'the leecher');
+      lastScrape = await scrapeNow();
+      if (lastScrape.complete + lastScrape.incomplete !== 0) throw new Error(`the tracker lists peers of revoked keys: ${JSON.stringify(lastScrape)}`);
+      result.leechSha256 = leechSha();
+      if (result.leechSha256 === seedSha256) throw new Error('the leecher downloaded the file with a revoked passkey');
+      mark(`neither is listed (scrape ${JSON.stringify(lastScrape)}), nothing downloaded`);
+      phase = 'done';
+      result.ok = true;
+      return;
+    }
     const outcome = await waitFor(async () => {
       const sha = leechSha();
       if (sha === seedSha256) return 'complete';
@@ -237,14 +304,14 @@ async function main(): Promise<void> {
     const section = (title: string, body: string): void => {
       parts.push(`===== ${title} =====\n${body}`);
     };
-    let scrapeNow: string;
+    let scrapeText: string;
     try {
-      scrapeNow = JSON.stringify(await scrape(cfg.proto, TRACKER_HOST, TRACKER_PORT, made.infoHash));
+      scrapeText = JSON.stringify(await scrapeNow());
     } catch (err) {
-      scrapeNow = `scrape failed: ${(err as Error).message}`;
+      scrapeText = `scrape failed: ${(err as Error).message}`;
     }
     section('summary', [
-      `scenario: ${cfg.proto} ${cfg.seeder} (seed) -> ${cfg.leecher} (leech) via ${cfg.tracker} ${announceUrl}`,
+      `scenario: ${cfg.proto} ${cfg.seeder} (seed) -> ${leechProto} ${cfg.leecher} (leech) via ${cfg.tracker} ${announceUrl}`,
       `info hash: ${made.infoHashHex}, size ${cfg.fileSize}`,
       `seed sha256:  ${seedSha256}`,
       `leech sha256: ${result.leechSha256 ?? '(file missing or incomplete)'}`,
@@ -255,7 +322,7 @@ async function main(): Promise<void> {
           return 'missing';
         }
       })()}`,
-      `scrape now: ${scrapeNow}`,
+      `scrape now: ${scrapeText}`,
       `tracker: ${tracker ? tracker.proc.describeExit() : 'not started'}`,
       `timings: ${JSON.stringify(timings)}`,
     ].join('\n'));

@@ -7,6 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { TestContext } from 'node:test';
 import type { ScenarioConfig, ScenarioResult } from './netns-runner.js';
 import { tailFile } from './proc.js';
 
@@ -95,6 +96,28 @@ export async function runScenario(
     if (process.env.REDSWARM_E2E_KEEP === '1') process.stderr.write(`kept ${workDir}\n`);
     else rmSync(workDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Reports a run: a failed one in one piece, so that CI logs show the runner's steps and the tails of the
+ * tracker's and both clients' logs; a passed one as the time each step took.
+ */
+export function reportRun(t: TestContext, name: string, run: ScenarioRun): void {
+  const r = run.result;
+  if (!r || !r.ok) {
+    const report = [
+      `runner ${run.exit}, ${run.wallMs} ms`,
+      '----- runner output -----',
+      run.runnerOutput.trimEnd(),
+      ...(r ? ['----- diagnostics -----', r.diagnostics] : []),
+    ].join('\n');
+    console.error(`\n===== FAILED: ${name}\n${report}\n===== end of ${name}\n`);
+    return;
+  }
+  const steps = Object.entries(r.timings)
+    .map(([k, v]) => `${(v / 1000).toFixed(1)}s ${k}`)
+    .join('; ');
+  t.diagnostic(`ok in ${(run.wallMs / 1000).toFixed(1)} s: ${steps}`);
 }
 
 /** Tails of every log the tracker and clients wrote under `dir`. */

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ClientName } from './clients.js';
-import { netnsUnavailable, runScenario } from './netns.js';
+import { netnsUnavailable, reportRun, runScenario } from './netns.js';
 import { trackerKindFromEnv, type Proto, type StoreKind } from './tracker.js';
 import { missingPrerequisite } from '../helpers/prerequisites.js';
 
@@ -65,23 +65,8 @@ describe(`real clients via ${tracker}`, { concurrency: CONCURRENCY }, () => {
         { ...s, tracker, store, fileSize: 1024 * 1024 + 12_345, pieceLength: 32 * 1024, timeouts: TIMEOUTS },
         HARD_TIMEOUT_MS,
       );
+      reportRun(t, `${name} via ${tracker}`, run);
       const r = run.result;
-      if (!r || !r.ok) {
-        // Printed in one piece so CI logs show the runner's steps and the tails
-        // of the tracker's and both clients' logs.
-        const report = [
-          `runner ${run.exit}, ${run.wallMs} ms`,
-          '----- runner output -----',
-          run.runnerOutput.trimEnd(),
-          ...(r ? ['----- diagnostics -----', r.diagnostics] : []),
-        ].join('\n');
-        console.error(`\n===== FAILED: ${name} via ${tracker}\n${report}\n===== end of ${name}\n`);
-      } else {
-        const steps = Object.entries(r.timings)
-          .map(([k, v]) => `${(v / 1000).toFixed(1)}s ${k}`)
-          .join('; ');
-        t.diagnostic(`ok in ${(run.wallMs / 1000).toFixed(1)} s: ${steps}`);
-      }
       assert.ok(r, `runner produced no result (${run.exit}); see the output above`);
       assert.ok(r.ok, `scenario failed in phase ${r.phase}: ${r.error}`);
       assert.equal(r.leechSha256, r.seedSha256, 'downloaded file SHA-256 differs from the seeded file');

@@ -1,6 +1,7 @@
 // The tracker under test (redswarm; opentracker only for developing the harness)
 // plus a tiny HTTP / UDP (BEP 15) scrape client used to see when the seeder
 // has registered.
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
@@ -44,6 +45,8 @@ export async function startTracker(opts: {
   readyTimeoutMs: number;
   /** Seed nodes of a Redis Cluster to keep swarms in (redswarm only); none: the embedded store. */
   redisCluster?: string;
+  /** More redswarm flags (e.g. private mode). */
+  args?: string[];
 }): Promise<RunningTracker> {
   const { kind, dir, host, port } = opts;
   const logPath = join(dir, `${kind}.log`);
@@ -55,6 +58,7 @@ export async function startTracker(opts: {
       [
         '--import', 'tsx', 'src/cli.ts', '--host', host, '--port', String(port),
         ...(opts.redisCluster ? ['--redis-cluster', opts.redisCluster] : []),
+        ...(opts.args ?? []),
       ],
       { logPath, cwd: opts.repoRoot, env: withoutRedswarmSettings(process.env) },
     );
@@ -104,6 +108,16 @@ function withoutRedswarmSettings(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(env).filter(([k]) => !k.startsWith('REDSWARM_')));
 }
 
+/** Runs a `redswarm` subcommand (e.g. `keys add`) to completion, as an operator would; throws if it fails. */
+export function redswarmCommand(repoRoot: string, args: string[]): string {
+  return execFileSync(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], {
+    cwd: repoRoot,
+    env: withoutRedswarmSettings(process.env),
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
 function tcpConnects(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = createConnection({ host, port });
@@ -123,17 +137,23 @@ export interface ScrapeResult {
   downloaded: number;
 }
 
-/** Scrape one info hash over HTTP (`/scrape`) or UDP (BEP 15). Throws on any failure. */
-export async function scrape(proto: Proto, host: string, port: number, infoHash: Buffer): Promise<ScrapeResult> {
-  return proto === 'http' ? httpScrape(host, port, infoHash) : udpScrape(host, port, infoHash);
+/**
+ * Scrape one info hash over HTTP (`/scrape`, or `/KEY/scrape` with a passkey) or UDP (BEP 15, which has no
+ * place for a passkey). Throws on any failure.
+ */
+export async function scrape(proto: Proto, host: string, port: number, infoHash: Buffer, passkey?: string): Promise<ScrapeResult> {
+  if (proto === 'http') return httpScrape(host, port, infoHash, passkey);
+  if (passkey !== undefined) throw new Error('a UDP scrape cannot carry a passkey');
+  return udpScrape(host, port, infoHash);
 }
 
 function percentEncodeBytes(b: Buffer): string {
   return [...b].map((x) => `%${x.toString(16).padStart(2, '0')}`).join('');
 }
 
-async function httpScrape(host: string, port: number, infoHash: Buffer): Promise<ScrapeResult> {
-  const url = `http://${host}:${port}/scrape?info_hash=${percentEncodeBytes(infoHash)}`;
+async function httpScrape(host: string, port: number, infoHash: Buffer, passkey?: string): Promise<ScrapeResult> {
+  const path = passkey === undefined ? '/scrape' : `/${passkey}/scrape`;
+  const url = `http://${host}:${port}${path}?info_hash=${percentEncodeBytes(infoHash)}`;
   const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
   const body = Buffer.from(await res.arrayBuffer());
   if (!res.ok) throw new Error(`HTTP scrape: status ${res.status}: ${body.toString('latin1').slice(0, 200)}`);

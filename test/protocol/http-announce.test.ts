@@ -89,6 +89,9 @@ describe('parseHttpAnnounceQuery', () => {
       left: Number.MAX_SAFE_INTEGER,
       numwant: -1,
       compact: true,
+      uploaded: -1,
+      downloaded: -1,
+      key: '',
     });
   });
 

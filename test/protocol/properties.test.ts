@@ -241,6 +241,9 @@ const udpAnnounceFields = fc.record({
   chunks: fc.array(fc.uint8Array({ maxLength: 255 }).map(binary), { maxLength: 4 }),
 });
 
+/** A 64-bit count as the codec gives it to swarm events: a number, -1 for a negative int64. */
+const count64 = (value: bigint): number => (value >= 2n ** 63n ? -1 : Number(value));
+
 describe('UDP properties', () => {
   it('announce round trip: fields and URLData chunks come back', () => {
     fc.assert(
@@ -254,11 +257,17 @@ describe('UDP properties', () => {
           action: UDP_ACTION_ANNOUNCE,
           transactionId: f.transactionId,
           infoHash: binary(f.infoHash),
+          peerId: binary(f.peerId),
           event: ['none', 'completed', 'started', 'stopped'][f.event],
           seeder: f.left === 0n,
           numwant: f.numwant,
           port: f.port,
           urlData: f.chunks.join(''),
+          passkey: undefined, // random URL data does not spell `/KEY/announce`
+          downloaded: count64(f.downloaded),
+          left: count64(f.left),
+          uploaded: count64(f.uploaded),
+          key: f.key,
         });
       }),
       { numRuns: RUNS },

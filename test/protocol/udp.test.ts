@@ -105,11 +105,17 @@ describe('parseUdpRequest: announce', () => {
       action: UDP_ACTION_ANNOUNCE,
       transactionId: 0x0badf00d,
       infoHash: binary(HASH),
+      peerId: binary(PEER_ID),
       event: 'started',
       seeder: false,
       numwant: 200,
       port: 51413,
       urlData: '',
+      passkey: undefined,
+      downloaded: 0,
+      left: 123,
+      uploaded: 0,
+      key: 0x12345678,
     });
   });
 
@@ -147,10 +153,11 @@ describe('parseUdpRequest: announce', () => {
     assert.ok(announce({ numwant: -2147483648 }).numwant < 0);
   });
 
-  it('ignores downloaded, uploaded, ip, key and peer id bytes', () => {
-    const a = announce({ downloaded: 99n, uploaded: 77n, ip: 0x01020304, key: 1, peerId: new Uint8Array(20).fill(9) });
+  it('ignores the ip field, and carries downloaded, uploaded and key for swarm events only', () => {
+    const a = announce({ downloaded: 99n, uploaded: 77n, ip: 0x01020304, key: 1 });
     const b = announce();
-    assert.deepEqual(a, b);
+    assert.deepEqual({ ...a, downloaded: b.downloaded, uploaded: b.uploaded, key: b.key }, b);
+    assert.deepEqual([a.downloaded, a.uploaded, a.key], [99, 77, 1]);
   });
 });
 

@@ -196,4 +196,28 @@ describe('Redis store swarms', () => {
     assert.ok((await admin.ttl(swarmKey('ph', done))) > 0);
     assert.equal(await admin.exists(swarmKey('p4', done)), 0);
   });
+
+  it('scrapes a swarm with nothing to expire by reading its header, and runs the function once a peer may have expired', async () => {
+    const ih = hash(910);
+    await announce(ih, v4(1));
+    await announce(ih, v6(1));
+    await store.announceWs({ infoHash: ih, peerId: wsPeerId(1), route: 'r/1', event: 'none', seeder: true, numwant: 0 });
+    const calls = async (): Promise<Record<string, number>> => {
+      const stats = await admin.info('commandstats');
+      const count = (name: string) => Number(new RegExp(`^cmdstat_${name}:calls=(\\d+)`, 'm').exec(stats)?.[1] ?? 0);
+      return { hget: count('hget'), fcall: count('fcall') };
+    };
+    await admin.config('RESETSTAT');
+    assert.deepEqual(await store.scrape([ih, hash(911)]), [{ complete: 0, incomplete: 2, downloaded: 0 }, { complete: 0, incomplete: 0, downloaded: 0 }]);
+    assert.deepEqual(await store.scrapeWs([ih]), [{ complete: 1, incomplete: 0, downloaded: 0 }]);
+    assert.deepEqual(await calls(), { hget: 3, fcall: 0 }, 'three header reads, no function call');
+    clock += TTL / 2;
+    await announce(ih, v4(2));
+    clock += TTL / 2 + 2; // v4(1), v6(1) and the WebSocket peer have expired; v4(2) has not
+    await admin.config('RESETSTAT');
+    assert.deepEqual(await store.scrape([ih]), [{ complete: 0, incomplete: 1, downloaded: 0 }]);
+    assert.deepEqual(await store.scrapeWs([ih]), [{ complete: 0, incomplete: 0, downloaded: 0 }]);
+    assert.equal((await calls()).fcall, 2, 'a swarm with peers due for expiry runs the scrape function');
+    assert.equal(await admin.hlen(swarmKey('ph', ih)), 2, 'which removed the expired peers: the header and v4(2) are left');
+  });
 });

@@ -15,6 +15,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { requireLoopbackOnly } from '../helpers/loopback-only.js';
+import { freePort } from '../helpers/ports.js';
 import { startTestTracker, type TestTracker } from '../helpers/tracker.js';
 import { metricValue } from '../helpers/prometheus.js';
 
@@ -33,6 +34,11 @@ export interface BrowserResult {
 }
 
 const CHROMIUM = process.env.REDSWARM_CHROMIUM ?? '/usr/bin/chromium';
+/**
+ * `cert.pem,key.pem` (test/tls): the tracker serves WSS with that certificate, the torrent announces to its
+ * wss:// URL, and Chromium, which cannot be handed the test CA, is told to accept the certificate.
+ */
+const TLS_FILES = process.env.REDSWARM_BROWSER_TLS?.split(',');
 const FILE_BYTES = 1024 * 1024 + 4321;
 const TRANSFER_TIMEOUT_MS = 60_000;
 
@@ -102,11 +108,13 @@ async function main(): Promise<BrowserResult> {
   try {
     requireLoopbackOnly();
     mark('tracker');
-    tracker = await startTestTracker({ hosts: ['127.0.0.1'] });
-    const trackerUrl = `ws://127.0.0.1:${tracker.port}`;
+    const tlsPort = TLS_FILES === undefined ? 0 : await freePort();
+    tracker = await startTestTracker({ hosts: ['127.0.0.1'], ...(TLS_FILES && { tlsPort, tlsCert: TLS_FILES[0], tlsKey: TLS_FILES[1] }) });
+    const trackerUrl = TLS_FILES === undefined ? `ws://127.0.0.1:${tracker.port}` : `wss://127.0.0.1:${tlsPort}`;
     page = await servePage();
     mark('chromium');
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true, timeout: 30_000 });
+    const args = TLS_FILES === undefined ? CHROMIUM_ARGS : [...CHROMIUM_ARGS, '--ignore-certificate-errors'];
+    browser = await chromium.launch({ executablePath: CHROMIUM, args, headless: true, timeout: 30_000 });
     for (const name of ['seeder', 'leecher']) {
       const context = await browser.newContext();
       const p = await context.newPage();

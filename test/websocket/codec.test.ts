@@ -60,7 +60,10 @@ describe('parseWsMessage: announce', () => {
       event: 'started',
       seeder: false,
       numwant: 5,
-      offers: [{ offerId: OFFER_ID, offer: OFFER }],
+      offers: [{ offerId: OFFER_ID, offer: JSON.stringify(OFFER) }],
+      uploaded: 0,
+      downloaded: 0,
+      left: 1000,
     });
   });
 
@@ -142,7 +145,33 @@ describe('parseWsMessage: announce', () => {
 
   it('relays only type and sdp of an offer', () => {
     const message = parse(announce({ offers: [{ offer: { ...OFFER, extra: 'x'.repeat(100) }, offer_id: OFFER_ID, junk: 1 }] }));
-    assert.deepEqual(message.kind === 'announce' && message.offers, [{ offerId: OFFER_ID, offer: OFFER }]);
+    assert.deepEqual(message.kind === 'announce' && message.offers, [{ offerId: OFFER_ID, offer: JSON.stringify(OFFER) }]);
+  });
+
+  it('keeps each session description as the JSON text sent, wherever and however it is written (property)', () => {
+    // Any SDP text (quotes, backslashes, control and non-BMP characters), any other members around, escaped
+    // member names, duplicate members (the last counts, as for JSON.parse), any indentation.
+    const sdp = fc.string({ unit: 'binary', maxLength: 40 });
+    const junk = fc.dictionary(fc.constantFrom('a', 'offerx', 'sdp', '"', '\\'), fc.jsonValue({ maxDepth: 3 }), { maxKeys: 3 });
+    const indent = fc.constantFrom(undefined, 0, 1, '\t', ' \r\n');
+    const escapeNames = (text: string, names: boolean): string => (names ? text.replaceAll('"offer"', '"off\\u0065r"') : text);
+    fc.assert(
+      fc.property(fc.array(fc.tuple(sdp, junk), { minLength: 1, maxLength: 4 }), junk, indent, fc.boolean(), (offers, around, space, names) => {
+        const items = offers.map(([text, other]) => ({ ...other, offer: { type: 'offer', sdp: text }, offer_id: OFFER_ID }));
+        const text = escapeNames(JSON.stringify({ ...around, ...announce({ offers: items }), offer: 'not this one' }, null, space), names);
+        const message = parse(text);
+        assert.ok(message.kind === 'announce');
+        for (const o of message.offers) assert.ok(text.includes(o.offer), `${o.offer} is not the text sent`);
+        assert.deepEqual(
+          message.offers.map((o) => JSON.parse(o.offer) as unknown),
+          offers.map(([text]) => ({ type: 'offer', sdp: text })),
+        );
+      }),
+      { numRuns: 1000 },
+    );
+    const duplicate = `{"action":"announce","info_hash":${JSON.stringify(IH)},"peer_id":"${PEER}","answer":5,"to_peer_id":${JSON.stringify(OTHER)},"offer_id":${JSON.stringify(OFFER_ID)},"answer" : { "sdp" : "x\\\"}" , "type":"answer"} }`;
+    const answer = parse(duplicate);
+    assert.equal(answer.kind === 'answer' && answer.answer, '{ "sdp" : "x\\\"}" , "type":"answer"}');
   });
 });
 
@@ -157,7 +186,7 @@ describe('parseWsMessage: answer', () => {
       peerId: PEER,
       toPeerId: OTHER,
       offerId: OFFER_ID,
-      answer: ANSWER,
+      answer: JSON.stringify(ANSWER),
     });
   });
 
@@ -247,7 +276,7 @@ describe('encoders', () => {
         const ih = Buffer.from(a).toString('latin1');
         const peer = Buffer.from(b).toString('latin1');
         const wire = (text: string): Record<string, unknown> => JSON.parse(Buffer.from(text, 'utf8').toString('utf8'));
-        const offer = wire(encodeWsOffer(ih, peer, { offerId: peer, offer: { type: 'offer', sdp: 'v=0' } }));
+        const offer = wire(encodeWsOffer(ih, peer, { offerId: peer, offer: '{"type":"offer","sdp":"v=0"}' }));
         assert.deepEqual(offer, { action: 'announce', info_hash: ih, peer_id: peer, offer_id: peer, offer: { type: 'offer', sdp: 'v=0' } });
         const reparsed = parseWsMessage(JSON.stringify({ action: 'scrape', info_hash: offer.info_hash }), 74);
         assert.deepEqual(reparsed, { kind: 'scrape', infoHashes: [ih] });
@@ -264,7 +293,7 @@ describe('encoders', () => {
       complete: 2,
       incomplete: 3,
     });
-    assert.deepEqual(JSON.parse(encodeWsAnswer(IH, PEER, OFFER_ID, { type: 'answer', sdp: 'v=0' })), {
+    assert.deepEqual(JSON.parse(encodeWsAnswer(IH, PEER, OFFER_ID, '{"type":"answer","sdp":"v=0"}')), {
       action: 'announce',
       info_hash: IH,
       peer_id: PEER,

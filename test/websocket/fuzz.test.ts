@@ -326,7 +326,8 @@ describe(`WebSocket fuzz ${where}`, () => {
   let url: string;
 
   before(async () => {
-    t = await startTestTracker({ wsMaxMessageBytes: MAX_MESSAGE, scrapeMaxHashes: SCRAPE_MAX, fullScrapeLimit: 0 });
+    // Thousands of announces from one address: no per-address rate limit here (test/abuse/ tests it).
+    t = await startTestTracker({ wsMaxMessageBytes: MAX_MESSAGE, scrapeMaxHashes: SCRAPE_MAX, fullScrapeLimit: 0, announceRateLimit: 0 });
     url = `ws://127.0.0.1:${t.port}`;
   });
 

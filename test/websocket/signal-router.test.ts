@@ -11,17 +11,19 @@ const FROM = binaryId('f', 1);
 const TO = binaryId('t', 1);
 
 function answer(offerId: string, extra: Partial<WsAnswerMessage> = {}): WsAnswerMessage {
-  return { kind: 'answer', infoHash: IH, peerId: TO, toPeerId: FROM, offerId, answer: { type: 'answer', sdp: 'v=0' }, ...extra };
+  return { kind: 'answer', infoHash: IH, peerId: TO, toPeerId: FROM, offerId, answer: '{"type":"answer","sdp":"v=0"}', ...extra };
 }
 
 describe('LocalSignalRouter', () => {
-  const signal: Signal = { kind: 'answer', infoHash: IH, fromPeerId: FROM, offerId: binaryId('o', 1), answer: { type: 'answer', sdp: 'v=0' } };
+  const signal: Signal = { kind: 'answer', infoHash: IH, fromPeerId: FROM, offerId: binaryId('o', 1), answer: '{"type":"answer","sdp":"v=0"}' };
 
-  it('delivers to the receiver attached under a route, until it is detached', () => {
+  it('delivers to the socket attached under a route, until it is detached', () => {
     const router = new LocalSignalRouter();
     const got: Signal[] = [];
-    const route = router.attach((s) => got.push(s) > 0);
-    const other = router.attach(() => false);
+    const open = {};
+    router.receiveWith((socket, s) => socket === open && got.push(s) > 0);
+    const route = router.attach(open);
+    const other = router.attach({});
     assert.notEqual(route, other);
     assert.ok(Buffer.byteLength(route) <= 64);
     assert.equal(router.deliver(route, signal), true);
@@ -36,8 +38,10 @@ describe('LocalSignalRouter', () => {
     const here = new LocalSignalRouter();
     const there = new LocalSignalRouter();
     let delivered = 0;
-    here.attach(() => ++delivered > 0);
-    const remote = there.attach(() => true);
+    here.receiveWith(() => ++delivered > 0);
+    there.receiveWith(() => true);
+    here.attach({});
+    const remote = there.attach({});
     assert.notEqual(here.processId, there.processId);
     assert.equal(here.owns(remote), false);
     assert.equal(there.owns(remote), true);

@@ -42,7 +42,7 @@ function offerSignal(n: number): Signal {
     fromPeerId: 'f'.repeat(20),
     fromRoute: 'elsewhere/0',
     toPeerId: 't'.repeat(20),
-    offer: { offerId: String(n).padStart(20, '0'), offer: { type: 'offer', sdp: `v=0 ${n}` } },
+    offer: { offerId: String(n).padStart(20, '0'), offer: JSON.stringify({ type: 'offer', sdp: `v=0 ${n}` }) },
   };
 }
 
@@ -73,9 +73,12 @@ describe('the Redis signal router on a Redis Cluster', () => {
   /** A receiving socket on `receiver`, and a way to send it numbered offers from `sender` until one arrives. */
   function socketOn(receiver: RedisSignalRouter, sender: RedisSignalRouter) {
     const got: number[] = [];
-    const route = receiver.attach((signal) => {
-      if (signal.kind === 'offer') got.push(Number(signal.offer.offerId));
-      return true;
+    receiver.receiveWith((socket, signal) => (socket as { take(signal: Signal): boolean }).take(signal));
+    const route = receiver.attach({
+      take(signal: Signal): boolean {
+        if (signal.kind === 'offer') got.push(Number(signal.offer.offerId));
+        return true;
+      },
     });
     let next = 0;
     return {

@@ -18,6 +18,8 @@ import {
   type WsAnnounceRequest,
   type WsAnnounceResult,
 } from '../store.js';
+import { LocalitySelector, localQuota } from './locality.js';
+import type { SwarmEventRecorder } from '../../events/recorder.js';
 import { FLAG_COUNTED, FLAG_SEEDER, PeerTable } from './peer-table.js';
 import { RecordSlabs } from './record-slabs.js';
 import { WsSwarms } from './ws-swarms.js';
@@ -30,6 +32,8 @@ class Swarm {
   v4: PeerTable | null = null;
   v6: PeerTable | null = null;
   downloaded = 0;
+  /** Swarm events: the sequence number of its last event. */
+  seq = 0;
   constructor(
     /** Last second (since the store's epoch: a small integer, so V8 does not box it) expired peers were dropped. */
     public checkedAt: number,
@@ -53,21 +57,30 @@ export class MemoryStore implements Store {
   private readonly ttl: number;
   private readonly now: () => number;
   private readonly epoch: number;
+  private readonly localityShare: () => number | null;
+  private readonly locality = new LocalitySelector();
   // Totals kept as peers come and go, by family (IPv4, IPv6): totals() is O(1).
   private seeders4 = 0;
   private peers4 = 0;
   private seeders6 = 0;
   private peers6 = 0;
 
-  constructor(options: StoreOptions) {
+  /** `events`: swarm events on (docs/events.md); every request is answered once its events are appended. */
+  constructor(
+    options: StoreOptions,
+    private readonly events?: SwarmEventRecorder,
+  ) {
     this.ttl = options.peerTtlSeconds;
-    this.wsSwarms = new WsSwarms(options.wsPeerTtlSeconds);
+    this.localityShare = options.localityShare ?? (() => null);
+    this.wsSwarms = new WsSwarms(options.wsPeerTtlSeconds, this.localityShare, events);
     this.now = options.now;
     this.epoch = options.now();
   }
 
   async announce(request: AnnounceRequest): Promise<AnnounceResult> {
-    return this.announceNow(request);
+    const result = this.announceNow(request);
+    if (this.events !== undefined) await this.events.settled();
+    return result;
   }
 
   /** The synchronous core of announce, also used directly by benchmarks. */
@@ -80,7 +93,7 @@ export class MemoryStore implements Store {
       swarm = new Swarm(now - this.epoch);
       this.swarms.set(request.infoHash, swarm);
     } else {
-      this.expire(swarm, now);
+      this.expire(swarm, now, request.infoHash);
     }
     let table = isV4 ? swarm.v4 : swarm.v6;
     if (table === null) {
@@ -106,7 +119,11 @@ export class MemoryStore implements Store {
       if (request.numwant > 0 && table.count > 1) {
         const want = Math.min(request.numwant, table.count - 1);
         const out = Buffer.allocUnsafe(want * table.peerLength);
-        const written = table.writeSample(out, 0, want, slot, now);
+        const share = this.localityShare();
+        const written =
+          share === null
+            ? table.writeSample(out, 0, want, slot, now)
+            : table.writeLocalFirst(out, 0, want, slot, this.locality.localSlots(table, table, slot, localQuota(want, share), now), now);
         peers = written === out.length ? out : out.subarray(0, written);
       }
     }
@@ -119,28 +136,41 @@ export class MemoryStore implements Store {
     }
     const complete = swarm.complete;
     const result = { complete, incomplete: swarm.peers - complete, downloaded: swarm.downloaded, peers };
+    if (this.events !== undefined && (request.event !== 'stopped' || table.count < countBefore)) {
+      this.events.announce(request, ++swarm.seq, complete, result.incomplete);
+    }
     if (swarm.peers === 0) this.drop(request.infoHash, swarm);
     return result;
   }
 
   async scrape(infoHashes: readonly InfoHash[]): Promise<ScrapeCounts[]> {
     const now = this.now();
-    return infoHashes.map((infoHash) => {
+    const counts = infoHashes.map((infoHash) => {
       const swarm = this.swarms.get(infoHash);
       if (swarm === undefined) return ZERO_COUNTS;
-      this.expire(swarm, now);
+      this.expire(swarm, now, infoHash);
       if (swarm.peers === 0) this.drop(infoHash, swarm);
       const complete = swarm.complete;
       return { complete, incomplete: swarm.peers - complete, downloaded: swarm.downloaded };
     });
+    if (this.events !== undefined) await this.events.settled();
+    return counts;
   }
 
   async announceWs(request: WsAnnounceRequest): Promise<WsAnnounceResult> {
-    return this.wsSwarms.announce(request, this.now());
+    const result = this.wsSwarms.announce(request, this.now());
+    if (this.events !== undefined) await this.events.settled();
+    return result;
+  }
+
+  announceWsNow(request: WsAnnounceRequest): WsAnnounceResult | undefined {
+    return this.events === undefined ? this.wsSwarms.announce(request, this.now()) : undefined;
   }
 
   async scrapeWs(infoHashes: readonly InfoHash[]): Promise<ScrapeCounts[]> {
-    return this.wsSwarms.scrape(infoHashes, this.now());
+    const counts = this.wsSwarms.scrape(infoHashes, this.now());
+    if (this.events !== undefined) await this.events.settled();
+    return counts;
   }
 
   async listWsSwarms(limit: number): Promise<InfoHash[]> {
@@ -162,7 +192,7 @@ export class MemoryStore implements Store {
     let swarmsRemoved = 0;
     let visited = 0;
     for (const [infoHash, swarm] of this.swarms) {
-      peersRemoved += this.expire(swarm, now);
+      peersRemoved += this.expire(swarm, now, infoHash);
       if (swarm.peers === 0) {
         this.drop(infoHash, swarm);
         swarmsRemoved++;
@@ -170,6 +200,7 @@ export class MemoryStore implements Store {
       if (++visited % SWEEP_SLICE === 0) await nextTurn();
     }
     const ws = await this.wsSwarms.sweep(this.now());
+    if (this.events !== undefined) await this.events.settled();
     return { peersRemoved: peersRemoved + ws.peersRemoved, swarmsRemoved: swarmsRemoved + ws.swarmsRemoved };
   }
 
@@ -190,6 +221,7 @@ export class MemoryStore implements Store {
     this.swarms.clear();
     this.wsSwarms.clear();
     this.seeders4 = this.peers4 = this.seeders6 = this.peers6 = 0;
+    await this.events?.sink.close();
   }
 
   private drop(infoHash: InfoHash, swarm: Swarm): void {
@@ -202,25 +234,38 @@ export class MemoryStore implements Store {
    * Drops a swarm's expired peers, at most once a second per swarm, keeping the store-wide totals right.
    * Doing it whenever a swarm is touched is what keeps expired peers out of every count and reply between sweeps.
    */
-  private expire(swarm: Swarm, now: number): number {
+  private expire(swarm: Swarm, now: number, infoHash: InfoHash): number {
     if (swarm.checkedAt === now - this.epoch) return 0;
     swarm.checkedAt = now - this.epoch;
     let removed = 0;
     const { v4, v6 } = swarm;
+    const expired = this.events === undefined ? undefined : this.expiryEvents(swarm, now, infoHash);
     if (v4 !== null) {
       const seeders = v4.seeders;
-      const gone = v4.expire(now);
+      const gone = v4.expire(now, expired?.(v4));
       removed += gone;
       this.peers4 -= gone;
       this.seeders4 -= seeders - v4.seeders;
     }
     if (v6 !== null) {
       const seeders = v6.seeders;
-      const gone = v6.expire(now);
+      const gone = v6.expire(now, expired?.(v6));
       removed += gone;
       this.peers6 -= gone;
       this.seeders6 -= seeders - v6.seeders;
     }
     return removed;
+  }
+
+  /** Swarm events: a table's PeerTable.expire callback that records each expired peer, counts falling as they go. */
+  private expiryEvents(swarm: Swarm, now: number, infoHash: InfoHash): (table: PeerTable) => (slot: number, seeder: boolean) => void {
+    const events = this.events!;
+    let complete = swarm.complete;
+    let peers = swarm.peers;
+    return (table) => (slot, seeder) => {
+      peers--;
+      if (seeder) complete--;
+      events.expired(infoHash, 'bt', table.peerAt(slot), seeder, ++swarm.seq, complete, peers - complete, now);
+    };
   }
 }

@@ -8,6 +8,7 @@
  * address to its record. Removal moves the last record into the hole, so records stay dense.
  */
 import { randomInt } from 'node:crypto';
+import { NOT_LOCAL, SAME_ADDRESS, SAME_PREFIX, prefixHash4, prefixHash6, type LocalityView } from './locality.js';
 import { RecordSlabs, type Block } from './record-slabs.js';
 
 export const FLAG_SEEDER = 1;
@@ -40,7 +41,7 @@ function hashKey(addressWords: number): number {
 
 const EMPTY_RECORDS = new Uint32Array(0);
 
-export class PeerTable implements Block {
+export class PeerTable implements Block, LocalityView {
   /** Words per record. */
   private readonly stride: number;
   private readonly addressWords: number;
@@ -154,8 +155,11 @@ export class PeerTable implements Block {
     this.shrinkIfSparse();
   }
 
-  /** Drops every peer with expiresAt <= now, keeping record order; returns how many went. */
-  expire(now: number): number {
+  /**
+   * Drops every peer with expiresAt <= now, keeping record order; returns how many went. `onExpired(slot)` (swarm
+   * events) is told each one first, while peerAt(slot) still reads it.
+   */
+  expire(now: number, onExpired?: (slot: number, seeder: boolean) => void): number {
     const r = this.array;
     const stride = this.stride;
     const expiryAt = this.addressWords + 1;
@@ -165,8 +169,10 @@ export class PeerTable implements Block {
       if (r[base + expiryAt]! > now) {
         if (kept !== slot) r.copyWithin(this.base + kept * stride, base, base + stride);
         kept++;
-      } else if (r[base + this.addressWords]! & FLAG_SEEDER) {
-        this.seeders--;
+      } else {
+        const seeder = (r[base + this.addressWords]! & FLAG_SEEDER) !== 0;
+        onExpired?.(slot, seeder);
+        if (seeder) this.seeders--;
       }
     }
     const removed = this.count - kept;
@@ -199,11 +205,67 @@ export class PeerTable implements Block {
     return at - start;
   }
 
+  /**
+   * Locality mode (locality.ts): writes the peers at `local` (distinct slots, not `exclude`) first, then up to
+   * `want` in all with an even-stride sample, as writeSample takes it, of the slots that are neither.
+   */
+  writeLocalFirst(out: Uint8Array, at: number, want: number, exclude: number, local: readonly number[], now: number): number {
+    if (local.length === 0) return this.writeSample(out, at, want, exclude, now);
+    const start = at;
+    for (const slot of local) at = this.writePeer(slot, out, at, now);
+    const skipped = exclude >= 0 ? [...local, exclude] : local.slice();
+    skipped.sort((a, b) => a - b);
+    const candidates = this.count - skipped.length;
+    const rest = Math.min(want - local.length, candidates);
+    if (rest <= 0) return at - start;
+    const step = candidates / rest;
+    const offset = Math.random() * step;
+    for (let i = 0, passed = 0; i < rest; i++) {
+      // The k-th slot that is not skipped: k plus the skipped slots before it (both ascend, so one merge pass).
+      const k = Math.floor(offset + i * step);
+      while (passed < skipped.length && skipped[passed]! <= k + passed) passed++;
+      at = this.writePeer(k + passed, out, at, now);
+    }
+    return at - start;
+  }
+
+  /** Locality: the hash of the record's /24 (IPv4) or /48 (IPv6). */
+  prefixHash(slot: number): number {
+    const r = this.array;
+    const base = this.base + slot * this.stride;
+    return this.addressWords === 1 ? prefixHash4(r[base]!) : prefixHash6(r[base]!, r[base + 1]!);
+  }
+
+  /** Locality: whether the live record at `slot` has the address of the one at `to`, or its /24 or /48. */
+  tier(slot: number, to: number, now: number): number {
+    const r = this.array;
+    const a = this.base + slot * this.stride;
+    const b = this.base + to * this.stride;
+    if (r[a + this.addressWords + 1]! <= now) return NOT_LOCAL;
+    if (this.addressWords === 1) {
+      if (r[a] === r[b]) return SAME_ADDRESS;
+      return r[a]! >>> 8 === r[b]! >>> 8 ? SAME_PREFIX : NOT_LOCAL;
+    }
+    if (r[a] !== r[b] || r[a + 1]! >>> 16 !== r[b + 1]! >>> 16) return NOT_LOCAL;
+    return r[a + 1] === r[b + 1] && r[a + 2] === r[b + 2] && r[a + 3] === r[b + 3] ? SAME_ADDRESS : SAME_PREFIX;
+  }
+
   private writePeer(slot: number, out: Uint8Array, at: number, now: number): number {
+    if (this.array[this.base + slot * this.stride + this.addressWords + 1]! <= now) return at; // expired since the last sweep of this swarm
+    return this.writeRecord(slot, out, at);
+  }
+
+  /** The compact peer at `slot` (swarm events). */
+  peerAt(slot: number): Uint8Array {
+    const out = new Uint8Array(this.peerLength);
+    this.writeRecord(slot, out, 0);
+    return out;
+  }
+
+  private writeRecord(slot: number, out: Uint8Array, at: number): number {
     const r = this.array;
     const base = this.base + slot * this.stride;
     const words = this.addressWords;
-    if (r[base + words + 1]! <= now) return at; // expired since the last sweep of this swarm
     for (let i = 0; i < words; i++) {
       const w = r[base + i]!;
       out[at++] = w >>> 24;

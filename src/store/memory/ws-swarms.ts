@@ -4,8 +4,10 @@
  * costs a socket anyway.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import type { SwarmEventRecorder } from '../../events/recorder.js';
 import type { InfoHash, ScrapeCounts } from '../../protocol/types.js';
 import { ZERO_COUNTS, type SweepResult, type WsAnnounceRequest, type WsAnnounceResult, type WsPeer } from '../store.js';
+import { AddressedPeers, LocalitySelector, localFirst, localQuota } from './locality.js';
 
 /** Swarms swept per event-loop turn, so a full sweep never stalls requests for long. */
 const SWEEP_SLICE = 20_000;
@@ -14,6 +16,8 @@ interface WsPeerEntry {
   readonly peerId: string;
   /** The socket that announced the peer first: the only one it answers to while it lives. */
   readonly route: string;
+  /** The socket's IP (binary string, '' if unknown), for locality mode. */
+  readonly ip: string;
   seeder: boolean;
   /** The peer's `completed` was already counted in the swarm's downloads. */
   counted: boolean;
@@ -23,6 +27,9 @@ interface WsPeerEntry {
 }
 
 class WsSwarm {
+  /** Swarm events: the sequence number of its last event. */
+  seq = 0;
+  constructor(readonly infoHash: InfoHash) {}
   readonly byPeerId = new Map<string, WsPeerEntry>();
   /** The same peers, dense, so a random sample is index arithmetic. */
   readonly list: WsPeerEntry[] = [];
@@ -62,13 +69,19 @@ export class WsSwarms {
   constructor(
     /** Seconds a peer stays after its last announce. */
     private readonly ttl: number,
+    /** Locality mode's random share, or null when off (locality.ts). */
+    private readonly localityShare: () => number | null = () => null,
+    /** Swarm events on (docs/events.md). */
+    private readonly events?: SwarmEventRecorder,
   ) {}
+
+  private readonly locality = new LocalitySelector();
 
   announce(request: WsAnnounceRequest, now: number): WsAnnounceResult {
     let swarm = this.swarms.get(request.infoHash);
     if (swarm === undefined) {
       if (request.event === 'stopped') return { ...ZERO_COUNTS, peers: [], conflict: false };
-      swarm = new WsSwarm();
+      swarm = new WsSwarm(request.infoHash);
       this.swarms.set(request.infoHash, swarm);
     } else {
       this.expire(swarm, now);
@@ -83,7 +96,7 @@ export class WsSwarms {
       if (entry !== undefined) swarm.remove(entry);
     } else {
       if (entry === undefined) {
-        entry = { peerId: request.peerId, route: request.route, seeder: request.seeder, counted: false, expiresAt: 0, slot: 0 };
+        entry = { peerId: request.peerId, route: request.route, ip: request.ip ?? '', seeder: request.seeder, counted: false, expiresAt: 0, slot: 0 };
         swarm.add(entry);
       } else {
         swarm.seeders += Number(request.seeder) - Number(entry.seeder);
@@ -95,10 +108,15 @@ export class WsSwarms {
         swarm.downloaded++;
       }
       peers = sample(swarm.list, request.numwant, entry.slot);
+      const share = this.localityShare();
+      if (share !== null) peers = this.localFirst(swarm, entry.slot, peers, localQuota(peers.length, share), now);
     }
     this.seeders += swarm.seeders - seedersBefore;
     this.peers += swarm.list.length - countBefore;
     const result = { ...swarm.counts(), peers, conflict: false };
+    if (this.events !== undefined && (request.event !== 'stopped' || swarm.list.length < countBefore)) {
+      this.events.announceWs(request, ++swarm.seq, result.complete, result.incomplete);
+    }
     if (swarm.list.length === 0) this.swarms.delete(request.infoHash);
     return result;
   }
@@ -147,6 +165,12 @@ export class WsSwarms {
     return { swarms: this.swarms.size, seeders: this.seeders, leechers: this.peers - this.seeders };
   }
 
+  /** Locality mode: the random sample led by up to `quota` peers near the one at `self`. */
+  private localFirst(swarm: WsSwarm, self: number, random: WsPeer[], quota: number, now: number): WsPeer[] {
+    const local = this.locality.localSlots(new AddressedPeers(swarm.list), swarm, self, quota, now);
+    return localFirst(local.map((slot) => peerOf(swarm.list[slot]!)), random, random.length);
+  }
+
   /** Drops a swarm's expired peers, at most once a second; returns how many went. */
   private expire(swarm: WsSwarm, now: number): number {
     if (swarm.checkedAt === now) return 0;
@@ -158,12 +182,17 @@ export class WsSwarms {
       if (entry.expiresAt <= now) {
         swarm.remove(entry);
         removed++;
+        this.events?.expired(swarm.infoHash, 'ws', entry.peerId, entry.seeder, ++swarm.seq, swarm.seeders, swarm.list.length - swarm.seeders, now);
       }
     }
     this.peers -= removed;
     this.seeders -= seeders - swarm.seeders;
     return removed;
   }
+}
+
+function peerOf(entry: WsPeerEntry): WsPeer {
+  return { peerId: entry.peerId, route: entry.route };
 }
 
 /** Up to `want` distinct random peers other than the one at `exclude` (Floyd's sampling: O(want)). */
@@ -178,8 +207,7 @@ function sample(list: readonly WsPeerEntry[], want: number, exclude: number): Ws
   }
   const peers: WsPeer[] = [];
   for (const index of picked) {
-    const entry = list[index >= exclude ? index + 1 : index]!;
-    peers.push({ peerId: entry.peerId, route: entry.route });
+    peers.push(peerOf(list[index >= exclude ? index + 1 : index]!));
   }
   return peers;
 }

@@ -6,9 +6,10 @@
  */
 import type { AnnounceResult, InfoHash, ScrapeCounts } from '../../protocol/types.js';
 import type { WsAnnounceResult, WsPeer } from '../store.js';
-import { ANNOUNCE_ARGUMENTS, SCRAPE_ARGUMENTS, STATS_BUCKET, STATS_COUNTS, STATS_HEAD, SWARM_HEADER, WS_CONFLICT } from './function-contract.js';
+import { ANNOUNCE_ARGUMENTS, GENERATIONS, HEADER_FIELD, SCRAPE_ARGUMENTS, STATS_BUCKET, STATS_COUNTS, STATS_HEAD, SWARM_HEADER, WS_CONFLICT } from './function-contract.js';
+import { tailBytes, writeTail, type EventTail } from '../../events/store-events.js';
 import type { Reply } from './resp.js';
-import { KEY_LENGTH, SLOTS, STATS_KEY_LENGTH, swarmSlot, writeKey, writeStatsKey } from './swarm-keys.js';
+import { KEY_LENGTH, SLOTS, STATS_KEY_LENGTH, swarmSlot, writeKey, writeStatsKey, type EventPartitions } from './swarm-keys.js';
 
 /** Bytes of the fixed part of an announce's argument; the peer follows. */
 export const ANNOUNCE_ARGS_SIZE = ANNOUNCE_ARGUMENTS.size;
@@ -22,6 +23,10 @@ const SECOND_COUNT_AT = SWARM_HEADER.offset.second_count;
 const SEEDERS_AT = SWARM_HEADER.offset.seeders;
 const WIDTH_AT = SWARM_HEADER.offset.width;
 const DOWNLOADED_AT = SWARM_HEADER.offset.downloaded;
+const FIRST_OLDEST_AT = SWARM_HEADER.offset.first_oldest;
+const SECOND_OLDEST_AT = SWARM_HEADER.offset.second_oldest;
+const KEYS_UNTIL_AT = SWARM_HEADER.offset.keys_until;
+const GENERATION_SECONDS_AT = SWARM_HEADER.offset.generation_seconds;
 
 const NOW_AT = ANNOUNCE_ARGUMENTS.offset.now;
 const TTL_AT = ANNOUNCE_ARGUMENTS.offset.ttl;
@@ -35,25 +40,46 @@ const SCRAPE_NOW_AT = SCRAPE_ARGUMENTS.offset.now;
 const SCRAPE_LIMIT_AT = SCRAPE_ARGUMENTS.offset.limit;
 const SCRAPE_TTL_AT = SCRAPE_ARGUMENTS.offset.ttl;
 
+/** With swarm events on: the partitions, and how many event arguments follow the function's argument. */
+export interface EventCallShape {
+  readonly partitions: EventPartitions;
+  readonly args: number;
+}
+
 /**
  * An FCALL of one function on one swarm's keys and its slot's stats key (last): the constant head of the
- * command, encoded once.
+ * command, encoded once. With events on, the partition's stream is one more key, and the event's arguments
+ * (encoded by the caller, `tail`) follow the function's argument.
  */
 export class FunctionCall {
   private readonly head: Buffer;
+  /** Each partition's stream and expiry index keys as RESP bulk strings (events on). */
+  private readonly streamBulks: readonly Buffer[] = [];
 
   constructor(
     name: string,
     private readonly kinds: readonly string[],
+    private readonly events?: EventCallShape,
   ) {
-    const keys = kinds.length + 1;
-    this.head = Buffer.from(`*${4 + keys}\r\n$5\r\nFCALL\r\n$${name.length}\r\n${name}\r\n$1\r\n${keys}\r\n`, 'latin1');
+    const keys = kinds.length + 1 + (events === undefined ? 0 : 2);
+    this.head = Buffer.from(`*${4 + keys + (events?.args ?? 0)}\r\n$5\r\nFCALL\r\n$${name.length}\r\n${name}\r\n$${String(keys).length}\r\n${keys}\r\n`, 'latin1');
+    if (events !== undefined) {
+      const { streams, expiryIndexes } = events.partitions;
+      this.streamBulks = streams.map((stream, p) => Buffer.from(`$${stream.length}\r\n${stream}\r\n$${expiryIndexes[p]!.length}\r\n${expiryIndexes[p]}\r\n`, 'latin1'));
+    }
   }
 
-  /** The command for the swarm with room for an argument of `size` bytes, which start at `argumentAt(...)`. */
-  command(infoHash: InfoHash, size: number): Buffer {
+  /**
+   * The command for the swarm with room for an argument of `size` bytes, which start at `argumentAt(...)`.
+   * `tail`: the event arguments (events on).
+   */
+  command(infoHash: InfoHash, size: number, tail?: EventTail): Buffer {
     const sizeLine = `$${size}\r\n`;
-    const out = Buffer.allocUnsafe(this.head.length + this.kinds.length * (KEY_LENGTH + 7) + STATS_KEY_LENGTH + 6 + sizeLine.length + size + 2);
+    const partitions = this.events?.partitions;
+    const stream = partitions === undefined ? undefined : this.streamBulks[partitions.partitionOf(infoHash)]!;
+    const tailLength = stream === undefined || tail === undefined ? 0 : tailBytes(tail);
+    const extra = stream === undefined ? 0 : stream.length + tailLength;
+    const out = Buffer.allocUnsafe(this.head.length + this.kinds.length * (KEY_LENGTH + 7) + STATS_KEY_LENGTH + 6 + sizeLine.length + size + 2 + extra);
     let at = this.head.copy(out, 0);
     for (const kind of this.kinds) {
       out[at] = 0x24; // $26\r\n
@@ -61,7 +87,7 @@ export class FunctionCall {
       out[at + 2] = 0x36;
       out[at + 3] = 13;
       out[at + 4] = 10;
-      at = writeKey(out, at + 5, kind, infoHash);
+      at = writeKey(out, at + 5, kind, infoHash, partitions);
       out[at] = 13;
       out[at + 1] = 10;
       at += 2;
@@ -70,20 +96,23 @@ export class FunctionCall {
     out[at + 1] = 0x30 + STATS_KEY_LENGTH;
     out[at + 2] = 13;
     out[at + 3] = 10;
-    at = writeStatsKey(out, at + 4, swarmSlot(infoHash));
+    at = writeStatsKey(out, at + 4, swarmSlot(infoHash, partitions));
     out[at] = 13;
     out[at + 1] = 10;
     at += 2;
+    if (stream !== undefined) at += stream.copy(out, at);
     out.write(sizeLine, at, 'latin1');
-    out[out.length - 2] = 13;
-    out[out.length - 1] = 10;
+    const end = out.length - tailLength;
+    out[end - 2] = 13;
+    out[end - 1] = 10;
+    if (tailLength > 0) writeTail(out, end, tail!);
     return out;
   }
 }
 
-/** Where the argument starts in a command of FunctionCall.command. */
-export function argumentAt(command: Buffer, size: number): number {
-  return command.length - 2 - size;
+/** Where the argument starts in a command of FunctionCall.command (`tail`: the event arguments after it). */
+export function argumentAt(command: Buffer, size: number, tail?: EventTail): number {
+  return command.length - 2 - size - (tail === undefined ? 0 : tailBytes(tail));
 }
 
 /** Writes the fixed part of an announce's argument (ANNOUNCE_ARGUMENTS) at `at`. */
@@ -126,10 +155,11 @@ export function announceCommand(
   limit: number,
   event: number,
   seeder: number,
+  tail?: EventTail,
 ): Buffer {
   const size = ANNOUNCE_ARGS_SIZE + peer.length;
-  const command = call.command(infoHash, size);
-  const at = argumentAt(command, size);
+  const command = call.command(infoHash, size, tail);
+  const at = argumentAt(command, size, tail);
   writeAnnounceArguments(command, at, now, ttl, numwant, random, limit, event, seeder);
   command.set(peer, at + ANNOUNCE_ARGS_SIZE);
   return command;
@@ -148,11 +178,12 @@ export function wsAnnounceCommand(
   limit: number,
   event: number,
   seeder: number,
+  tail?: EventTail,
 ): Buffer {
   const idLength = peerId.length;
   const size = ANNOUNCE_ARGS_SIZE + 1 + idLength + route.length;
-  const command = call.command(infoHash, size);
-  const at = argumentAt(command, size);
+  const command = call.command(infoHash, size, tail);
+  const at = argumentAt(command, size, tail);
   writeAnnounceArguments(command, at, now, ttl, numwant, random, limit, event, seeder);
   command[at + ANNOUNCE_ARGS_SIZE] = idLength;
   command.write(peerId, at + ANNOUNCE_ARGS_SIZE + 1, idLength, 'latin1');
@@ -160,9 +191,9 @@ export function wsAnnounceCommand(
   return command;
 }
 
-export function scrapeCommand(call: FunctionCall, infoHash: InfoHash, now: number, limit: number, ttl: number): Buffer {
-  const command = call.command(infoHash, SCRAPE_ARGS_SIZE);
-  writeScrapeArguments(command, argumentAt(command, SCRAPE_ARGS_SIZE), now, limit, ttl);
+export function scrapeCommand(call: FunctionCall, infoHash: InfoHash, now: number, limit: number, ttl: number, tail?: EventTail): Buffer {
+  const command = call.command(infoHash, SCRAPE_ARGS_SIZE, tail);
+  writeScrapeArguments(command, argumentAt(command, SCRAPE_ARGS_SIZE, tail), now, limit, ttl);
   return command;
 }
 
@@ -219,6 +250,38 @@ export function decodeScrape(reply: Reply): ScrapeReply {
   const header = reply[0];
   if (header.length < HEADER_SIZE) return { complete: 0, incomplete: 0, downloaded: 0, removed: reply[1] };
   return { ...countsOf(header), removed: reply[1] };
+}
+
+/** `HGET <the swarm's peers hash> HEADER_FIELD`: a swarm's header, read without running a function. */
+export function headerCommand(hashKind: string, infoHash: InfoHash, partitions?: EventPartitions): Buffer {
+  const head = `*3\r\n$4\r\nHGET\r\n$${KEY_LENGTH}\r\n`;
+  const tail = `\r\n$${HEADER_FIELD.length}\r\n${HEADER_FIELD}\r\n`;
+  const out = Buffer.allocUnsafe(head.length + KEY_LENGTH + tail.length);
+  out.write(head, 0, 'latin1');
+  out.write(tail, writeKey(out, head.length, hashKind, infoHash, partitions), 'latin1');
+  return out;
+}
+
+/**
+ * The counts of a swarm's header (`reply`: HGET of it) when the scrape function would return them unchanged:
+ * no swarm (zeros), or one that has nothing to expire — the same test as the functions' `not_due` (no list has
+ * reached the age where a peer of it may have expired, its generations are of this TTL, and its keys are not
+ * past their TTL). Otherwise undefined: the scrape function must run, and expire it first.
+ */
+export function settledCounts(reply: Reply, now: number, ttl: number): ScrapeCounts | undefined {
+  if (reply === null) return { complete: 0, incomplete: 0, downloaded: 0 };
+  if (!Buffer.isBuffer(reply)) throw new Error("Redis: unexpected reply to a swarm header's read");
+  if (reply.length < HEADER_SIZE) return undefined; // the previous layout: the function converts it
+  const seconds = reply.readUInt32LE(GENERATION_SECONDS_AT);
+  if (seconds !== Math.max(1, Math.ceil(ttl / GENERATIONS))) return undefined;
+  const generation = Math.floor(now / seconds);
+  const live = Math.ceil(ttl / seconds);
+  const first = reply.readUInt32LE(FIRST_COUNT_AT);
+  const second = reply.readUInt32LE(SECOND_COUNT_AT);
+  if (first > 0 && generation - reply.readUInt32LE(FIRST_OLDEST_AT) >= live) return undefined;
+  if (second > 0 && generation - reply.readUInt32LE(SECOND_OLDEST_AT) >= live) return undefined;
+  if (first + second > 0 && now >= reply.readUInt32LE(KEYS_UNTIL_AT) + seconds) return undefined;
+  return countsOf(reply);
 }
 
 export function decodeCounts(reply: Reply): ScrapeCounts {

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { EVENT_FIELDS, EVENT_SCHEMA_VERSION } from '../../events/schema.js';
 import type { AnnounceEvent } from '../../protocol/types.js';
 import { WIRE_KEYS, WS_KEYS } from './swarm-keys.js';
 
@@ -128,6 +129,12 @@ export const STATS_BUCKET = structLayout([
 /** Width of a bucket: how long at most a swarm whose keys expired stays counted. */
 export const STATS_BUCKET_SECONDS = 60;
 
+/**
+ * Generations per peer TTL (lua/swarm-functions.lua, "Expiry"): a generation lasts max(1, ceil(ttl /
+ * GENERATIONS)) seconds; 3 * GENERATIONS + 2 <= 256, so a generation byte's age never wraps around.
+ */
+export const GENERATIONS = 80;
+
 export const EVENT_CODES: Readonly<Record<AnnounceEvent, number>> = Object.freeze({ none: 0, completed: 1, started: 2, stopped: 3 });
 
 /**
@@ -151,6 +158,16 @@ export const FUNCTIONS = Object.freeze({
   scrapeWs: { name: 'scrape_ws', keys: WS_KEYS, argument: SCRAPE_ARGUMENTS },
 });
 
+// ----- Swarm events (docs/events.md): with events on, the functions take the partition's stream and expiry
+// index as two more keys (after the stats key) and these arguments after their own: the swarm (info hash in
+// hex, kind) and the stream's MAXLEN, then for an announce its facts (src/events/schema.ts EVENT_FIELDS `time`
+// to `seeder`), for a scrape SWEEP_ARGUMENT or ''.
+export const EVENT_ARGS = Object.freeze({ announce: 3 + 9, scrape: 3 + 1 });
+/** The last event argument of a scrape that is the coordinator's expiry sweep. */
+export const SWEEP_ARGUMENT = 'sweep';
+/** The peers hash's field that holds the swarm's last event sequence number (never a peer's field, nor HEADER_FIELD). */
+export const EVENT_SEQ_FIELD = 's';
+
 /** The contract as Lua `local` definitions, one a line. */
 export function luaConstants(): string {
   const layout = (name: string, record: StructLayout<string>) => [
@@ -170,9 +187,12 @@ export function luaConstants(): string {
     `local STATS_BUCKET_END = '${STATS_BUCKET.endian}${STATS_BUCKET.types.bucket_end}' -- a bucket's first field alone`,
     `local STATS_FIELDS, STATS_WIRE_SWARMS, STATS_WS_SWARMS = ${STATS_COUNTS.names.length}, ${STATS_COUNTS.names.indexOf('wire_swarms') + 1}, ${STATS_COUNTS.names.indexOf('ws_swarms') + 1} -- STATS_COUNTS' fields; where its swarms are (from 1)`,
     `local STATS_BUCKET_SECONDS = ${STATS_BUCKET_SECONDS}`,
+    `local GENERATIONS = ${GENERATIONS} -- generations per ttl: 3 * GENERATIONS + 2 <= 256, so ages never wrap around`,
     `local ${events.map(([event]) => `EVENT_${event.toUpperCase()}`).join(', ')} = ${events.map(([, code]) => code).join(', ')}`,
     `local FLAG_SEEDER, FLAG_COUNTED, POSITION_STEP = ${PEER_FLAGS.seeder}, ${PEER_FLAGS.completedCounted}, ${POSITION_STEP}`,
     `local WS_CONFLICT = ${WS_CONFLICT}`,
+    `local EVENT_VERSION, EVENT_SEQ_FIELD = '${EVENT_SCHEMA_VERSION}', '${EVENT_SEQ_FIELD}'`,
+    `-- The stream entry's fields: ${EVENT_FIELDS.join(', ')}`,
     '',
   ].join('\n');
 }

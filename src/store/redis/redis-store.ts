@@ -21,16 +21,20 @@ import {
   decodeCounts,
   decodeScrape,
   decodeWsAnnounce,
+  headerCommand,
   namedCounts,
   scrapeCommand,
+  settledCounts,
   statsCommand,
   statsHeadCommands,
   wsAnnounceCommand,
 } from './function-calls.js';
-import { EVENT_CODES, FUNCTIONS, PEER_FLAGS, functionLibrary } from './function-contract.js';
+import { countEvents } from '../../events/metrics.js';
+import { RedisEventArgs, type EventsOptions } from '../../events/store-events.js';
+import { EVENT_ARGS, EVENT_CODES, FUNCTIONS, PEER_FLAGS, functionLibrary } from './function-contract.js';
 import type { Reply } from './resp.js';
 import { ScriptClient } from './script-client.js';
-import { KEY_LENGTH, SLOTS, WIRE_V4_KIND, WIRE_V4_PATTERN, WIRE_V6_PATTERN, WS_PATTERN, infoHashOfKey, swarmKey, swarmSlot } from './swarm-keys.js';
+import { EventPartitions, KEY_LENGTH, SLOTS, WIRE_V4_KIND, WIRE_V4_PATTERN, WIRE_V6_PATTERN, WS_PATTERN, infoHashOfKey, swarmKey, swarmSlot } from './swarm-keys.js';
 
 type SwarmKind = 'wire' | 'ws';
 
@@ -41,6 +45,11 @@ export interface RedisStoreOptions extends StoreOptions {
   timeoutMs: number;
   /** Connection problems, for the log (connections are reopened by themselves). */
   onError: (error: Error) => void;
+  /**
+   * Swarm events on (docs/events.md): swarm keys take their event partition's tag, and every change is
+   * appended to the partition's stream in the same function call. Absent: off, nothing of it runs.
+   */
+  events?: EventsOptions;
 }
 
 /** Expired peers one call removes at most per peer list, bounding its run time after a long outage. */
@@ -68,6 +77,9 @@ export class RedisStore implements Store {
   private readonly scrapeWsCall: FunctionCall;
   /** The reads of every slot's totals (statsHeadCommands), made at the first totals(). */
   private statsHeads: Buffer[] | undefined;
+  /** Events on: the partitions (which also place the swarm keys) and the functions' event arguments. */
+  private readonly partitions: EventPartitions | undefined;
+  private readonly eventArgs: RedisEventArgs | undefined;
 
   private constructor(
     private readonly redis: Redis | Cluster,
@@ -76,11 +88,15 @@ export class RedisStore implements Store {
     private readonly options: RedisStoreOptions,
     version: string,
   ) {
-    const call = ({ name, keys }: { name: string; keys: readonly string[] }) => new FunctionCall(`${name}_${version}`, keys);
-    this.announceCall = call(FUNCTIONS.announce);
-    this.announceWsCall = call(FUNCTIONS.announceWs);
-    this.scrapeCall = call(FUNCTIONS.scrape);
-    this.scrapeWsCall = call(FUNCTIONS.scrapeWs);
+    const partitions = options.events === undefined ? undefined : new EventPartitions(options.events.partitions);
+    this.partitions = partitions;
+    this.eventArgs = options.events === undefined ? undefined : new RedisEventArgs(options.events);
+    const call = ({ name, keys }: { name: string; keys: readonly string[] }, args: number) =>
+      new FunctionCall(`${name}_${version}`, keys, partitions === undefined ? undefined : { partitions, args });
+    this.announceCall = call(FUNCTIONS.announce, EVENT_ARGS.announce);
+    this.announceWsCall = call(FUNCTIONS.announceWs, EVENT_ARGS.announce);
+    this.scrapeCall = call(FUNCTIONS.scrape, EVENT_ARGS.scrape);
+    this.scrapeWsCall = call(FUNCTIONS.scrapeWs, EVENT_ARGS.scrape);
   }
 
   /** Connects and waits until the node or cluster is ready (or fails after the timeout). */
@@ -103,8 +119,10 @@ export class RedisStore implements Store {
       EXPIRY_LIMIT,
       EVENT_CODES[request.event],
       request.seeder ? SEEDER_FLAG : 0,
+      this.eventArgs?.announce(request),
     );
-    return this.client.call(swarmSlot(request.infoHash), command, decodeAnnounce);
+    const reply = this.client.call(swarmSlot(request.infoHash, this.partitions), command, decodeAnnounce);
+    return this.eventArgs === undefined ? reply : countEvents(reply);
   }
 
   announceWs(request: WsAnnounceRequest): Promise<WsAnnounceResult> {
@@ -122,17 +140,19 @@ export class RedisStore implements Store {
       EXPIRY_LIMIT,
       EVENT_CODES[request.event],
       request.seeder ? SEEDER_FLAG : 0,
+      this.eventArgs?.announceWs(request),
     );
-    return this.client.call(swarmSlot(request.infoHash), command, decodeWsAnnounce);
+    const reply = this.client.call(swarmSlot(request.infoHash, this.partitions), command, decodeWsAnnounce);
+    return this.eventArgs === undefined ? reply : countEvents(reply);
   }
 
-  /** Each hash is its own call (in its own slot); the calls to one node go out in one write. */
+  /** Each hash is its own read (in its own slot); the reads to one node go out in one write. */
   scrape(infoHashes: readonly InfoHash[]): Promise<ScrapeCounts[]> {
-    return Promise.all(infoHashes.map((infoHash) => this.runScrape('wire', infoHash, decodeCounts)));
+    return Promise.all(infoHashes.map((infoHash) => this.scrapeOne('wire', infoHash)));
   }
 
   scrapeWs(infoHashes: readonly InfoHash[]): Promise<ScrapeCounts[]> {
-    return Promise.all(infoHashes.map((infoHash) => this.runScrape('ws', infoHash, decodeCounts)));
+    return Promise.all(infoHashes.map((infoHash) => this.scrapeOne('ws', infoHash)));
   }
 
   listSwarms(limit: number): Promise<InfoHash[]> {
@@ -197,10 +217,46 @@ export class RedisStore implements Store {
     await this.redis.quit().catch(() => this.redis.disconnect());
   }
 
-  private runScrape<T>(kind: SwarmKind, infoHash: InfoHash, decode: (reply: Reply) => T): Promise<T> {
+  /**
+   * A swarm's counts: its header read with HGET (~1 µs of Redis' CPU, where a function call costs ~10), and the
+   * scrape function run only for a swarm with something to expire (settledCounts), which expires it first.
+   */
+  private scrapeOne(kind: SwarmKind, infoHash: InfoHash): Promise<ScrapeCounts> {
+    const now = this.options.now();
     const ttl = kind === 'wire' ? this.options.peerTtlSeconds : this.options.wsPeerTtlSeconds;
-    const command = scrapeCommand(kind === 'wire' ? this.scrapeCall : this.scrapeWsCall, infoHash, this.options.now(), EXPIRY_LIMIT, ttl);
-    return this.client.call(swarmSlot(infoHash), command, decode);
+    const read = headerCommand((kind === 'wire' ? FUNCTIONS.scrape : FUNCTIONS.scrapeWs).keys[0], infoHash, this.partitions);
+    return this.client
+      .call(swarmSlot(infoHash, this.partitions), read, (reply) => settledCounts(reply, now, ttl))
+      .then((counts) => counts ?? this.runScrape(kind, infoHash, decodeCounts));
+  }
+
+  /**
+   * Events on, run by the coordinator: visits the swarms whose keys expire within `marginSeconds` (each
+   * partition's expiry index, at most `limit` a partition), so that their expired peers are reported and the
+   * keys of those with live peers are kept (lua/swarm-functions.lua, events block). Returns the peers removed.
+   */
+  async sweepExpiring(marginSeconds: number, limit = 1000): Promise<number> {
+    if (this.partitions === undefined) return 0;
+    const max = this.options.now() + marginSeconds;
+    let removed = 0;
+    for (const index of this.partitions.expiryIndexes) {
+      const members = await this.redis.zrangebyscore(index, '-inf', max, 'LIMIT', 0, limit);
+      const results = await Promise.all(
+        members.map((member) => {
+          const [swarm, hex] = member.split(':') as [string, string];
+          return this.runScrape(swarm === 'ws' ? 'ws' : 'wire', Buffer.from(hex, 'hex').toString('latin1'), decodeScrape, true);
+        }),
+      );
+      for (const result of results) removed += result.removed;
+    }
+    return removed;
+  }
+
+  private runScrape<T>(kind: SwarmKind, infoHash: InfoHash, decode: (reply: Reply) => T, sweep = false): Promise<T> {
+    const ttl = kind === 'wire' ? this.options.peerTtlSeconds : this.options.wsPeerTtlSeconds;
+    const tail = this.eventArgs?.scrape(infoHash, kind === 'wire' ? 'bt' : 'ws', sweep);
+    const command = scrapeCommand(kind === 'wire' ? this.scrapeCall : this.scrapeWsCall, infoHash, this.options.now(), EXPIRY_LIMIT, ttl, tail);
+    return this.client.call(swarmSlot(infoHash, this.partitions), command, decode);
   }
 
   /** Each swarm once: SCAN may return a key more than once (a rehash during the scan). */
@@ -228,7 +284,7 @@ export class RedisStore implements Store {
           cursor = next.toString();
           let hashes = keys.filter((key) => key.length === KEY_LENGTH).map(infoHashOfKey);
           if (pattern === WIRE_V6_PATTERN) {
-            const hasV4 = await Promise.all(hashes.map((infoHash) => node.exists(swarmKey(WIRE_V4_KIND, infoHash))));
+            const hasV4 = await Promise.all(hashes.map((infoHash) => node.exists(swarmKey(WIRE_V4_KIND, infoHash, this.partitions))));
             hashes = hashes.filter((_, i) => hasV4[i] === 0);
           }
           if (hashes.length > 0 && !(await visit(hashes))) return;

@@ -10,6 +10,9 @@
  *
  * Each slot also has one stats key, `st{<tag>}` (6 bytes) with one canonical tag of that slot: the totals of
  * the swarms in the slot, kept by the same function calls (function-contract.ts, STATS_COUNTS).
+ *
+ * With swarm events on (docs/events.md), a swarm's tag is its event partition's instead (EventPartitions
+ * below): the same 26-byte layout, so that its functions can append to the partition's stream atomically.
  */
 import type { InfoHash } from '../../protocol/types.js';
 
@@ -89,33 +92,91 @@ export function statsKey(slot: number): Buffer {
   return key;
 }
 
-/** The cluster slot of every key of the swarm. */
-export function swarmSlot(infoHash: InfoHash): number {
+/** The cluster slot of every key of the swarm (`partitions`: with events on). */
+export function swarmSlot(infoHash: InfoHash, partitions?: EventPartitions): number {
+  if (partitions !== undefined) return partitions.slotOf(partitions.partitionOf(infoHash));
   let crc = CRC16[tagByte(infoHash, 0)]!;
   crc = ((crc << 8) & 0xffff) ^ CRC16[((crc >> 8) ^ tagByte(infoHash, 1)) & 0xff]!;
   return crc & 16383;
 }
 
 /** Writes the key of `kind` (2 ASCII characters) of the swarm at `at`; returns the offset after it. */
-export function writeKey(out: Buffer, at: number, kind: string, infoHash: InfoHash): number {
+export function writeKey(out: Buffer, at: number, kind: string, infoHash: InfoHash, partitions?: EventPartitions): number {
   out[at] = kind.charCodeAt(0);
   out[at + 1] = kind.charCodeAt(1);
   out[at + 2] = 0x7b; // {
-  out[at + 3] = tagByte(infoHash, 0);
-  out[at + 4] = tagByte(infoHash, 1);
+  if (partitions === undefined) {
+    out[at + 3] = tagByte(infoHash, 0);
+    out[at + 4] = tagByte(infoHash, 1);
+  } else {
+    const tag = STATS_TAGS[partitions.slotOf(partitions.partitionOf(infoHash))]!;
+    out[at + 3] = tag >> 8;
+    out[at + 4] = tag & 0xff;
+  }
   out[at + 5] = 0x7d; // }
   out.write(infoHash, at + 6, 20, 'latin1');
   return at + KEY_LENGTH;
 }
 
 /** The key of `kind` of the swarm, as a Buffer. */
-export function swarmKey(kind: string, infoHash: InfoHash): Buffer {
+export function swarmKey(kind: string, infoHash: InfoHash, partitions?: EventPartitions): Buffer {
   const key = Buffer.allocUnsafe(KEY_LENGTH);
-  writeKey(key, 0, kind, infoHash);
+  writeKey(key, 0, kind, infoHash, partitions);
   return key;
 }
 
 /** The info hash in a swarm key. */
 export function infoHashOfKey(key: Buffer): InfoHash {
   return key.toString('latin1', 6, KEY_LENGTH);
+}
+
+// ----- Swarm events (docs/events.md): partitions, their slots and streams -----
+
+/**
+ * The event partitions of a deployment: partition = the info hash's first 4 bytes (big endian) mod P. Each
+ * partition owns one cluster slot, the P slots spread evenly over 0..16383 (so over the masters), and every key
+ * there carries one tag of that slot: its swarms' keys the slot's binary stats tag (STATS_TAGS), its stream
+ * `{ev<P>.<p>.<k>}:events` a printable tag of the same slot (the smallest k that lands in the partition's
+ * share of the slots), its expiry index `{…}:expiry` beside it (lua/swarm-functions.lua, events block). P is
+ * part of every stream's name: streams of another P are other streams.
+ */
+/** At most this many partitions (16 slots each): finding their tags stays quick. */
+export const MAX_EVENT_PARTITIONS = 1024;
+
+export class EventPartitions {
+  private readonly slots: Uint16Array;
+  /** The stream of each partition. */
+  readonly streams: readonly string[];
+  /** The expiry index of each partition (swarms by when their keys expire). */
+  readonly expiryIndexes: readonly string[];
+
+  constructor(readonly count: number) {
+    if (!Number.isInteger(count) || count < 1 || count > MAX_EVENT_PARTITIONS) throw new Error(`event partitions must be 1..${MAX_EVENT_PARTITIONS}`);
+    this.slots = new Uint16Array(count);
+    const streams: string[] = [];
+    for (let p = 0; p < count; p++) {
+      const from = Math.floor((p * SLOTS) / count);
+      const to = Math.floor(((p + 1) * SLOTS) / count);
+      for (let k = 0; ; k++) {
+        const tag = `ev${count}.${p}.${k}`;
+        const slot = crc16(Buffer.from(tag, 'latin1')) & (SLOTS - 1);
+        if (slot >= from && slot < to) {
+          this.slots[p] = slot;
+          streams.push(`{${tag}}:events`);
+          break;
+        }
+      }
+    }
+    this.streams = streams;
+    this.expiryIndexes = streams.map((stream) => stream.replace(/:events$/, ':expiry'));
+  }
+
+  partitionOf(infoHash: InfoHash): number {
+    const word = ((infoHash.charCodeAt(0) << 24) | (infoHash.charCodeAt(1) << 16) | (infoHash.charCodeAt(2) << 8) | infoHash.charCodeAt(3)) >>> 0;
+    return word % this.count;
+  }
+
+  slotOf(partition: number): number {
+    return this.slots[partition]!;
+  }
 }

@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# redswarm's WebSocket tracker against wt-tracker (Novage, TypeScript on uWebSockets.js: built from its public
+# source by bench/wt-tracker-build.sh) and the `bittorrent-tracker` npm Server, under identical loads in one
+# run, each tracker pinned to one core and the generator to the other. Prints, per tracker:
+#
+#   relay   CPU µs per announce with its offers and answers: 200 browsers, each in 5 of 100 swarms (uniform),
+#           5 offers of 700 B per announce, every relayed offer answered (bench/ws-load.ts; tracker CPU time ÷
+#           announce replies, so it holds whether or not the generator fills the tracker's core)
+#   idle    memory per connected browser and CPU while idle: as many connections as the open-file limits allow
+#           (~19,500 here), each announcing in 5 of 100 swarms, then idle (bench/ws-idle.ts, on a fresh
+#           tracker process: RSS after - RSS before, ÷ connections; each RSS read after full garbage
+#           collections the bench asks for through the tracker's inspector, node --inspect)
+#
+#   bash bench/compare-wt.sh [--duration S] [--warmup S] [--rounds N] [--phases relay,idle] [--idle S]
+#                            [--trackers LIST] [--build] [--redis-cluster host:port,…]
+#
+# --trackers: any of redswarm,wt-tracker,bittorrent-tracker (default all three); with --redis-cluster also
+#   redswarm-redis (redswarm on that Redis Cluster, which must be empty of other work; one process, --workers 1,
+#   as the others: bench/ws-cross-process.sh measures relays between processes) in the relay phase;
+#   ws-floor (bench/ws-floor.ts: uWebSockets.js keeping no state, the floor under any tracker here) on request.
+# --build: run redswarm compiled by tsc (as deployed) instead of through tsx.
+# Environment: REDSWARM_CMD (default "node --import tsx src/cli.ts"), WT_TRACKER_DIR (a wt-tracker already
+#   built by bench/wt-tracker-build.sh; default: built into a scratch directory now), TRACKER_CPU, GEN_CPU.
+# Every tracker runs with its own defaults except: redswarm's per-address limits off (--announce-rate-limit 0
+# --ws-max-sockets-per-ip 0: the whole load comes from 127.0.0.x), wt-tracker's announceInterval 120 (its 20 s
+# default drops idle peers during the idle phase) and compression off (no client here negotiates it anyway).
+# Loopback only, bounded in time; only the PIDs started here are stopped.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+
+DURATION=10
+WARMUP=3
+ROUNDS=1
+IDLE=20
+PHASES=relay,idle
+TRACKERS=redswarm,wt-tracker,bittorrent-tracker
+BUILD=0
+REDIS_CLUSTER=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) DURATION=$2; shift 2 ;;
+    --warmup) WARMUP=$2; shift 2 ;;
+    --rounds) ROUNDS=$2; shift 2 ;;
+    --idle) IDLE=$2; shift 2 ;;
+    --phases) PHASES=$2; shift 2 ;;
+    --trackers) TRACKERS=$2; shift 2 ;;
+    --build) BUILD=1; shift ;;
+    --redis-cluster) REDIS_CLUSTER=$2; shift 2 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    *) echo "compare-wt: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+for v in "$DURATION" "$WARMUP" "$ROUNDS" "$IDLE"; do
+  [[ "$v" =~ ^[0-9]+$ ]] || { echo "compare-wt: not a whole number: $v" >&2; exit 2; }
+done
+[ -z "$REDIS_CLUSTER" ] || TRACKERS="$TRACKERS,redswarm-redis"
+
+REDSWARM_CMD=${REDSWARM_CMD:-node --import tsx src/cli.ts}
+TSX=(node --import tsx)
+pin_cores "$CORES core(s) or no taskset: running without pinning (figures will be poor)"
+
+TMP=$(mktemp -d /tmp/redswarm-compare-wt.XXXXXX)
+BUILD_DIR=
+PIDS=()
+cleanup() {
+  stop_pids "${PIDS[@]}"
+  rm -rf "$TMP"
+  remove_build
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+[ "$BUILD" = 1 ] && build_redswarm compare-wt-build
+WT_DIR=${WT_TRACKER_DIR:-}
+if [ -z "$WT_DIR" ] && [[ ",$TRACKERS," == *,wt-tracker,* ]]; then
+  WT_DIR=$TMP/wt-tracker
+  echo "== building wt-tracker into $WT_DIR"
+  bash bench/wt-tracker-build.sh "$WT_DIR" | sed 's/^/   /'
+fi
+
+# Starts tracker $1 on a free port, pinned; sets STARTED_PID and STARTED_PORT and waits until it answers. With
+# $2 = inspect, its node also listens for the inspector on another free port, STARTED_INSPECT_PORT (NODE_OPTIONS,
+# which its tsx loader accepts too).
+start_tracker() { # name [inspect]
+  local name=$1 port log="$TMP/$1.log" inspect=
+  port=$(free_port)
+  if [ "${2:-}" = inspect ]; then
+    STARTED_INSPECT_PORT=$port
+    while [ "$STARTED_INSPECT_PORT" = "$port" ]; do STARTED_INSPECT_PORT=$(free_port); done
+    inspect="--inspect=127.0.0.1:$STARTED_INSPECT_PORT"
+  fi
+  case "$name" in
+    redswarm|redswarm-redis)
+      local store=()
+      [ "$name" = redswarm ] || store=(--redis-cluster "$REDIS_CLUSTER" --workers 1)
+      # shellcheck disable=SC2086 # REDSWARM_CMD is a command line
+      NODE_OPTIONS="$inspect" "${PIN_TRACKER[@]}" $REDSWARM_CMD --host 127.0.0.1 --port "$port" --metrics-port 0 --log-level warn \
+        --announce-rate-limit 0 --ws-max-sockets-per-ip 0 "${store[@]}" >"$log" 2>&1 &
+      ;;
+    wt-tracker)
+      printf '{"servers":[{"server":{"port":%s,"host":"127.0.0.1"},"websockets":{"path":"/*","maxPayloadLength":65536,"idleTimeout":240,"compression":0,"maxConnections":0}}],"tracker":{"maxOffers":20,"announceInterval":120}}\n' "$port" >"$TMP/wt.json"
+      (cd "$TMP" && NODE_OPTIONS="$inspect" exec "${PIN_TRACKER[@]}" node "$WT_DIR/lib/run-tracker.js" "$TMP/wt.json") >"$log" 2>&1 &
+      ;;
+    bittorrent-tracker)
+      NODE_OPTIONS="$inspect" "${PIN_TRACKER[@]}" "${TSX[@]}" bench/bittorrent-tracker-ws.ts --port "$port" >"$log" 2>&1 &
+      ;;
+    ws-floor)
+      NODE_OPTIONS="$inspect" "${PIN_TRACKER[@]}" "${TSX[@]}" bench/ws-floor.ts --port "$port" >"$log" 2>&1 &
+      ;;
+    *) echo "compare-wt: unknown tracker $name" >&2; exit 2 ;;
+  esac
+  STARTED_PID=$!
+  STARTED_PORT=$port
+  PIDS+=("$STARTED_PID")
+  wait_ready "$name" "$STARTED_PID" "$log" "ws://127.0.0.1:$port" "${TSX[@]}" bench/ws-load.ts --port "$port" --probe --probe-timeout 2
+  echo "== $name: pid $STARTED_PID, ws://127.0.0.1:$port"
+}
+
+echo "== machine: $CORES cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(uname -sr), node $(node --version), open files $(ulimit -Sn)/$(ulimit -Hn), load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== bittorrent-tracker $(node -p 'require("./node_modules/bittorrent-tracker/package.json").version'); trackers on cpu ${TRACKER_CPU:--}, generator on cpu ${GEN_CPU:--}"
+
+RESULTS="$TMP/results.tsv"
+: >"$RESULTS"
+IFS=',' read -r -a TRACKER_LIST <<<"$TRACKERS"
+IFS=',' read -r -a PHASE_LIST <<<"$PHASES"
+RELAY_ARGS="--connections 200 --hashes 100 --zipf 0 --swarms-per-connection 5 --offers 5 --sdp-bytes 700 --answer 1 --stopped 0"
+
+for phase in "${PHASE_LIST[@]}"; do
+  case "$phase" in
+    relay)
+      declare -A RELAY_PID RELAY_PORT
+      for t in "${TRACKER_LIST[@]}"; do
+        start_tracker "$t"
+        RELAY_PID[$t]=$STARTED_PID
+        RELAY_PORT[$t]=$STARTED_PORT
+      done
+      for round in $(seq 1 "$ROUNDS"); do
+        # Alternate the order between rounds, so that no tracker always runs first.
+        order=("${TRACKER_LIST[@]}")
+        [ $((round % 2)) = 1 ] || order=($(printf '%s\n' "${TRACKER_LIST[@]}" | tac))
+        for t in "${order[@]}"; do
+          phase_start "$round" relay "$t" "${RELAY_PID[$t]}" || continue
+          rc=0
+          # shellcheck disable=SC2086
+          "${PIN_GEN[@]}" "${TSX[@]}" bench/ws-load.ts --port "${RELAY_PORT[$t]}" --duration "$DURATION" --warmup "$WARMUP" \
+            --cpu-pid "${RELAY_PID[$t]}" --label "$t" $RELAY_ARGS >"$TMP/out.txt" 2>&1 || rc=$?
+          phase_record "$round" relay "$t" "${RELAY_PID[$t]}" "$rc" "$TMP/out.txt"
+        done
+      done
+      for t in "${TRACKER_LIST[@]}"; do stop_pids "${RELAY_PID[$t]}"; done
+      ;;
+    idle)
+      for t in "${TRACKER_LIST[@]}"; do
+        [ "$t" != redswarm-redis ] || continue
+        start_tracker "$t" inspect
+        phase_start 1 idle "$t" "$STARTED_PID" || continue
+        rc=0
+        "${PIN_GEN[@]}" "${TSX[@]}" bench/ws-idle.ts --port "$STARTED_PORT" --cpu-pid "$STARTED_PID" --idle "$IDLE" --label "$t" \
+          --inspect-port "$STARTED_INSPECT_PORT" >"$TMP/out.txt" 2>&1 || rc=$?
+        phase_record 1 idle "$t" "$STARTED_PID" "$rc" "$TMP/out.txt"
+        stop_pids "$STARTED_PID"
+      done
+      ;;
+    *) echo "compare-wt: unknown phase $phase" >&2; exit 2 ;;
+  esac
+done
+
+echo
+echo "== summary (median over $ROUNDS round(s)); x/wt = the tracker's figure ÷ wt-tracker's"
+node - "$RESULTS" "$TRACKERS" <<'EOF'
+const { readResults, picker, f, printTable } = require('./bench/compare-results.cjs');
+const rows = readResults(process.argv[2]);
+const trackers = process.argv[3].split(',');
+const pick = picker(rows);
+const table = [['tracker', 'µs CPU/announce', 'x/wt', 'relays/announce', 'kernel%', 'errors', 'connections', 'KiB/connection', 'x/wt', 'idle CPU %', 'x/wt']];
+const wt = (phase, key) => pick(phase, 'wt-tracker', key);
+for (const t of trackers) {
+  const cpu = pick('relay', t, 'cpu_us_per_resp');
+  const relays = (pick('relay', t, 'offers') + pick('relay', t, 'answers')) / pick('relay', t, 'responses');
+  const failed = rows.filter((r) => r.tracker === t && !r.ok).length;
+  const errors = failed ? `${failed} run(s) failed` : f(pick('relay', t, 'errors') + pick('idle', t, 'closes'));
+  const kib = pick('idle', t, 'bytes_per_conn') / 1024;
+  const idle = pick('idle', t, 'idle_cpu_pct');
+  table.push([t, f(cpu, 1), f(cpu / wt('relay', 'cpu_us_per_resp'), 2), f(relays, 1), f(100 * pick('relay', t, 'kernel_share')), errors,
+    f(pick('idle', t, 'connections')), f(kib, 2), f(kib / (wt('idle', 'bytes_per_conn') / 1024), 2), f(idle, 2), f(idle / wt('idle', 'idle_cpu_pct'), 2)]);
+}
+printTable(table, []);
+console.log('\n"relays/announce" = offers and answers the generator received per announce reply (each a message the tracker relayed).');
+console.log('"KiB/connection" = (tracker RSS with every browser connected and idle - RSS before any) ÷ connections, each RSS after full collections.');
+EOF

@@ -1,0 +1,173 @@
+/**
+ * What idle WebTorrent browsers cost a tracker: memory per connection and CPU while they are idle.
+ *
+ *   node --import tsx bench/ws-idle.ts --port N --cpu-pid PID [--connections N] [--swarms-per-connection 5]
+ *
+ * Reads the tracker's resident memory (its process tree's VmRSS), opens --connections WebSockets (by default as
+ * many as the open-file limits allow: the lower hard limit of this process and the tracker's, minus a margin;
+ * the soft limit is raised to the hard one where prlimit can), spread over --sources loopback addresses
+ * (127.0.0.1, .2, …, so that source ports never run short), each announcing `started` in
+ * --swarms-per-connection of --hashes swarms without offers, as a browser with a few torrents open. After all
+ * are answered and --settle seconds, it measures the tracker's CPU over --idle seconds with every socket idle
+ * (the tracker's pings and timers are all that runs), reads the memory again, and closes everything.
+ *
+ *   memory per connection = (RSS after - RSS before) / connections
+ *
+ * RSS counts garbage not yet collected, so that figure moves between runs of the same code. With
+ * --inspect-port (the tracker started with `node --inspect=127.0.0.1:PORT`), both RSS readings follow full
+ * collections the bench asks for through the inspector (HeapProfiler.collectGarbage): nothing in the tracker.
+ *
+ * Prints a summary and `RESULT connections=… rss_before=… rss_after=… bytes_per_conn=… idle_cpu_pct=…`.
+ * Loopback only, bounded in time (a watchdog).
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import WebSocket from 'ws';
+import { sleep, startWatchdog } from './harness/lifetime.js';
+import { assertLoopback, parseOptions, targetOptions } from './harness/options.js';
+import { processTreeCpu, processTreeRss } from './harness/proc-cpu.js';
+import { makeInfoHashes } from './harness/workload.js';
+
+const OPTIONS = {
+  ...targetOptions('target WebSocket port (on 127.0.0.1 or --host)'),
+  connections: { type: 'int', arg: 'N', default: 0, min: 0, max: 1_000_000, help: 'connections (0: as many as the open-file limits allow)' },
+  margin: { type: 'int', arg: 'N', default: 500, min: 0, max: 100_000, help: 'file descriptors left free under the limits when sizing' },
+  sources: { type: 'int', arg: 'N', default: 0, min: 0, max: 250, help: 'source addresses 127.0.0.1.. (0: one per 10,000 connections)' },
+  'swarms-per-connection': { type: 'int', arg: 'N', default: 5, min: 1, max: 400, help: 'torrents each connection announces' },
+  hashes: { type: 'int', arg: 'N', default: 100, min: 1, max: 1_000_000, help: 'distinct info hashes' },
+  seed: { type: 'int', arg: 'N', default: 1, min: 0, max: 2 ** 31, help: 'seed for the hashes' },
+  settle: { type: 'number', arg: 'S', default: 5, min: 0, max: 600, help: 'seconds after the last reply before measuring' },
+  idle: { type: 'number', arg: 'S', default: 20, min: 1, max: 600, help: 'seconds of idle CPU measured' },
+  'cpu-pid': { type: 'int', arg: 'PID', default: 0, min: 0, max: 2 ** 31, required: true, help: "the tracker's pid (memory and CPU of its process tree)" },
+  label: { type: 'string', arg: 'NAME', help: 'name printed with the result' },
+  'inspect-port': { type: 'int', arg: 'N', default: 0, min: 0, max: 65_535, help: "the tracker's inspector port: collect garbage before each RSS reading" },
+} as const;
+
+/** Full garbage collections in the process behind an inspector port (Chrome DevTools protocol), then a pause. */
+async function collectGarbage(port: number): Promise<void> {
+  const targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as { webSocketDebuggerUrl: string }[];
+  const ws = new WebSocket(targets[0]!.webSocketDebuggerUrl);
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  for (let id = 1; id <= 2; id++) {
+    ws.send(JSON.stringify({ id, method: 'HeapProfiler.collectGarbage' }));
+    await new Promise<void>((resolve) => {
+      const done = (data: Buffer): void => {
+        if ((JSON.parse(data.toString()) as { id?: number }).id !== id) return;
+        ws.off('message', done);
+        resolve();
+      };
+      ws.on('message', done);
+    });
+  }
+  ws.close();
+  await sleep(1000);
+}
+
+/** The tracker's RSS, after full collections when its inspector port is known. */
+async function settledRss(pid: number, inspectPort: number): Promise<number> {
+  if (inspectPort > 0) await collectGarbage(inspectPort);
+  return processTreeRss(pid);
+}
+
+/** Open files allowed: [soft, hard] of a process, from /proc/PID/limits. */
+function openFileLimits(pid: number | 'self'): [number, number] {
+  const line = /^Max open files\s+(\S+)\s+(\S+)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'));
+  const value = (v: string | undefined): number => (v === undefined || v === 'unlimited' ? Infinity : Number(v));
+  return [value(line?.[1]), value(line?.[2])];
+}
+
+/** Raises this process's soft open-file limit to its hard one (Node has no setrlimit; util-linux prlimit does it). */
+function raiseOpenFileLimit(): void {
+  const [soft, hard] = openFileLimits('self');
+  if (soft >= hard || !Number.isFinite(hard)) return;
+  try {
+    execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${hard}:${hard}`], { stdio: 'ignore' });
+  } catch {
+    /* no prlimit: stay at the soft limit */
+  }
+}
+
+const hashJson = (hashes: Buffer, i: number): string => JSON.stringify(hashes.toString('latin1', i * 20, i * 20 + 20));
+
+/** One browser: opens, announces in its swarms, and resolves once every announce is answered. */
+function browser(url: string, localAddress: string, peerId: string, hashes: string[], onClose: () => void): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, { perMessageDeflate: false, localAddress });
+    let replies = 0;
+    ws.on('open', () => {
+      for (const hash of hashes) {
+        ws.send(`{"action":"announce","info_hash":${hash},"peer_id":${JSON.stringify(peerId)},"numwant":0,"uploaded":0,"downloaded":0,"left":1000,"event":"started"}`);
+      }
+    });
+    ws.on('message', (data: Buffer) => {
+      const message = JSON.parse(data.toString()) as Record<string, unknown>;
+      if (typeof message['failure reason'] === 'string') reject(new Error(`failure reply: ${message['failure reason']}`));
+      else if (++replies === hashes.length) resolve(ws);
+    });
+    ws.on('error', (error) => reject(error));
+    ws.on('close', () => {
+      reject(new Error('closed by the tracker before its replies'));
+      onClose();
+    });
+  });
+}
+
+async function main(): Promise<void> {
+  const usage = 'usage: node --import tsx bench/ws-idle.ts --port N --cpu-pid PID [options]';
+  const opts = parseOptions(OPTIONS, process.argv.slice(2), usage);
+  assertLoopback(opts.host);
+  raiseOpenFileLimit();
+  const own = openFileLimits('self')[0];
+  const tracker = openFileLimits(opts.cpuPid)[0];
+  const connections = opts.connections || Math.min(own, tracker) - opts.margin;
+  if (connections > own - 50) throw new Error(`${connections} connections do not fit this process's open-file limit (${own})`);
+  const sources = opts.sources || Math.ceil(connections / 10_000);
+  startWatchdog(opts.settle + opts.idle + connections / 100 + 120, 'ws-idle: watchdog: the run did not finish in time', 2);
+
+  const url = `ws://${opts.host}:${opts.port}/`;
+  const hashes = makeInfoHashes(opts.hashes, opts.seed);
+  const rssBefore = await settledRss(opts.cpuPid, opts.inspectPort);
+  let closedByTracker = 0;
+  let measuring = false;
+  const sockets: WebSocket[] = [];
+  const opened = Date.now();
+  for (let i = 0; i < connections; i += 500) {
+    const batch = Array.from({ length: Math.min(500, connections - i) }, (_, k) => {
+      const n = i + k;
+      const mine = Array.from({ length: opts.swarmsPerConnection }, (_, s) => hashJson(hashes, (n + s * 7919) % opts.hashes));
+      const peerId = `-WI0001-${n.toString(36).padStart(12, '0')}`;
+      return browser(url, `127.0.0.${1 + (n % sources)}`, peerId, [...new Set(mine)], () => {
+        if (measuring) closedByTracker++;
+      });
+    });
+    sockets.push(...(await Promise.all(batch)));
+  }
+  const openSeconds = (Date.now() - opened) / 1000;
+  measuring = true;
+  await sleep(opts.settle * 1000);
+  const cpuBefore = processTreeCpu(opts.cpuPid);
+  await sleep(opts.idle * 1000);
+  const cpuAfter = processTreeCpu(opts.cpuPid);
+  const rssAfter = await settledRss(opts.cpuPid, opts.inspectPort);
+  measuring = false;
+  for (const ws of sockets) ws.terminate();
+
+  const idleCpu = Math.max(0, cpuAfter.user + cpuAfter.system - cpuBefore.user - cpuBefore.system);
+  const perConnection = (rssAfter - rssBefore) / connections;
+  const label = opts.label ? ` (${opts.label})` : '';
+  console.log(`ws-idle ${opts.host}:${opts.port}${label}: ${connections} connections from ${sources} source address(es), ${opts.swarmsPerConnection} swarms each of ${opts.hashes}`);
+  console.log(`  opened and announced in ${openSeconds.toFixed(1)} s; ${closedByTracker} closed by the tracker while idle`);
+  const collected = opts.inspectPort > 0 ? ' (after full collections)' : '';
+  console.log(`  memory:   RSS${collected} ${(rssBefore / 2 ** 20).toFixed(1)} -> ${(rssAfter / 2 ** 20).toFixed(1)} MiB = ${(perConnection / 1024).toFixed(2)} KiB per connection`);
+  console.log(`  idle CPU: ${idleCpu.toFixed(2)} CPU s in ${opts.idle} s = ${((100 * idleCpu) / opts.idle).toFixed(2)}% of one core`);
+  console.log(
+    `RESULT connections=${connections} rss_before=${rssBefore} rss_after=${rssAfter} bytes_per_conn=${perConnection.toFixed(0)} ` +
+      `idle_cpu_s=${idleCpu.toFixed(3)} idle_cpu_pct=${((100 * idleCpu) / opts.idle).toFixed(3)} closes=${closedByTracker} open_s=${openSeconds.toFixed(1)}`,
+  );
+  setTimeout(() => process.exit(closedByTracker === 0 ? 0 : 1), 500).unref();
+}
+
+main().catch((e: unknown) => {
+  console.error(`ws-idle: ${e instanceof Error ? e.message : String(e)}`);
+  process.exit(1);
+});
