@@ -13,7 +13,7 @@ import { missingPrerequisite } from '../helpers/prerequisites.js';
 import type { BrowserResult } from '../websocket/browser-runner.js';
 import type { Aria2Result } from './aria2-runner.js';
 import { TestCa } from './certificates.js';
-import { runInNamespace } from './namespace.js';
+import { runInNamespace } from '../helpers/namespace-run.js';
 
 const ARIA2_RUNNER = fileURLToPath(new URL('./aria2-runner.ts', import.meta.url));
 const BROWSER_RUNNER = fileURLToPath(new URL('../websocket/browser-runner.ts', import.meta.url));

@@ -6,49 +6,21 @@
  * or overruns.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { netnsUnavailable } from '../clients/netns.js';
 import type { BrowserResult } from './browser-runner.js';
+import { runInNamespace } from '../helpers/namespace-run.js';
 import { missingPrerequisite } from '../helpers/prerequisites.js';
 
 const RUNNER = fileURLToPath(new URL('./browser-runner.ts', import.meta.url));
-const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CHROMIUM = process.env.REDSWARM_CHROMIUM ?? '/usr/bin/chromium';
 const HARD_TIMEOUT_MS = 120_000;
 
 function unavailable(): string | undefined {
   if (!existsSync(CHROMIUM)) return `${CHROMIUM} not found (apt-get install -y chromium; test/install-deps.sh does it as root)`;
   return netnsUnavailable();
-}
-
-async function runInNamespace(): Promise<{ result: BrowserResult | undefined; output: string; exit: string }> {
-  const child = spawn(
-    'unshare',
-    ['--net', '--pid', '--fork', '--kill-child=SIGKILL', '--mount-proc', '--', process.execPath, '--import', 'tsx', RUNNER],
-    { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  // Killing unshare makes the kernel kill the namespace's init, and with it Chromium and the tracker.
-  const timer = setTimeout(() => child.kill('SIGKILL'), HARD_TIMEOUT_MS);
-  const exit = await new Promise<string>((resolve) => {
-    child.once('error', (error) => resolve(`spawn error: ${error.message}`));
-    child.once('close', (code, signal) => resolve(signal ? `killed by ${signal}` : `exit code ${code}`));
-  });
-  clearTimeout(timer);
-  const last = stdout.trim().split('\n').pop() ?? '';
-  let result: BrowserResult | undefined;
-  try {
-    result = JSON.parse(last) as BrowserResult;
-  } catch {
-    result = undefined;
-  }
-  return { result, output: `${stderr}${stdout}`, exit };
 }
 
 describe('WebTorrent in headless Chromium through redswarm', () => {
@@ -58,7 +30,7 @@ describe('WebTorrent in headless Chromium through redswarm', () => {
       missingPrerequisite(t, reason);
       return;
     }
-    const { result, output, exit } = await runInNamespace();
+    const { result, output, exit } = await runInNamespace<BrowserResult>(RUNNER, {}, HARD_TIMEOUT_MS);
     const report = `runner ${exit}\n${output}\n${result ? result.diagnostics.join('\n') : ''}`;
     assert.ok(result, `no result from the runner\n${report}`);
     assert.equal(result.error, undefined, `failed at ${result.step}: ${result.error}\n${report}`);
