@@ -58,6 +58,19 @@ function connect(connection: RedisConnectionOptions, subscriber: boolean): Redis
   return createRedisClient(connection, { offlineQueue: true, shardedSubscribers: subscriber });
 }
 
+/**
+ * Processes before 2026-12 published session descriptions as `{type, sdp}` objects, later ones as their JSON
+ * text: a signal from an older process is turned into text here, so that offers and answers keep flowing
+ * between old and new processes during a rolling update.
+ */
+function upgradeSignal(signal: Signal): void {
+  const described = signal as { kind: string; offer?: { offer: unknown }; answer?: unknown };
+  const text = (description: unknown): unknown =>
+    typeof description === 'object' && description !== null ? JSON.stringify({ type: (description as { type?: unknown }).type, sdp: (description as { sdp?: unknown }).sdp }) : description;
+  if (described.kind === 'offer' && described.offer !== undefined) described.offer.offer = text(described.offer.offer);
+  else if (described.kind === 'answer') described.answer = text(described.answer);
+}
+
 export class RedisSignalRouter implements SignalRouter {
   private readonly local: LocalSignalRouter;
   private readonly offersRemote = offersRelayed.child({ kind: 'offer', route: 'remote' });
@@ -181,6 +194,7 @@ export class RedisSignalRouter implements SignalRouter {
       if (parsed.probe === this.probe?.nonce) this.judge(this.probe, true);
       return;
     }
+    upgradeSignal(parsed.signal);
     // False when the socket closed after the sender picked it: its peers are being removed already.
     if (!this.local.deliver(parsed.route, parsed.signal)) this.log.debug({ route: parsed.route }, 'signal for a closed socket');
   }

@@ -160,6 +160,29 @@ describe('the Redis signal router on a Redis Cluster', () => {
     await socket.reachable(5000);
   });
 
+  it('session descriptions published as objects (processes before 2026-12) arrive as their JSON text', async () => {
+    const { log } = capturingLogger();
+    const receiver = await router(log);
+    const got: Signal[] = [];
+    receiver.receiveWith((_socket, signal) => got.push(signal) > 0);
+    const route = receiver.attach({});
+    const old = new Cluster(target.cluster.map((node) => ({ host: '127.0.0.1', port: Number(node.split(':')[1]) })));
+    try {
+      const description = { type: 'offer', sdp: 'v=0 old' };
+      const signal = { ...offerSignal(7), offer: { offerId: '0'.repeat(20), offer: description } };
+      await old.spublish(`sig:{${receiver.processId}}`, JSON.stringify({ route, signal }));
+      const answer = { kind: 'answer', infoHash: 'i'.repeat(20), fromPeerId: 'f'.repeat(20), offerId: '1'.repeat(20), answer: { type: 'answer', sdp: 'v=0 old' } };
+      await old.spublish(`sig:{${receiver.processId}}`, JSON.stringify({ route, signal: answer }));
+      await waitFor('both signals', () => got.length === 2, 3000);
+    } finally {
+      old.disconnect();
+    }
+    const [offer, answer] = got;
+    assert.ok(offer?.kind === 'offer' && answer?.kind === 'answer');
+    assert.equal(offer.offer.offer, JSON.stringify({ type: 'offer', sdp: 'v=0 old' }));
+    assert.equal(answer.answer, JSON.stringify({ type: 'answer', sdp: 'v=0 old' }));
+  });
+
   it('a signal that reaches no subscriber is counted and removes no peer', async () => {
     const { log } = capturingLogger();
     const peers = recordingPeers();
