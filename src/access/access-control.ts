@@ -148,6 +148,12 @@ export class AccessControl {
     return ORIGIN_REFUSED;
   }
 
+  /** A full scrape's swarms without the refused ones: a swarm the tracker never saw is not listed either. */
+  listable(infoHashes: InfoHash[]): InfoHash[] {
+    if (this.config.accessMode === 'off') return infoHashes;
+    return infoHashes.filter((infoHash) => this.infoHashAllowed(infoHash));
+  }
+
   /** Scrape counts with refused info hashes answered as unknown (zeros), like swarms the tracker never saw. */
   scrapeCounts(infoHashes: readonly InfoHash[], counts: ScrapeCounts[], protocol: Protocol): ScrapeCounts[] {
     if (this.config.accessMode === 'off') return counts;

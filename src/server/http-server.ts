@@ -188,7 +188,7 @@ export function serveHttp(app: TemplatedApp, { config, store, policy, inFlight, 
     const peer = requesterPeer(res, req, request.port, trustedProxies);
     if (!abuse.announceAllowed(peer, request.infoHash, 'http')) {
       announceMeter.count('rejected');
-      send(res, encodeFailure(abuse.announceRefusal, abuse.retryAfter), false, config.httpMaxHeldReplyBytes);
+      send(res, encodeFailure(abuse.rateLimitedReason, abuse.retryAfter), false, config.httpMaxHeldReplyBytes);
       return;
     }
     const isV6 = peer.length === COMPACT_V6_LENGTH;
@@ -244,7 +244,7 @@ export function serveHttp(app: TemplatedApp, { config, store, policy, inFlight, 
     const started = performance.now();
     const state = pending(res, req);
     const done = inFlight.begin();
-    const listed = hashes.length > 0 ? Promise.resolve(hashes) : store.listSwarms(config.fullScrapeLimit);
+    const listed = hashes.length > 0 ? Promise.resolve(hashes) : store.listSwarms(config.fullScrapeLimit).then((all) => access.listable(all));
     listed
       .then(async (infoHashes) => encodeHttpScrapeReply(infoHashes, access.scrapeCounts(infoHashes, await store.scrape(infoHashes), 'http')))
       .then(

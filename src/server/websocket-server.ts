@@ -236,7 +236,7 @@ export class WebSocketTracker {
     const { abuse } = this.deps;
     if (!abuse.announceAllowed(sourceOf(connection), infoHash, 'ws')) {
       announceMeter.count('rejected');
-      this.send(connection, encodeWsFailure('announce', abuse.announceRefusal, infoHash, abuse.retryAfter));
+      this.send(connection, encodeWsFailure('announce', abuse.rateLimitedReason, infoHash, abuse.retryAfter));
       return;
     }
     const { peers } = connection;
@@ -351,7 +351,7 @@ export class WebSocketTracker {
     const started = performance.now();
     const done = inFlight.begin();
     const listed =
-      message.infoHashes.length > 0 ? Promise.resolve(message.infoHashes) : store.listWsSwarms(config.fullScrapeLimit);
+      message.infoHashes.length > 0 ? Promise.resolve(message.infoHashes) : store.listWsSwarms(config.fullScrapeLimit).then((all) => this.deps.access.listable(all));
     listed
       .then(async (infoHashes) => encodeWsScrapeReply(infoHashes, this.deps.access.scrapeCounts(infoHashes, await store.scrapeWs(infoHashes), 'ws')))
       .then(

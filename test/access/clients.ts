@@ -24,6 +24,13 @@ export async function httpScrape(port: number, hex: string): Promise<{ complete:
   return { complete: counts.int('complete'), incomplete: counts.int('incomplete'), downloaded: counts.int('downloaded') };
 }
 
+/** The info hashes (hex, sorted) a full HTTP scrape lists. */
+export async function fullScrapeHashes(port: number): Promise<string[]> {
+  const response = await fetch(`http://127.0.0.1:${port}/scrape`, { headers: { connection: 'close' } });
+  const files = decodeStrictDict(new Uint8Array(await response.arrayBuffer())).entries.get('files') as BDict;
+  return [...files.entries.keys()].map((key) => Buffer.from(key, 'latin1').toString('hex')).sort();
+}
+
 /** The error message of a UDP announce (action 3), or null when it succeeded (action 1). */
 export async function udpAnnounce(port: number, hex: string, peerId = PEER_ID): Promise<string | null> {
   const reply = await udpConnectedRequest(port, (connectionId) =>

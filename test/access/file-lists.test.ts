@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { INFO_HASH_REFUSED, PEER_ID_REFUSED } from '../../src/access/access-control.js';
 import { startInstance, type Instance } from '../helpers/instance.js';
 import { parseExposition, total } from '../helpers/prometheus.js';
-import { httpAnnounce, httpScrape, udpAnnounce, udpScrapeSeeders, until, wsAnnounce, wsOpens } from './clients.js';
+import { fullScrapeHashes, httpAnnounce, httpScrape, udpAnnounce, udpScrapeSeeders, until, wsAnnounce, wsOpens } from './clients.js';
 
 const A = 'a1'.repeat(20);
 const B = 'b2'.repeat(20);
@@ -42,7 +42,7 @@ describe('access lists from files', () => {
     await writeFile(join(dir, 'clients.txt'), '-XL0012-   # broken client\n');
     await writeFile(join(dir, 'redswarm.toml'), config('allow', dir));
     // The tests poll one torrent from one address until a change shows: no per-address announce limit.
-    instance = await startInstance(['--config', join(dir, 'redswarm.toml'), '--announce-rate-limit', '0'], { workers: 1 });
+    instance = await startInstance(['--config', join(dir, 'redswarm.toml'), '--announce-rate-limit', '0', '--full-scrape-limit', '100'], { workers: 1 });
   });
 
   after(async () => {
@@ -80,6 +80,7 @@ describe('access lists from files', () => {
     assert.deepEqual(await httpScrape(instance.port, B), { complete: 0, incomplete: 0, downloaded: 0 });
     assert.equal(await udpScrapeSeeders(instance.port, B), 0);
     assert.equal(await udpScrapeSeeders(instance.port, A), 1, 'allowed hashes keep their counts');
+    assert.deepEqual(await fullScrapeHashes(instance.port), [A, C], 'a full scrape lists no refused swarm (B)');
     assert.equal(instance.process.exitCode, null);
   });
 
