@@ -72,7 +72,7 @@ export class AbuseLimits {
   }
 
   /** The failure reason of a refused announce. */
-  get announceRefusal(): string {
+  get rateLimitedReason(): string {
     return `too many announces of this torrent from your address: retry in ${this.retryAfter} s`;
   }
 

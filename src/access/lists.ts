@@ -57,7 +57,6 @@ const HEX_HASH = /^[0-9a-fA-F]{40}$/;
 /** Printable ASCII but `%` (the escape), `,` (the config list's separator), `#` (comments) and space. */
 const PREFIX = /^(?:[!-~]|%[0-9a-fA-F]{2})+$/;
 const ORIGIN = /^(https?):\/\/([a-z0-9.-]+|\[[0-9a-f:.]+\])(:\d{1,5})?$/;
-/** Usable in a URL path without escaping. */
 
 export const LIST_KINDS: Readonly<Record<ListName, ListKind>> = {
   'info-hash': {

@@ -1,7 +1,7 @@
 /**
  * Metrics of swarm events: appended and failed appends (the embedded store's sinks count each event; the Redis
  * store counts the announces whose function call, and so their events, succeeded or failed while events are on),
- * and consumer-group lag per partition stream (sampled by the coordinator, lag.ts).
+ * and consumer-group lag per partition stream (sampled by the coordinator: maintenance.ts).
  */
 import { Gauge } from 'prom-client';
 import { FastCounter } from '../metrics/fast-metrics.js';

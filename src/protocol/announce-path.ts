@@ -10,7 +10,7 @@ import { RequestError } from './types.js';
  */
 export const PASSKEY_MIN_LENGTH = 8;
 export const PASSKEY_MAX_LENGTH = 128;
-const PASSKEY = /^[A-Za-z0-9._~-]{8,128}$/;
+const PASSKEY = new RegExp(`^[A-Za-z0-9._~-]{${PASSKEY_MIN_LENGTH},${PASSKEY_MAX_LENGTH}}$`);
 
 export function isPasskey(text: string): boolean {
   return PASSKEY.test(text);

@@ -20,7 +20,7 @@ export interface ScaleOutOptions extends RedisConnectionOptions {
   /** Milliseconds the coordinator lease lasts unless renewed. */
   leaseMs: number;
   /**
-   * Swarm events on: the partitions, whose consumer-group lag the coordinator samples, and the store's sweep of
+   * Swarm events on: the partitions, whose consumer-group eventsMaintenance the coordinator samples, and the store's sweep of
    * swarms about to expire unannounced, which the coordinator runs (src/events/maintenance.ts).
    */
   events?: { partitions: number; sweepExpiring: () => Promise<number> };
@@ -53,7 +53,7 @@ export async function startScaleOut(options: ScaleOutOptions, store: Store, log:
   const coordinator = new Coordinator(redis, store, processId, options, log);
   coordinator.start();
   const events = options.events;
-  const lag =
+  const eventsMaintenance =
     events === undefined
       ? undefined
       : new EventsMaintenance(redis, partitionStreams(events.partitions), () => coordinator.isHolder, events.sweepExpiring, throttledWarning(log, 'swarm events maintenance failed'));
@@ -62,7 +62,7 @@ export async function startScaleOut(options: ScaleOutOptions, store: Store, log:
     router,
     redis,
     async close() {
-      await lag?.close();
+      await eventsMaintenance?.close();
       await coordinator.close();
       await router.close();
       await registration.close();

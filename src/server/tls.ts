@@ -131,11 +131,6 @@ export class TlsServer {
     return server;
   }
 
-  /** The certificate new connections get. */
-  get certificate(): Certificate {
-    return this.current!.certificate;
-  }
-
   /**
    * Serves the certificate's files anew if they changed. A certificate that does not load is logged and the
    * running one stays. Resolves to whether the certificate changed.

@@ -133,7 +133,7 @@ export class UdpTracker {
     }
     if (request.action === UDP_ACTION_ANNOUNCE && !abuse.announceAllowed(peer, request.infoHash, 'udp')) {
       meter.count('rejected');
-      this.send(socket, encodeUdpError(request.transactionId, abuse.announceRefusal, packet.length), address, sourcePort);
+      this.send(socket, encodeUdpError(request.transactionId, abuse.rateLimitedReason, packet.length), address, sourcePort);
       return;
     }
     const { store, policy, inFlight, log } = this.deps;

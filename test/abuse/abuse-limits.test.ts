@@ -38,7 +38,7 @@ describe('AbuseLimits', () => {
     assert.equal(allowed(abuse, 100), 100);
     config.announceRateWindow = 45;
     assert.equal(abuse.retryAfter, 45);
-    assert.match(abuse.announceRefusal, /retry in 45 s$/);
+    assert.match(abuse.rateLimitedReason, /retry in 45 s$/);
   });
 
   it('--udp-ban-threshold: bans by source whatever the address form (v4-mapped is IPv4); 0 bans nobody', () => {
