@@ -283,11 +283,12 @@ end
 -- ===== Swarm events (docs/events.md; src/events/) =====
 -- With events on, every function takes two more keys after the stats key, its event partition's stream and
 -- expiry index, and event arguments after its own (function-contract.ts EVENT_ARGS): ARGV[2] the info hash in
--- hex, ARGV[3] the swarm kind, ARGV[4] the stream's MAXLEN (approximate trim), then for an announce ARGV[5..13]
--- its facts (time, event, proto, peer, key, uploaded, downloaded, left, seeder), for a scrape ARGV[5] `sweep`
--- when it is the coordinator's expiry sweep. Every change appends one entry with the fields of
--- src/events/schema.ts EVENT_FIELDS in the same call, numbered by the swarm's next sequence number: field
--- EVENT_SEQ_FIELD of its peers hash, which goes with the hash (a swarm forgotten starts again at 1).
+-- hex, ARGV[3] the swarm kind, ARGV[4] the stream's MAXLEN (approximate trim), then for an announce ARGV[5]
+-- its facts packed as field `a` (time event proto peer uploaded downloaded left seeder key), for a scrape
+-- ARGV[5] `sweep` when it is the coordinator's expiry sweep. Every change appends one entry with the fields of
+-- src/events/schema.ts EVENT_FIELDS in the same call (`n`: seq complete incomplete), numbered by the swarm's
+-- next sequence number: field EVENT_SEQ_FIELD of its peers hash, which goes with the hash (a swarm forgotten
+-- starts again at 1).
 -- The expiry index (a sorted set, member `<kind>:<info hash hex>`, score: when the swarm's keys expire) lets
 -- the coordinator visit the swarms whose keys are about to expire unannounced: its sweep reports their expired
 -- peers and keeps the keys of those with live peers (finish), so no peer vanishes unreported with its keys.
@@ -310,19 +311,17 @@ local function index_swarm(events, keys_until)
   end
 end
 
--- Appends an event with the swarm's next sequence number: the facts, the swarm's counts after the change.
-local function emit(events, hash, time, event, proto, peer, key, uploaded, downloaded, left, seeder, complete, incomplete)
+-- Appends an event with the swarm's next sequence number: the facts (field `a`), the swarm's counts after the
+-- change.
+local function emit(events, hash, facts, complete, incomplete)
   local seq = redis.call('HINCRBY', hash, EVENT_SEQ_FIELD, 1)
   redis.call('XADD', events.stream, 'MAXLEN', '~', events.maxlen, '*', 'v', EVENT_VERSION, 'ih', events.ih,
-    'swarm', events.swarm, 'seq', seq, 'time', time, 'event', event, 'proto', proto, 'peer', peer, 'key', key,
-    'uploaded', uploaded, 'downloaded', downloaded, 'left', left, 'seeder', seeder, 'complete', complete,
-    'incomplete', incomplete)
+    'swarm', events.swarm, 'n', seq .. ' ' .. complete .. ' ' .. incomplete, 'a', facts)
 end
 
 -- The announce's own event, its facts as the tracker sent them.
 local function emit_announce(events, hash, seeders, peers)
-  local a = events.args
-  emit(events, hash, a[5], a[6], a[7], a[8], a[9], a[10], a[11], a[12], a[13], seeders, peers - seeders)
+  emit(events, hash, events.args[5], seeders, peers - seeders)
 end
 
 -- The swarm's seeders and peers, from its lists.
@@ -363,7 +362,8 @@ local function emit_expired(swarm, members, seeder, seeders, peers)
   for j, member in ipairs(members) do
     peers = peers - 1
     seeders = seeders - seeder[j]
-    emit(events, swarm.hash, time, 'expired', proto, peer_text(member, ws), '', '', '', '', seeder[j], seeders, peers - seeders)
+    -- schema.ts expiredFacts: no byte counts, no key.
+    emit(events, swarm.hash, time .. ' expired ' .. proto .. ' ' .. peer_text(member, ws) .. '    ' .. seeder[j] .. ' ', seeders, peers - seeders)
   end
   return seeders, peers
 end

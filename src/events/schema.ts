@@ -1,8 +1,10 @@
 /**
- * The swarm event, schema version 1 (docs/events.md): one per change a swarm sees. In a Redis stream it is one
- * entry whose fields are EVENT_FIELDS, in that order, values as text (null: empty, booleans: 1 or 0); as a JSON
- * line it is one object with the same names and typed values. Every entry has the same fields in the same
- * order, so a stream stores their names once per node of entries, not per entry.
+ * The swarm event, schema version 2 (docs/events.md): one per change a swarm sees. In a Redis stream it is one
+ * entry whose fields are EVENT_FIELDS, in that order: the swarm's (`v`, `ih`, `swarm`), the store's numbers
+ * packed in `n` (STORE_FACTS) and the announce's facts packed in `a` (ANNOUNCE_FACTS), values separated by one
+ * space (null: empty, booleans: 1 or 0). Five fields instead of version 1's fifteen: each is an argument and a
+ * listpack element more for Redis to handle per event. As a JSON line it is one object with SwarmEvent's names
+ * and typed values. Consumers decode versions 1 and 2 (eventOf).
  *
  * The tracker knows an announce's facts; the store adds what only it knows, the swarm's sequence number and
  * counts after the change. The Redis functions write `expired` events themselves (lua/swarm-functions.lua,
@@ -10,7 +12,7 @@
  */
 import type { AnnounceEvent, InfoHash } from '../protocol/types.js';
 
-export const EVENT_SCHEMA_VERSION = 1;
+export const EVENT_SCHEMA_VERSION = 2;
 
 /** What happened to the peer. `update`: a regular re-announce (no event, or `paused`). */
 export type SwarmEventKind = 'started' | 'completed' | 'stopped' | 'update' | 'expired' | 'removed';
@@ -45,8 +47,12 @@ export interface SwarmEvent {
   readonly incomplete: number;
 }
 
-/** The fields of an event, in the order every stream entry has them. */
-export const EVENT_FIELDS = ['v', 'ih', 'swarm', 'seq', 'time', 'event', 'proto', 'peer', 'key', 'uploaded', 'downloaded', 'left', 'seeder', 'complete', 'incomplete'] as const;
+/** The fields of a stream entry, in the order every entry has them. */
+export const EVENT_FIELDS = ['v', 'ih', 'swarm', 'n', 'a'] as const;
+/** What field `n` packs: the store's numbers. */
+export const STORE_FACTS = ['seq', 'complete', 'incomplete'] as const;
+/** What field `a` packs: the announce's facts; `key` last, as the only one that may contain a space. */
+export const ANNOUNCE_FACTS = ['time', 'event', 'proto', 'peer', 'uploaded', 'downloaded', 'left', 'seeder', 'key'] as const;
 
 /** An event's values as text, in EVENT_FIELDS order: what the sinks write. */
 export type EventValues = readonly string[];
@@ -87,11 +93,11 @@ function countText(value: number | undefined): string {
 }
 
 /**
- * The part of an announce's event the tracker knows, EVENT_FIELDS `time` to `seeder` (the Redis functions'
- * event arguments). `removed`: the coordinator removed the peer.
+ * The part of an announce's event the tracker knows: field `a` (ANNOUNCE_FACTS), one string, which is also the
+ * Redis functions' last event argument. `removed`: the coordinator removed the peer.
  */
-export function announceFacts(timeMs: number, event: AnnounceEvent | 'removed', peer: string, seeder: boolean, facts: AnnounceFacts, protocol: EventProtocol): string[] {
-  return [String(timeMs), event === 'removed' ? 'removed' : KIND_OF[event], protocol, peer, keyText(facts), countText(facts.uploaded), countText(facts.downloaded), countText(facts.left), seeder ? '1' : '0'];
+export function announceFacts(timeMs: number, event: AnnounceEvent | 'removed', peer: string, seeder: boolean, facts: AnnounceFacts, protocol: EventProtocol): string {
+  return `${timeMs} ${event === 'removed' ? 'removed' : KIND_OF[event]} ${protocol} ${peer} ${countText(facts.uploaded)} ${countText(facts.downloaded)} ${countText(facts.left)} ${seeder ? '1' : '0'} ${keyText(facts)}`;
 }
 
 /** The passkey, else the `key` parameter; '' for none. Only latin1 text: events are written as latin1 bytes. */
@@ -102,43 +108,69 @@ function keyText(facts: AnnounceFacts): string {
 }
 
 /** The facts of an `expired` event (the embedded store's; the Lua writes the same). */
-export function expiredFacts(timeMs: number, peer: string, seeder: boolean, proto: EventProtocol | null): string[] {
-  return [String(timeMs), 'expired', proto ?? '', peer, '', '', '', '', seeder ? '1' : '0'];
+export function expiredFacts(timeMs: number, peer: string, seeder: boolean, proto: EventProtocol | null): string {
+  return `${timeMs} expired ${proto ?? ''} ${peer}    ${seeder ? '1' : '0'} `;
 }
 
 const VERSION_TEXT = String(EVENT_SCHEMA_VERSION);
 
-/** A whole event: the swarm, its sequence number, the facts, the counts after the change. */
-export function eventValues(infoHash: InfoHash, swarm: SwarmKind, seq: number, facts: readonly string[], complete: number, incomplete: number): EventValues {
-  const values = [VERSION_TEXT, hexOf(infoHash), swarm, String(seq)];
-  for (const fact of facts) values.push(fact);
-  values.push(String(complete), String(incomplete));
+/** A whole event: the swarm, its sequence number and counts after the change (`n`), the facts (`a`). */
+export function eventValues(infoHash: InfoHash, swarm: SwarmKind, seq: number, facts: string, complete: number, incomplete: number): EventValues {
+  return [VERSION_TEXT, hexOf(infoHash), swarm, `${seq} ${complete} ${incomplete}`, facts];
+}
+
+/** The values packed in a field (`n` or `a`): split at its first `count - 1` spaces, the rest is the last. */
+function unpack(text: string | undefined, count: number): string[] {
+  const values: string[] = [];
+  let from = 0;
+  for (let i = 1; i < count && text !== undefined; i++) {
+    const space = text.indexOf(' ', from);
+    if (space < 0) break;
+    values.push(text.slice(from, space));
+    from = space + 1;
+  }
+  values.push(text?.slice(from) ?? '');
   return values;
+}
+
+/** The names version 1 gave the packed values, each a field of its own. */
+type FieldName = (typeof EVENT_FIELDS)[number] | (typeof STORE_FACTS)[number] | (typeof ANNOUNCE_FACTS)[number];
+
+/** Version 2's packed values by their names, and the other fields. */
+function unpacked(get: (name: FieldName) => string | undefined): (name: FieldName) => string | undefined {
+  const values = new Map<string, string>();
+  unpack(get('n'), STORE_FACTS.length).forEach((text, i) => values.set(STORE_FACTS[i]!, text));
+  unpack(get('a'), ANNOUNCE_FACTS.length).forEach((text, i) => values.set(ANNOUNCE_FACTS[i]!, text));
+  return (name) => values.get(name) ?? get(name);
 }
 
 const nullable = (text: string | undefined): string | null => (text === undefined || text === '' ? null : text);
 const count = (text: string | undefined): number | null => (text === undefined || text === '' ? null : Number(text));
 
-/** An event from its fields by name (a stream entry's, or EVENT_FIELDS with EventValues); checks the version. */
-export function eventOf(get: (name: (typeof EVENT_FIELDS)[number]) => string | undefined): SwarmEvent {
+/**
+ * An event from its fields by name (a stream entry's, or EVENT_FIELDS with EventValues); checks the version.
+ * Version 1 entries (every value a field of its own) still decode, for streams written before the upgrade.
+ */
+export function eventOf(get: (name: FieldName) => string | undefined): SwarmEvent {
   const v = Number(get('v'));
-  if (v !== EVENT_SCHEMA_VERSION) throw new Error(`not a version ${EVENT_SCHEMA_VERSION} swarm event (v=${get('v')})`);
+  if (v !== 1 && v !== EVENT_SCHEMA_VERSION) throw new Error(`not a version 1 or ${EVENT_SCHEMA_VERSION} swarm event (v=${get('v')})`);
+  const value = v === 1 ? get : unpacked(get);
   return {
     v,
-    ih: get('ih') ?? '',
-    swarm: get('swarm') as SwarmKind,
-    seq: Number(get('seq')),
-    time: Number(get('time')),
-    event: get('event') as SwarmEventKind,
-    proto: nullable(get('proto')) as EventProtocol | null,
-    peer: get('peer') ?? '',
-    key: nullable(get('key')),
-    uploaded: count(get('uploaded')),
-    downloaded: count(get('downloaded')),
-    left: count(get('left')),
-    seeder: get('seeder') === '1',
-    complete: Number(get('complete')),
-    incomplete: Number(get('incomplete')),
+    ih: value('ih') ?? '',
+    swarm: value('swarm') as SwarmKind,
+    seq: Number(value('seq')),
+    time: Number(value('time')),
+    event: value('event') as SwarmEventKind,
+    proto: nullable(value('proto')) as EventProtocol | null,
+    peer: value('peer') ?? '',
+    key: nullable(value('key')),
+    uploaded: count(value('uploaded')),
+    downloaded: count(value('downloaded')),
+    left: count(value('left')),
+    seeder: value('seeder') === '1',
+    complete: Number(value('complete')),
+    incomplete: Number(value('incomplete')),
   };
 }
 
@@ -151,7 +183,7 @@ export function parseEntry(fields: readonly string[]): SwarmEvent {
 
 /** An event from the values a sink is given. */
 export function eventOfValues(values: EventValues): SwarmEvent {
-  return eventOf((name) => values[EVENT_FIELDS.indexOf(name)]);
+  return eventOf((name) => values[(EVENT_FIELDS as readonly string[]).indexOf(name)]);
 }
 
 const jsonString = (text: string): string => (text === '' ? 'null' : `"${text}"`);
@@ -162,7 +194,9 @@ const jsonNumber = (text: string): string => (text === '' ? 'null' : text);
  * (hex, names, addresses) but the key, which is escaped. JSON.parse(jsonLine(v)) equals eventOfValues(v).
  */
 export function jsonLine(values: EventValues): string {
-  const [v, ih, swarm, seq, time, event, proto, peer, key, uploaded, downloaded, left, seeder, complete, incomplete] = values;
+  const [v, ih, swarm, n, a] = values;
+  const [seq, complete, incomplete] = unpack(n, STORE_FACTS.length);
+  const [time, event, proto, peer, uploaded, downloaded, left, seeder, key] = unpack(a, ANNOUNCE_FACTS.length);
   return `{"v":${v},"ih":"${ih}","swarm":"${swarm}","seq":${seq},"time":${time},"event":"${event}","proto":${jsonString(proto!)},"peer":"${peer}","key":${key === '' ? 'null' : JSON.stringify(key)},"uploaded":${jsonNumber(uploaded!)},"downloaded":${jsonNumber(downloaded!)},"left":${jsonNumber(left!)},"seeder":${seeder === '1'},"complete":${complete},"incomplete":${incomplete}}`;
 }
 

@@ -15,13 +15,13 @@ export interface EventsOptions {
   readonly maxlen: number;
 }
 
-/** An HTTP/UDP announce's facts. */
-export function wireAnnounceFacts(request: AnnounceRequest): string[] {
+/** An HTTP/UDP announce's facts (field `a`). */
+export function wireAnnounceFacts(request: AnnounceRequest): string {
   return announceFacts(Date.now(), request.event, peerText(request.peer), request.seeder, request, request.protocol ?? 'http');
 }
 
-/** A WebSocket announce's facts. */
-export function wsAnnounceFacts(request: WsAnnounceRequest): string[] {
+/** A WebSocket announce's facts (field `a`). */
+export function wsAnnounceFacts(request: WsAnnounceRequest): string {
   return announceFacts(Date.now(), request.removed === true ? 'removed' : request.event, hexOf(request.peerId), request.seeder, request, 'ws');
 }
 
@@ -70,7 +70,7 @@ function writeLatin1(out: Buffer, at: number, text: string): number {
   return at;
 }
 
-/** The event arguments of the Redis functions: the swarm (info hash in hex, kind), MAXLEN, then an announce's facts. */
+/** The event arguments of the Redis functions: the swarm (info hash in hex, kind), MAXLEN, then an announce's facts (one string). */
 export class RedisEventArgs {
   private readonly maxlen: string;
 
@@ -79,15 +79,11 @@ export class RedisEventArgs {
   }
 
   announce(request: AnnounceRequest): EventTail {
-    const facts = wireAnnounceFacts(request);
-    facts.unshift(hexOf(request.infoHash), 'bt', this.maxlen);
-    return facts;
+    return [hexOf(request.infoHash), 'bt', this.maxlen, wireAnnounceFacts(request)];
   }
 
   announceWs(request: WsAnnounceRequest): EventTail {
-    const facts = wsAnnounceFacts(request);
-    facts.unshift(hexOf(request.infoHash), 'ws', this.maxlen);
-    return facts;
+    return [hexOf(request.infoHash), 'ws', this.maxlen, wsAnnounceFacts(request)];
   }
 
   /** A scrape, which may expire peers; `sweep`: the coordinator's expiry sweep. */

@@ -160,9 +160,9 @@ export const FUNCTIONS = Object.freeze({
 
 // ----- Swarm events (docs/events.md): with events on, the functions take the partition's stream and expiry
 // index as two more keys (after the stats key) and these arguments after their own: the swarm (info hash in
-// hex, kind) and the stream's MAXLEN, then for an announce its facts (src/events/schema.ts EVENT_FIELDS `time`
-// to `seeder`), for a scrape SWEEP_ARGUMENT or ''.
-export const EVENT_ARGS = Object.freeze({ announce: 3 + 9, scrape: 3 + 1 });
+// hex, kind) and the stream's MAXLEN, then for an announce its facts (src/events/schema.ts field `a`, one
+// string), for a scrape SWEEP_ARGUMENT or ''.
+export const EVENT_ARGS = Object.freeze({ announce: 3 + 1, scrape: 3 + 1 });
 /** The last event argument of a scrape that is the coordinator's expiry sweep. */
 export const SWEEP_ARGUMENT = 'sweep';
 /** The peers hash's field that holds the swarm's last event sequence number (never a peer's field, nor HEADER_FIELD). */
