@@ -21,10 +21,18 @@ function udpFree(host: string, port: number): Promise<boolean> {
   });
 }
 
+/**
+ * Ports this process handed out: a port is free again once the probe closes it, and the kernel may give the same
+ * one to the next probe, before whoever asked first binds it (an instance's tracker and metrics ports clashed so).
+ */
+const given = new Set<number>();
+
 export async function freePort(host = '127.0.0.1'): Promise<number> {
   for (let attempt = 0; attempt < 20; attempt++) {
     const port = await tcpPort(host);
-    if (await udpFree(host, port)) return port;
+    if (given.has(port) || !(await udpFree(host, port))) continue;
+    given.add(port);
+    return port;
   }
   throw new Error('no port free for both TCP and UDP');
 }
