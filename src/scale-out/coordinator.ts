@@ -32,10 +32,10 @@ export class Coordinator {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
   /**
-   * Since when this process's rounds have succeeded without a failure in between. A live process that could not
-   * beat (its heartbeat's master failing over, Redis away) looks dead once Redis answers again — and while the
-   * index's master fails over, every process looks silent — so nobody is judged until Redis has answered this
-   * process for a whole heartbeat TTL, in which every live process beats again.
+   * Since when this process's rounds have succeeded promptly, without a failure or a slow answer in between. A
+   * live process that could not beat (its heartbeat's master failing over, Redis away) looks dead once Redis
+   * answers again — and while the index's master fails over, every process looks silent — so nobody is judged
+   * until Redis has answered this process for a whole heartbeat TTL, in which every live process beats again.
    */
   private answeringSince: number | undefined;
 
@@ -83,6 +83,7 @@ export class Coordinator {
   }
 
   private async tick(): Promise<void> {
+    const began = Date.now();
     if (this.holding) {
       const renewed = await this.redis.eval(RENEW, 1, LEASE_KEY, this.token, String(this.times.leaseMs));
       if (renewed !== 1) {
@@ -94,6 +95,12 @@ export class Coordinator {
       if ((await this.redis.set(LEASE_KEY, this.token, 'PX', this.times.leaseMs, 'NX')) !== 'OK') return;
       this.setHolding(true);
       this.log.info({ process: this.processId }, 'coordinator lease taken');
+    }
+    // An answer slower than a beat's period (a round queued through an outage, then answered) says Redis was
+    // away: the other processes' beats were held up as long, so judging now would remove live ones.
+    if (Date.now() - began > this.times.heartbeatMs / 3) {
+      this.answeringSince = Date.now();
+      return;
     }
     if (this.answeringSince === undefined || Date.now() - this.answeringSince < this.times.heartbeatMs) return;
     await this.removeDead();

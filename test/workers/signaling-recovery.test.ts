@@ -171,7 +171,12 @@ describe('signaling between workers across Redis Cluster restarts', () => {
         const result = now.join() === channels.join() ? await offerRound() : { channels: now };
         if ('delivered' in result && result.delivered === result.sent && result.failure === undefined) break;
         last = result;
-        assert.ok(Date.now() - back < RECOVERY_MS, `restart ${n + 1} (${signal}, down ${downMs} ms): signaling not back within ${RECOVERY_MS} ms: ${JSON.stringify(last)}`);
+        assert.ok(
+          Date.now() - back < RECOVERY_MS,
+          `restart ${n + 1} (${signal}, down ${downMs} ms): signaling not back within ${RECOVERY_MS} ms: ${JSON.stringify(last)}; ` +
+            `seeders in their swarms: ${JSON.stringify(await seederCounts().catch((e: unknown) => String(e)))}; ` +
+            `log: ${JSON.stringify(logLines(logFrom, '"msg"').filter((l) => !String(l.msg).includes('connection problem')).map(({ time, worker, role, msg, deadProcess, removed, reason, err }) => ({ time, worker, role, msg, deadProcess, removed, reason, err: (err as { message?: string } | undefined)?.message })))}`,
+        );
         await sleep(250);
       }
       const tookMs = Date.now() - back;
