@@ -161,6 +161,13 @@ export const accessListEntries = new Gauge({
   labelNames: ['list', 'source'] as const,
 });
 
+export const tlsCertificateExpiry = new Gauge({
+  name: 'redswarm_tls_certificate_expiry_timestamp_seconds',
+  help: 'When the TLS certificate that new handshakes get stops being valid (Unix time): alert well before it.',
+  // Every worker serves the same files; a worker still on an older certificate shows the earliest expiry.
+  aggregator: 'min',
+});
+
 export const accessListReloadFailures = new Counter({
   name: 'redswarm_access_list_reload_failures_total',
   help: 'Access list reloads that failed (a malformed line, an unreadable file, Redis not answering); the list in force stays.',

@@ -13,6 +13,7 @@ import { watch, readFileSync, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
 import type { TrackerConfig } from '../config/index.js';
 import type { Logger } from '../log.js';
+import { tlsCertificateExpiry } from '../metrics/tracker-metrics.js';
 import { closeConnections, listenOnHosts, uWS, type TemplatedApp, type us_listen_socket } from './uws.js';
 
 /** Milliseconds a file change waits for more changes: a renewal writes the certificate and the key one by one. */
@@ -39,6 +40,8 @@ export interface Certificate {
   readonly serial: string;
   readonly subject: string;
   readonly validTo: string;
+  /** validTo as Unix time in seconds. */
+  readonly expiresAt: number;
   /** Of both files' bytes: tells a changed certificate from a file rewritten unchanged. */
   readonly digest: string;
 }
@@ -86,6 +89,7 @@ export function readCertificate(files: CertificateFiles): Certificate {
     serial: certificate.serialNumber,
     subject: certificate.subject,
     validTo: certificate.validTo,
+    expiresAt: Date.parse(certificate.validTo) / 1000,
     digest: createHash('sha256').update(certPem).update(keyPem).digest('hex'),
   };
 }
@@ -126,6 +130,7 @@ export class TlsServer {
   static async start(deps: TlsServerDeps): Promise<TlsServer> {
     const server = new TlsServer(deps);
     server.current = await server.open(readCertificate(deps.files));
+    tlsCertificateExpiry.set(server.current.certificate.expiresAt);
     server.watchFiles();
     deps.log.info({ port: deps.port, ...describe(server.current.certificate) }, 'TLS listening');
     return server;
@@ -174,6 +179,7 @@ export class TlsServer {
     }
     for (const socket of old.sockets) uWS.us_listen_socket_close(socket);
     this.current = next;
+    tlsCertificateExpiry.set(next.certificate.expiresAt);
     log.info({ reason, ...describe(next.certificate), replaced: old.certificate.serial }, 'TLS certificate reloaded');
     return true;
   }

@@ -34,13 +34,16 @@ export class TestCa {
     return ca;
   }
 
-  /** A new server certificate and key (its key encrypted with `passphrase` when given), each with its own serial. */
-  issue(name: string, passphrase?: string): Issued {
+  /**
+   * A new server certificate and key (its key encrypted with `passphrase` when given), each with its own serial,
+   * valid for `days` (2 unless given).
+   */
+  issue(name: string, { passphrase, days = 2 }: { passphrase?: string; days?: number } = {}): Issued {
     const n = ++this.issued;
     const key = join(this.dir, `${name}.key`);
     const cert = join(this.dir, `${name}.pem`);
     openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}.plain.key`, '-out', `${name}.csr`, '-subj', '/CN=localhost'], this.dir);
-    openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', String(1000 + n), '-days', '2', '-extfile', 'server.ext', '-out', `${name}.pem`], this.dir);
+    openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-set_serial', String(1000 + n), '-days', String(days), '-extfile', 'server.ext', '-out', `${name}.pem`], this.dir);
     if (passphrase === undefined) openssl(['pkey', '-in', `${name}.plain.key`, '-out', `${name}.key`], this.dir);
     else openssl(['pkcs8', '-topk8', '-in', `${name}.plain.key`, '-out', `${name}.key`, '-passout', `pass:${passphrase}`], this.dir);
     return { cert, key, serial: new X509Certificate(readFileSync(cert)).serialNumber };

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, X509Certificate } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import tls from 'node:tls';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { register } from 'prom-client';
 import WebSocket from 'ws';
 import { startInstance, type Instance } from '../helpers/instance.js';
 import { freePort } from '../helpers/ports.js';
@@ -120,6 +121,12 @@ class WsPeer {
   }
 }
 
+/** The certificate expiry the tracker (in this process) exports, and the one of a certificate file. */
+async function exportedExpiry(): Promise<number | undefined> {
+  return (await register.getSingleMetric('redswarm_tls_certificate_expiry_timestamp_seconds')?.get())?.values[0]?.value;
+}
+const expiryOf = (issued: Issued): number => Date.parse(new X509Certificate(readFileSync(issued.cert)).validTo) / 1000;
+
 /** Puts a certificate's files where the tracker reads them, each replaced at once (written aside, then renamed). */
 function install(issued: Issued, at: { cert: string; key: string }): void {
   for (const [from, to] of [[issued.key, at.key], [issued.cert, at.cert]] as const) {
@@ -168,10 +175,13 @@ describe('HTTPS and WSS on the TLS port', () => {
     await ws.opened;
     assert.equal(ws.serial, first.serial);
 
-    const second = ca.issue('second');
+    assert.equal(await exportedExpiry(), expiryOf(first));
+    const second = ca.issue('second', { days: 30 });
     install(second, served);
     // The files' directory is watched: no signal needed.
     await until('the new certificate on a new handshake', async () => ((await servedSerial(tlsPort)) === second.serial ? true : undefined));
+    assert.equal(await exportedExpiry(), expiryOf(second), 'the expiry of the certificate now served');
+    assert.ok(expiryOf(second) > expiryOf(first) + 20 * 86400);
 
     const again = await httpsGet(agent, tlsPort, `/announce?${announceQuery(randomBytes(20), 6881)}`);
     assert.deepEqual([again.reused, again.serial], [true, first.serial], 'the keep-alive connection of before, still answering');
@@ -251,7 +261,7 @@ function runCli(args: string[]): Promise<{ code: number | null; stderr: string }
 describe('a certificate that does not load at start', () => {
   it('stops the start with an error that names the file, and a non-zero exit', async () => {
     const good = ca.issue('start-good');
-    const encrypted = ca.issue('start-encrypted', 'right horse');
+    const encrypted = ca.issue('start-encrypted', { passphrase: 'right horse' });
     const other = ca.issue('start-other');
     const missing = join(ca.dir, 'missing.pem');
     const cases: [string, string[], string | RegExp][] = [
@@ -283,7 +293,7 @@ describe('TLS with two workers (Redis store)', () => {
 
   before(async () => {
     redis = await startRedis('single');
-    first = ca.issue('workers-first', passphrase);
+    first = ca.issue('workers-first', { passphrase });
     // Symlinks to files in another directory: changing those files is seen by SIGHUP only, not by the watch of
     // the symlinks' directory.
     const links = mkdtempSync(join(ca.dir, 'links-'));
@@ -324,7 +334,7 @@ describe('TLS with two workers (Redis store)', () => {
     assert.equal((await httpsGet(agent, tlsPort, `/announce?${announceQuery(randomBytes(20), 6881)}`)).serial, first.serial);
 
     // A key that does not belong to the certificate: every worker logs it and keeps serving the old one.
-    const other = ca.issue('workers-other', passphrase);
+    const other = ca.issue('workers-other', { passphrase });
     install({ ...first, cert: other.cert }, targets);
     instance.process.kill('SIGHUP');
     await until('both workers reporting the bad certificate', async () =>
@@ -332,7 +342,7 @@ describe('TLS with two workers (Redis store)', () => {
     );
     assert.equal(await servedSerial(tlsPort), first.serial);
 
-    const second = ca.issue('workers-second', passphrase);
+    const second = ca.issue('workers-second', { passphrase });
     install(second, targets);
     instance.process.kill('SIGHUP');
     await until('both workers serving the new certificate', async () =>
