@@ -74,3 +74,17 @@ export class ClientRecorder<Peer> {
     return this.until(`scrape #${seen + 1}`, () => this.scrapes[seen]);
   }
 }
+
+/** Starts the seeder, then the leecher, each once the tracker answered the one before: [1, 0], then [1, 1]. */
+export async function startSeederThenLeecher(seeder: ClientRecorder<unknown>, leecher: ClientRecorder<unknown>): Promise<void> {
+  let next = seeder.nextUpdate();
+  seeder.client.start();
+  assert.deepEqual(counts(await next), [1, 0]);
+  next = leecher.nextUpdate();
+  leecher.client.start();
+  assert.deepEqual(counts(await next), [1, 1]);
+}
+
+export function counts(data: { complete: number; incomplete: number; downloaded?: number }): number[] {
+  return [data.complete, data.incomplete, ...(data.downloaded === undefined ? [] : [data.downloaded])];
+}

@@ -9,6 +9,7 @@ import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after, before } from 'node:test';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { RedisStore } from '../../src/store/redis/redis-store.js';
@@ -304,7 +305,19 @@ export interface SingleNodeStore {
   stop(): Promise<void>;
 }
 
-export async function startSingleNodeStore(options: Pick<StoreOptions, 'peerTtlSeconds' | 'wsPeerTtlSeconds' | 'now'>): Promise<SingleNodeStore> {
+type SingleNodeStoreOptions = Pick<StoreOptions, 'peerTtlSeconds' | 'wsPeerTtlSeconds' | 'now'>;
+
+/** A single-node store for the enclosing describe: started before its tests (handed to `started`), stopped after. */
+export function useSingleNodeStore(options: SingleNodeStoreOptions, started: (node: SingleNodeStore) => void): void {
+  let node: SingleNodeStore | undefined;
+  before(async () => {
+    node = await startSingleNodeStore(options);
+    started(node);
+  });
+  after(() => node?.stop());
+}
+
+async function startSingleNodeStore(options: SingleNodeStoreOptions): Promise<SingleNodeStore> {
   const redis = await startRedis('single');
   const store = await RedisStore.connect({ ...options, target: redis.target, timeoutMs: 5000, onError: () => {} });
   const admin = new Redis((redis.target as { url: string }).url);

@@ -71,15 +71,3 @@ export class WebRtcClients {
 }
 
 /** Starts `seeder` (nothing left to download), then `leecher`: the replies count [1, 0], then [1, 1] (complete, incomplete). */
-export async function startSeederThenLeecher(seeder: Recorder, leecher: Recorder): Promise<void> {
-  let next = seeder.nextUpdate();
-  seeder.client.start();
-  assert.deepEqual(counts(await next), [1, 0]);
-  next = leecher.nextUpdate();
-  leecher.client.start();
-  assert.deepEqual(counts(await next), [1, 1]);
-}
-
-export function counts(data: { complete: number; incomplete: number; downloaded?: number }): number[] {
-  return [data.complete, data.incomplete, ...(data.downloaded === undefined ? [] : [data.downloaded])];
-}

@@ -14,7 +14,8 @@ import { PASSKEY_REQUIRED, PASSKEY_UNKNOWN } from '../../src/server/passkeys.js'
 import { until } from '../access/clients.js';
 import { ClientRecorder } from '../helpers/client-recorder.js';
 import type { TestTracker } from '../helpers/tracker.js';
-import { WebRtcClients, counts, startSeederThenLeecher } from '../helpers/webrtc-recorder.js';
+import { counts, startSeederThenLeecher } from '../helpers/client-recorder.js';
+import { WebRtcClients } from '../helpers/webrtc-recorder.js';
 import { startKeyedTracker } from './clients.js';
 
 const KEYS = ['seeder-key-0000000001', 'leecher-key-000000002'] as const;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import Client, { type ScrapeData, type UpdateData } from './load-tracker-client.js';
-import { ClientRecorder } from '../helpers/client-recorder.js';
+import { ClientRecorder, startSeederThenLeecher } from '../helpers/client-recorder.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startTestTracker, type TestTracker } from '../helpers/tracker.js';
 
@@ -119,16 +119,11 @@ for (const [transport, store] of [
       const seeder = peer('seeder', infoHash, 42001, { left: 0 });
       const leecherState = { left: 1 << 20 };
       const leecher = peer('leecher', infoHash, 42002, leecherState);
-      let next = seeder.nextUpdate();
-      seeder.client.start();
-      await next;
-      next = leecher.nextUpdate();
-      leecher.client.start();
-      await next;
+      await startSeederThenLeecher(seeder, leecher);
       assert.deepEqual(pickScrape(await seeder.scrape()), { complete: 1, incomplete: 1, downloaded: 0 });
 
       leecherState.left = 0;
-      next = leecher.nextUpdate();
+      let next = leecher.nextUpdate();
       leecher.client.complete();
       assert.deepEqual(pickCounts(await next), { complete: 2, incomplete: 0 });
       assert.deepEqual(pickScrape(await seeder.scrape()), { complete: 2, incomplete: 0, downloaded: 1 });

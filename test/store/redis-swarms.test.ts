@@ -4,12 +4,12 @@
  * call removes, WebSocket entries widened for a longer route, and the keys' TTLs and cleanup.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import type { InfoHash } from '../../src/protocol/types.js';
 import { RedisStore } from '../../src/store/redis/redis-store.js';
 import { WIRE_KEYS, WS_KEYS, swarmKey } from '../../src/store/redis/swarm-keys.js';
-import { startSingleNodeStore, type TestRedis } from '../helpers/redis.js';
+import { useSingleNodeStore, type TestRedis } from '../helpers/redis.js';
 import { hash, peersOf, v4, v6, wsPeerId } from './conformance.js';
 
 const TTL = 100;
@@ -19,13 +19,9 @@ describe('Redis store swarms', () => {
   let redis: TestRedis;
   let store: RedisStore;
   let admin: Redis;
-  let stop: () => Promise<void>;
   let clock = 1_700_000_000;
 
-  before(async () => {
-    ({ redis, store, admin, stop } = await startSingleNodeStore({ peerTtlSeconds: TTL, wsPeerTtlSeconds: TTL, now: () => clock }));
-  });
-  after(() => stop());
+  useSingleNodeStore({ peerTtlSeconds: TTL, wsPeerTtlSeconds: TTL, now: () => clock }, (node) => ({ redis, store, admin } = node));
 
   const announce = (infoHash: InfoHash, peer: Uint8Array, event: 'none' | 'stopped' | 'completed' = 'none', numwant = 50) =>
     store.announce({ infoHash, peer, event, seeder: false, numwant });

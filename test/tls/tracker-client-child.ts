@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { ClientRecorder } from '../helpers/client-recorder.js';
+import { ClientRecorder, startSeederThenLeecher } from '../helpers/client-recorder.js';
 
 const [mode, url] = process.argv.slice(2) as ['https' | 'wss', string];
 const infoHash = randomBytes(20).toString('hex');
@@ -20,18 +20,13 @@ if (mode === 'https') {
     new ClientRecorder(name, new Client({ infoHash, peerId: randomBytes(20), announce: [url], port, getAnnounceOpts: () => ({ left, uploaded: 0, downloaded: 0 }) }), 10_000);
   const seeder = peer('seeder', 7001, 0);
   const leecher = peer('leecher', 7002, 1000);
-  let next = seeder.nextUpdate();
-  seeder.client.start();
-  await next;
-  next = leecher.nextUpdate();
-  leecher.client.start();
-  await next;
+  await startSeederThenLeecher(seeder, leecher);
   await leecher.until("the seeder's address", () => leecher.peers.find((p) => p.endsWith(':7001')));
   const scrape = await leecher.scrape();
   assert.deepEqual([scrape.complete, scrape.incomplete], [1, 1]);
   await Promise.all([seeder, leecher].map((r) => new Promise((resolve) => r.client.destroy(resolve))));
 } else {
-  const { WebRtcClients, startSeederThenLeecher } = await import('../helpers/webrtc-recorder.js');
+  const { WebRtcClients } = await import('../helpers/webrtc-recorder.js');
   const webrtc = new WebRtcClients();
   // One socket per client: the library shares a socket per announce URL.
   const seeder = webrtc.peer('seeder', url, infoHash, { left: 0 });

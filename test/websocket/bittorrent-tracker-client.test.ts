@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { startTestTracker, type TestTracker } from '../helpers/tracker.js';
-import { type Recorder, WAIT_MS, WebRtcClients, counts, startSeederThenLeecher } from '../helpers/webrtc-recorder.js';
+import { counts, startSeederThenLeecher } from '../helpers/client-recorder.js';
+import { type Recorder, WAIT_MS, WebRtcClients } from '../helpers/webrtc-recorder.js';
 import { metricValue } from '../helpers/prometheus.js';
 
 

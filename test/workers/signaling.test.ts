@@ -10,7 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import { startTwoInstances, type Instance, type TwoInstances } from '../helpers/instance.js';
 import { parseExposition, total } from '../helpers/prometheus.js';
 import { RawSocket, binaryId, offer, type Json } from '../helpers/raw-socket.js';
-import { type Recorder, WAIT_MS, WebRtcClients, startSeederThenLeecher } from '../helpers/webrtc-recorder.js';
+import { startSeederThenLeecher } from '../helpers/client-recorder.js';
+import { type Recorder, WAIT_MS, WebRtcClients } from '../helpers/webrtc-recorder.js';
 
 describe('signaling between instances on one Redis Cluster', () => {
   let instances: TwoInstances | undefined;
