@@ -16,8 +16,8 @@ import type { Store } from '../store/store.js';
 import type { AbuseLimits } from '../abuse/abuse-limits.js';
 import type { AccessControl } from '../access/access-control.js';
 import type { AnnouncePolicy } from './announce-policy.js';
+import { Admission, type Refusal } from './admission.js';
 import type { InFlight } from './in-flight.js';
-import { PasskeyGate } from './passkeys.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
 
 const announceMeter = new RequestMeter('http', 'announce');
@@ -147,7 +147,12 @@ export function serveHttp(app: TemplatedApp, { config, store, policy, inFlight, 
     else reply(res, state, body);
   };
 
-  const passkeys = new PasskeyGate(config, access, log, 'http');
+  const refuse = (res: HttpResponse, refusal: Refusal): void =>
+    send(res, encodeFailure(refusal.reason, refusal.retryAfter), false, config.httpMaxHeldReplyBytes);
+  // The client's address for the log line: behind trusted proxies too.
+  const admission = new Admission({ config, log, access, abuse }, 'http', (res: HttpResponse, req: HttpRequest) =>
+    compactPeerAddressText(requesterPeer(res, req, 0, trustedProxies)),
+  );
   /**
    * The route's passkey when it lets the request go on (undefined: none given, none needed); null when it does
    * not, once the failure is sent. Checked first: a request refused for its key costs no more parsing.
@@ -161,11 +166,9 @@ export function serveHttp(app: TemplatedApp, { config, store, policy, inFlight, 
       fail(res, error);
       return null;
     }
-    // The client's address for the log line: behind trusted proxies too.
-    const refusal = passkeys.refusal(passkey, () => compactPeerAddressText(requesterPeer(res, req, 0, trustedProxies)));
+    const refusal = admission.passkeyRefusal(passkey, meter, res, req);
     if (refusal === undefined) return passkey;
-    meter.count('rejected');
-    send(res, encodeFailure(refusal), false, config.httpMaxHeldReplyBytes);
+    refuse(res, refusal);
     return null;
   };
 
@@ -179,18 +182,10 @@ export function serveHttp(app: TemplatedApp, { config, store, policy, inFlight, 
       announceMeter.count('error');
       return fail(res, error);
     }
-    const refusal = access.announceRefusal(request.infoHash, request.peerId, 'http');
-    if (refusal !== null) {
-      announceMeter.count('rejected');
-      return send(res, encodeFailure(refusal), false, config.httpMaxHeldReplyBytes);
-    }
     const started = performance.now();
     const peer = requesterPeer(res, req, request.port, trustedProxies);
-    if (!abuse.announceAllowed(peer, request.infoHash, 'http')) {
-      announceMeter.count('rejected');
-      send(res, encodeFailure(abuse.rateLimitedReason, abuse.retryAfter), false, config.httpMaxHeldReplyBytes);
-      return;
-    }
+    const refusal = admission.announceRefusal(request.infoHash, request.peerId, peer, announceMeter);
+    if (refusal !== undefined) return refuse(res, refusal);
     const isV6 = peer.length === COMPACT_V6_LENGTH;
     const state = pending(res, req);
     const done = inFlight.begin();

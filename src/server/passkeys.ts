@@ -16,7 +16,8 @@ export interface PasskeyList {
 export const PASSKEY_REQUIRED = 'passkey required: announce to /KEY/announce';
 export const PASSKEY_UNKNOWN = 'unknown passkey';
 
-export class PasskeyGate {
+/** `clientAddress(a, b)` names the client in the log line of a refusal, from what the server passes to `refusal`. */
+export class PasskeyGate<A, B = void> {
   private readonly missing;
   private readonly unknown;
 
@@ -25,26 +26,27 @@ export class PasskeyGate {
     private readonly keys: PasskeyList,
     private readonly log: Logger,
     private readonly protocol: Protocol,
+    private readonly clientAddress: (a: A, b: B) => string,
   ) {
     this.missing = passkeysRefused.labels(protocol, 'missing');
     this.unknown = passkeysRefused.labels(protocol, 'unknown');
   }
 
   /**
-   * The failure reason to send back, or undefined when the request may go on. `from` (the client's address, for
-   * the log line) is a function so that the common case does not format it.
+   * The failure reason to send back, or undefined when the request may go on. The client's address (for the log
+   * line) is formatted only for a refusal: the common case allocates nothing.
    */
-  refusal(passkey: string | undefined, from: () => string): string | undefined {
+  refusal(passkey: string | undefined, a: A, b: B): string | undefined {
     if (passkey === undefined) {
       if (!this.config.privateMode) return undefined;
       this.missing.inc();
-      this.log.debug({ protocol: this.protocol, from: from() }, 'passkey missing');
+      this.log.debug({ protocol: this.protocol, from: this.clientAddress(a, b) }, 'passkey missing');
       return PASSKEY_REQUIRED;
     }
     if (this.keys.passkeyKnown(passkey)) return undefined;
     this.unknown.inc();
     // Never the whole key in a log: logs are read by more people than the key list.
-    this.log.debug({ protocol: this.protocol, from: from(), passkey: maskPasskey(passkey) }, 'passkey unknown');
+    this.log.debug({ protocol: this.protocol, from: this.clientAddress(a, b), passkey: maskPasskey(passkey) }, 'passkey unknown');
     return PASSKEY_UNKNOWN;
   }
 }

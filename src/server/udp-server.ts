@@ -21,9 +21,9 @@ import { RequestMeter, udpInvalidConnectionIds } from '../metrics/tracker-metric
 import type { Store } from '../store/store.js';
 import type { AbuseLimits } from '../abuse/abuse-limits.js';
 import type { AccessControl } from '../access/access-control.js';
+import { Admission } from './admission.js';
 import type { AnnouncePolicy } from './announce-policy.js';
 import type { InFlight } from './in-flight.js';
-import { PasskeyGate } from './passkeys.js';
 
 const connectMeter = new RequestMeter('udp', 'connect');
 const announceMeter = new RequestMeter('udp', 'announce');
@@ -58,10 +58,11 @@ export interface UdpTrackerDeps {
 export class UdpTracker {
   private readonly sockets: dgram.Socket[] = [];
 
-  private readonly passkeys: PasskeyGate;
+  /** The log line of a refused passkey names the client by its source address. */
+  private readonly admission: Admission<string>;
 
   constructor(private readonly deps: UdpTrackerDeps) {
-    this.passkeys = new PasskeyGate(deps.config, deps.access, deps.log, 'udp');
+    this.admission = new Admission(deps, 'udp', (address: string) => address);
   }
 
   /** Binds one socket per host; `::` is dual-stack, so IPv4 clients reach it too (as v4-mapped addresses). */
@@ -117,23 +118,15 @@ export class UdpTracker {
       this.send(socket, encodeUdpError(request.transactionId, 'invalid connection id', packet.length), address, sourcePort);
       return;
     }
+    const { admission } = this;
     // A scrape has no place for a passkey (BEP 41 URL data comes with announces): a private tracker refuses it.
-    const keyRefusal = this.passkeys.refusal(request.action === UDP_ACTION_ANNOUNCE ? request.passkey : undefined, () => address);
-    if (keyRefusal !== undefined) {
-      meter.count('rejected');
+    const refusal =
+      request.action === UDP_ACTION_ANNOUNCE
+        ? (admission.passkeyRefusal(request.passkey, meter, address) ?? admission.announceRefusal(request.infoHash, request.peerId, peer, meter))
+        : admission.passkeyRefusal(undefined, meter, address);
+    if (refusal !== undefined) {
       // Not bounded by the request's size: its connection ID proved the source address, nothing is reflected.
-      this.send(socket, encodeUdpError(request.transactionId, keyRefusal, Infinity), address, sourcePort);
-      return;
-    }
-    const refusal = request.action === UDP_ACTION_ANNOUNCE ? access.announceRefusal(request.infoHash, request.peerId, 'udp') : null;
-    if (refusal !== null) {
-      meter.count('rejected');
-      this.send(socket, encodeUdpError(request.transactionId, refusal, packet.length), address, sourcePort);
-      return;
-    }
-    if (request.action === UDP_ACTION_ANNOUNCE && !abuse.announceAllowed(peer, request.infoHash, 'udp')) {
-      meter.count('rejected');
-      this.send(socket, encodeUdpError(request.transactionId, abuse.rateLimitedReason, packet.length), address, sourcePort);
+      this.send(socket, encodeUdpError(request.transactionId, refusal.reason, Infinity), address, sourcePort);
       return;
     }
     const { store, policy, inFlight, log } = this.deps;

@@ -28,7 +28,7 @@ import type { InFlight } from './in-flight.js';
 import type { AbuseLimits } from '../abuse/abuse-limits.js';
 import type { AccessControl } from '../access/access-control.js';
 import { requesterPeer, trustedProxyKeys } from './http-server.js';
-import { PasskeyGate } from './passkeys.js';
+import { Admission } from './admission.js';
 import { PendingOffers } from './pending-offers.js';
 import { RequestMeter, answersDropped, wsAnnouncesRefused, wsConnections, wsSlowReaders, wsUpgradesRefused } from '../metrics/tracker-metrics.js';
 import type { Signal, SignalRouter } from './signal-router.js';
@@ -74,9 +74,10 @@ interface Connection {
   readonly passkey: string | undefined;
   /**
    * The (swarm, peer_id) pairs announced over this socket, flat: [infoHash, peerId, infoHash, peerId, …], so
-   * that closing it removes them all. Usually a few pairs under one peer_id: a short array beats a Map.
+   * that closing it removes them all. Usually a few pairs under one peer_id: a short array beats a Map. A new
+   * pair replaces the array with a longer copy: one grown by `push` keeps room for 16 more (~130 bytes a socket).
    */
-  readonly peers: string[];
+  peers: string[];
   pending: PendingOffers | null;
   /** Messages to write at the end of this event-loop turn (see WebSocketTracker.send), or null. */
   outbox: string[] | null;
@@ -94,10 +95,19 @@ function sharedPeerId(peers: readonly string[], peerId: string): string {
   return peerId;
 }
 
-/** A connection's source as the abuse limits count it: its address with port 0. */
+/** sourceOf's result, one per address family, port bytes left 0: an announce allocates no Buffer. */
+const SOURCE_V4 = Buffer.alloc(4 + 2);
+const SOURCE_V6 = Buffer.alloc(16 + 2);
+
+/**
+ * A connection's source as the abuse limits count it: its address with port 0. Valid until the next call (the
+ * abuse limits and the log line read it at once, nothing keeps it).
+ */
 function sourceOf(connection: Connection): Uint8Array {
-  const source = Buffer.alloc(connection.ip.length + 2);
-  source.write(connection.ip, 'latin1');
+  const { ip } = connection;
+  const source = ip.length === 4 ? SOURCE_V4 : SOURCE_V6;
+  // Byte by byte: a few chars, where Buffer#write's call into C++ costs more than the copy.
+  for (let i = 0; i < ip.length; i++) source[i] = ip.charCodeAt(i);
   return source;
 }
 
@@ -126,12 +136,12 @@ export class WebSocketTracker {
   /** Connections with messages queued in this event-loop turn (see send). */
   private sending: Connection[] = [];
   private readonly trustedProxies: ReadonlySet<string>;
-  private readonly passkeys: PasskeyGate;
+  private readonly admission: Admission<Connection>;
   private readonly hashes = new SharedHashes();
 
   constructor(private readonly deps: WsTrackerDeps) {
     this.trustedProxies = trustedProxyKeys(deps.config.trustedProxies);
-    this.passkeys = new PasskeyGate(deps.config, deps.access, deps.log, 'ws');
+    this.admission = new Admission(deps, 'ws', (connection: Connection) => compactPeerAddressText(sourceOf(connection)));
     deps.router.receiveWith((socket, signal) => this.receive(socket as Connection, signal));
   }
 
@@ -226,17 +236,12 @@ export class WebSocketTracker {
   private announce(connection: Connection, message: WsAnnounceMessage): void {
     const { config, store, inFlight, router } = this.deps;
     const { infoHash, peerId, event } = message;
-    if (this.passkeyRefused(connection, 'announce', announceMeter, infoHash)) return;
-    const refusal = this.deps.access.announceRefusal(infoHash, peerId, 'ws');
-    if (refusal !== null) {
-      announceMeter.count('rejected');
-      this.send(connection, encodeWsFailure('announce', refusal, infoHash));
-      return;
-    }
-    const { abuse } = this.deps;
-    if (!abuse.announceAllowed(sourceOf(connection), infoHash, 'ws')) {
-      announceMeter.count('rejected');
-      this.send(connection, encodeWsFailure('announce', abuse.rateLimitedReason, infoHash, abuse.retryAfter));
+    // The socket's passkey at each announce: keys get revoked.
+    const refusal =
+      this.admission.passkeyRefusal(connection.passkey, announceMeter, connection) ??
+      this.admission.announceRefusal(infoHash, peerId, sourceOf(connection), announceMeter);
+    if (refusal !== undefined) {
+      this.send(connection, encodeWsFailure('announce', refusal.reason, infoHash, refusal.retryAfter));
       return;
     }
     const { peers } = connection;
@@ -255,7 +260,7 @@ export class WebSocketTracker {
       }
       // Recorded before the store answers, so that a close meanwhile still removes the peer.
       kept = { infoHash: this.hashes.take(infoHash), peerId: sharedPeerId(peers, peerId) };
-      peers.push(kept.infoHash, kept.peerId);
+      connection.peers = peers.concat(kept.infoHash, kept.peerId);
       router.joined(connection.route, infoHash, peerId);
     }
     const started = performance.now();
@@ -342,7 +347,11 @@ export class WebSocketTracker {
 
   private scrape(connection: Connection, message: WsScrapeMessage): void {
     const { config, store, inFlight } = this.deps;
-    if (this.passkeyRefused(connection, 'scrape', scrapeMeter)) return;
+    const refusal = this.admission.passkeyRefusal(connection.passkey, scrapeMeter, connection);
+    if (refusal !== undefined) {
+      this.send(connection, encodeWsFailure('scrape', refusal.reason));
+      return;
+    }
     if (message.infoHashes.length === 0 && config.fullScrapeLimit === 0) {
       scrapeMeter.count('rejected');
       this.send(connection, encodeWsFailure('scrape', 'full scrape is disabled: give info_hash'));
@@ -365,15 +374,6 @@ export class WebSocketTracker {
         },
       )
       .finally(done);
-  }
-
-  /** Sends the failure when the socket's passkey lets it neither announce nor scrape (checked each time: keys get revoked). */
-  private passkeyRefused(connection: Connection, action: 'announce' | 'scrape', meter: RequestMeter, infoHash?: InfoHash): boolean {
-    const refusal = this.passkeys.refusal(connection.passkey, () => compactPeerAddressText(sourceOf(connection)));
-    if (refusal === undefined) return false;
-    meter.count('rejected');
-    this.send(connection, encodeWsFailure(action, refusal, infoHash));
-    return true;
   }
 
   /** A signal routed to a socket of this tracker: an offer is remembered so that its answer can be authorized. */
