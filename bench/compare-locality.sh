@@ -16,22 +16,9 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 
 DURATION=10 WARMUP=2 ROUNDS=2 SOURCES=256 SHARE=0.5 SEED=1
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --duration) DURATION=$2; shift 2 ;;
-    --warmup) WARMUP=$2; shift 2 ;;
-    --rounds) ROUNDS=$2; shift 2 ;;
-    --sources) SOURCES=$2; shift 2 ;;
-    --share) SHARE=$2; shift 2 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
-    *) echo "compare-locality: unknown argument $1" >&2; exit 2 ;;
-  esac
-done
-for v in "$DURATION" "$WARMUP" "$ROUNDS" "$SOURCES"; do
-  [[ "$v" =~ ^[0-9]+$ ]] || { echo "compare-locality: not a whole number: $v" >&2; exit 2; }
-done
+parse_options 'duration warmup rounds sources share' '' "$@"
+whole_numbers "$DURATION" "$WARMUP" "$ROUNDS" "$SOURCES"
 
-TSX=(node --import tsx)
 pin_cores "only $CORES core: running without pinning (figures will be poor)"
 TMP=$(mktemp -d /tmp/redswarm-locality.XXXXXX)
 OFF_PID=
@@ -42,9 +29,7 @@ cleanup() {
   rm -rf "$TMP"
   remove_build
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+on_exit cleanup
 
 "${TSX[@]}" bench/udp-load.ts --write-hashes "$TMP/spread.txt" --hashes 100000 --seed "$SEED"
 "${TSX[@]}" bench/udp-load.ts --write-hashes "$TMP/hot.txt" --hashes 20 --seed "$SEED"

@@ -40,33 +40,15 @@ ROUNDS=1
 HASHES=100000
 SEED=1
 PHASES=udp,http,http-close
-ONLY_OT=0
+ONLY_OPENTRACKER=0
 BUILD=0
 STORE=memory
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --duration) DURATION=$2; shift 2 ;;
-    --warmup) WARMUP=$2; shift 2 ;;
-    --rounds) ROUNDS=$2; shift 2 ;;
-    --hashes) HASHES=$2; shift 2 ;;
-    --seed) SEED=$2; shift 2 ;;
-    --phases) PHASES=$2; shift 2 ;;
-    --only-opentracker) ONLY_OT=1; shift ;;
-    --build) BUILD=1; shift ;;
-    --store) STORE=$2; shift 2 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
-    *) echo "compare-opentracker: unknown argument $1 (see --help)" >&2; exit 2 ;;
-  esac
-done
+parse_options 'duration warmup rounds hashes seed phases store' 'only-opentracker build' "$@"
 case "$STORE" in memory|redis-cluster) ;; *) echo "compare-opentracker: --store memory or redis-cluster" >&2; exit 2 ;; esac
-for v in "$DURATION" "$WARMUP" "$ROUNDS" "$HASHES" "$SEED"; do
-  [[ "$v" =~ ^[0-9]+$ ]] || { echo "compare-opentracker: not a whole number: $v" >&2; exit 2; }
-done
+whole_numbers "$DURATION" "$WARMUP" "$ROUNDS" "$HASHES" "$SEED"
 
-REDSWARM_CMD=${REDSWARM_CMD:-node --import tsx src/cli.ts}
 UDP_ARGS=${UDP_ARGS:-}
 HTTP_ARGS=${HTTP_ARGS:-}
-TSX=(node --import tsx)
 
 for bin in opentracker wrk taskset; do
   command -v "$bin" >/dev/null || { echo "compare-opentracker: $bin not found (apt-get install -y opentracker wrk)" >&2; exit 1; }
@@ -86,9 +68,7 @@ cleanup() {
   rm -rf "$TMP"
   remove_build
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+on_exit cleanup
 
 # Wait until a tracker answers a UDP announce for the last bench hash (for opentracker that
 # also proves that the whitelist has been loaded), at most 60 s.
@@ -107,7 +87,7 @@ OT_PID=$!
 wait_udp_ready opentracker "$OT_PID" "$OT_PORT" "$TMP/opentracker.log"
 echo "== opentracker: pid $OT_PID, 127.0.0.1:$OT_PORT (tcp+udp)"
 
-if [ "$ONLY_OT" = 0 ]; then
+if [ "$ONLY_OPENTRACKER" = 0 ]; then
   if [ "$BUILD" = 1 ]; then
     build_redswarm compare-build
   fi
@@ -157,7 +137,7 @@ run_phase() { # round phase tracker pid port
 IFS=',' read -r -a PHASE_LIST <<<"$PHASES"
 for round in $(seq 1 "$ROUNDS"); do
   for phase in "${PHASE_LIST[@]}"; do
-    if [ "$ONLY_OT" = 1 ]; then
+    if [ "$ONLY_OPENTRACKER" = 1 ]; then
       run_phase "$round" "$phase" opentracker "$OT_PID" "$OT_PORT"
     elif [ $((round % 2)) = 1 ]; then
       run_phase "$round" "$phase" opentracker "$OT_PID" "$OT_PORT"

@@ -13,16 +13,7 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 
 DURATION=10 WARMUP=2 WORKERS="1 2" PHASES=udp,http
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --duration) DURATION=$2; shift 2 ;;
-    --warmup) WARMUP=$2; shift 2 ;;
-    --workers) WORKERS=$2; shift 2 ;;
-    --phases) PHASES=$2; shift 2 ;;
-    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
-    *) echo "compare-workers: unknown argument $1" >&2; exit 2 ;;
-  esac
-done
+parse_options 'duration warmup workers phases' '' "$@"
 
 TMP=$(mktemp -d /tmp/redswarm-workers.XXXXXX)
 RS_PID=
@@ -32,7 +23,7 @@ cleanup() {
   rm -rf "$TMP" "$BUILD"
 }
 BUILD=$(mktemp -d "$PWD/.tmp-workers-build.XXXXXX")
-trap cleanup EXIT
+on_exit cleanup
 
 npx --no-install tsc -p tsconfig.json --outDir "$BUILD" --sourceMap false >/dev/null 2>&1 || true
 [ -f "$BUILD/src/cli.js" ] || { echo "compare-workers: build failed" >&2; exit 1; }

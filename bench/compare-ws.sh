@@ -34,24 +34,10 @@ WARMUP=3
 ROUNDS=1
 PHASES=webtorrent,announce-only,popular
 BUILD=0
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --duration) DURATION=$2; shift 2 ;;
-    --warmup) WARMUP=$2; shift 2 ;;
-    --rounds) ROUNDS=$2; shift 2 ;;
-    --phases) PHASES=$2; shift 2 ;;
-    --build) BUILD=1; shift ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
-    *) echo "compare-ws: unknown argument $1 (see --help)" >&2; exit 2 ;;
-  esac
-done
-for v in "$DURATION" "$WARMUP" "$ROUNDS"; do
-  [[ "$v" =~ ^[0-9]+$ ]] || { echo "compare-ws: not a whole number: $v" >&2; exit 2; }
-done
+parse_options 'duration warmup rounds phases' build "$@"
+whole_numbers "$DURATION" "$WARMUP" "$ROUNDS"
 
-REDSWARM_CMD=${REDSWARM_CMD:-node --import tsx src/cli.ts}
 LOAD_ARGS=${LOAD_ARGS:-}
-TSX=(node --import tsx)
 
 pin_cores "$CORES core(s) or no taskset: running without pinning (figures will be poor)"
 
@@ -65,9 +51,7 @@ cleanup() {
   rm -rf "$TMP"
   remove_build
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+on_exit cleanup
 
 # Wait until a tracker answers a WebSocket scrape, at most 60 s.
 wait_ws_ready() { # name pid port log

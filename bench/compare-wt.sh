@@ -39,27 +39,10 @@ PHASES=relay,idle
 TRACKERS=redswarm,wt-tracker,bittorrent-tracker
 BUILD=0
 REDIS_CLUSTER=
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --duration) DURATION=$2; shift 2 ;;
-    --warmup) WARMUP=$2; shift 2 ;;
-    --rounds) ROUNDS=$2; shift 2 ;;
-    --idle) IDLE=$2; shift 2 ;;
-    --phases) PHASES=$2; shift 2 ;;
-    --trackers) TRACKERS=$2; shift 2 ;;
-    --build) BUILD=1; shift ;;
-    --redis-cluster) REDIS_CLUSTER=$2; shift 2 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
-    *) echo "compare-wt: unknown argument $1 (see --help)" >&2; exit 2 ;;
-  esac
-done
-for v in "$DURATION" "$WARMUP" "$ROUNDS" "$IDLE"; do
-  [[ "$v" =~ ^[0-9]+$ ]] || { echo "compare-wt: not a whole number: $v" >&2; exit 2; }
-done
+parse_options 'duration warmup rounds idle phases trackers redis-cluster' build "$@"
+whole_numbers "$DURATION" "$WARMUP" "$ROUNDS" "$IDLE"
 [ -z "$REDIS_CLUSTER" ] || TRACKERS="$TRACKERS,redswarm-redis"
 
-REDSWARM_CMD=${REDSWARM_CMD:-node --import tsx src/cli.ts}
-TSX=(node --import tsx)
 pin_cores "$CORES core(s) or no taskset: running without pinning (figures will be poor)"
 
 TMP=$(mktemp -d /tmp/redswarm-compare-wt.XXXXXX)
@@ -70,9 +53,7 @@ cleanup() {
   rm -rf "$TMP"
   remove_build
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+on_exit cleanup
 
 [ "$BUILD" = 1 ] && build_redswarm compare-wt-build
 WT_DIR=${WT_TRACKER_DIR:-}

@@ -1,9 +1,59 @@
-# Shell functions shared by the compare-*.sh benches; sourced (from the repo root) after `set -euo pipefail`.
-# Messages name the script that sourced this file. Functions that use TMP, RESULTS, TSX or BUILD_DIR expect
+# Shell functions shared by the bench/*.sh scripts; sourced (from the repo root) after `set -euo pipefail`.
+# Messages name the script that sourced this file. Functions that use TMP, RESULTS or BUILD_DIR expect
 # the script to have set them.
 
 SCRIPT=$(basename "$0" .sh)
 CORES=$(nproc)
+TSX=(node --import tsx)
+# How to start redswarm; build_redswarm points it at a compiled build.
+REDSWARM_CMD=${REDSWARM_CMD:-node --import tsx src/cli.ts}
+
+# The script's leading comment block: its usage.
+usage() {
+  awk 'NR == 1 { next } !/^#/ { exit } { print }' "$0"
+}
+
+# Reads the script's command line into variables: `--NAME VALUE` for each NAME of the first list, `--NAME` (sets
+# 1) for each of the second, -h/--help prints the usage. The variable is NAME in upper case with - as _
+# (--redis-cluster: REDIS_CLUSTER); its value before the call is the default.
+parse_options() { # "names taking a value" "flag names" argument...
+  local valued=" $1 " flags=" $2 " name var
+  shift 2
+  while [ $# -gt 0 ]; do
+    name=${1#--}
+    var=${name^^}
+    var=${var//-/_}
+    if [ "$1" = -h ] || [ "$1" = --help ]; then
+      usage
+      exit 0
+    elif [ "$1" != "$name" ] && [[ $valued == *" $name "* ]]; then
+      [ $# -ge 2 ] || { echo "$SCRIPT: $1 needs a value (see --help)" >&2; exit 2; }
+      printf -v "$var" '%s' "$2"
+      shift 2
+    elif [ "$1" != "$name" ] && [[ $flags == *" $name "* ]]; then
+      printf -v "$var" 1
+      shift
+    else
+      echo "$SCRIPT: unknown argument $1 (see --help)" >&2
+      exit 2
+    fi
+  done
+}
+
+# Exits with a message unless every argument is a whole number.
+whole_numbers() { # value...
+  local v
+  for v in "$@"; do
+    [[ "$v" =~ ^[0-9]+$ ]] || { echo "$SCRIPT: not a whole number: $v" >&2; exit 2; }
+  done
+}
+
+# Runs the function named on exit, and on SIGINT or SIGTERM exits through it too.
+on_exit() { # function
+  trap "$1" EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
+}
 
 # PIN_TRACKER and PIN_GEN: taskset prefixes putting the trackers on TRACKER_CPU (default 0) and the generators
 # on GEN_CPU (default 1); on one core or without taskset both are empty and "$SCRIPT: <warning>" is printed.

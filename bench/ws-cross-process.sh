@@ -26,23 +26,10 @@ DURATION=10
 WARMUP=3
 ROUNDS=2
 REDIS_CLUSTER=
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --duration) DURATION=$2; shift 2 ;;
-    --warmup) WARMUP=$2; shift 2 ;;
-    --rounds) ROUNDS=$2; shift 2 ;;
-    --redis-cluster) REDIS_CLUSTER=$2; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
-    *) echo "ws-cross-process: unknown argument $1 (see --help)" >&2; exit 2 ;;
-  esac
-done
+parse_options 'duration warmup rounds redis-cluster' '' "$@"
 [ -n "$REDIS_CLUSTER" ] || { echo "ws-cross-process: --redis-cluster is required" >&2; exit 2; }
-for v in "$DURATION" "$WARMUP" "$ROUNDS"; do
-  [[ "$v" =~ ^[0-9]+$ ]] || { echo "ws-cross-process: not a whole number: $v" >&2; exit 2; }
-done
+whole_numbers "$DURATION" "$WARMUP" "$ROUNDS"
 
-REDSWARM_CMD=${REDSWARM_CMD:-node --import tsx src/cli.ts}
-TSX=(node --import tsx)
 pin_cores "$CORES core(s) or no taskset: running without pinning (figures will be poor)"
 
 TMP=$(mktemp -d /tmp/redswarm-ws-cross.XXXXXX)
@@ -51,9 +38,7 @@ cleanup() {
   stop_pids "${PIDS[@]}"
   rm -rf "$TMP"
 }
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+on_exit cleanup
 
 declare -A PID PORT METRICS
 for t in a b; do
