@@ -34,6 +34,27 @@ describe('LocalSignalRouter', () => {
     assert.equal(got.length, 1);
   });
 
+  it('never delivers an old route to the socket that took its place, nor a malformed route anywhere', () => {
+    const router = new LocalSignalRouter();
+    const got: object[] = [];
+    router.receiveWith((socket) => got.push(socket) > 0);
+    const first = {};
+    const old = router.attach(first);
+    router.detach(old);
+    const second = {};
+    const route = router.attach(second);
+    assert.notEqual(route, old);
+    assert.equal(router.deliver(old, signal), false, 'the slot is reused, the old route reaches nothing');
+    router.detach(old);
+    assert.equal(router.deliver(route, signal), true, 'detaching an old route leaves the new socket attached');
+    assert.deepEqual(got, [second]);
+    const [prefix, rest] = [route.slice(0, route.indexOf('/') + 1), route.slice(route.indexOf('/') + 1)];
+    for (const forged of [`${prefix}0${rest}`, `${prefix}${rest}0`, `${prefix}${rest}.0`, `${prefix}${rest.replace('.', '')}`, `${prefix}.`, prefix, `${prefix}Z${rest}`]) {
+      assert.equal(router.deliver(forged, signal), false, forged);
+    }
+    assert.equal(got.length, 1);
+  });
+
   it('never takes another process\'s route for one of its own sockets', () => {
     const here = new LocalSignalRouter();
     const there = new LocalSignalRouter();

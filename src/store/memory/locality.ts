@@ -191,31 +191,30 @@ export function localFirst<T extends { readonly peerId: string }>(local: readonl
   return peers;
 }
 
-/** A WebSocket swarm's peer as the selection reads it: its IP as a binary string ('' if unknown). */
-export interface AddressedPeer {
-  readonly ip: string;
-  readonly expiresAt: number;
+/** A WebSocket swarm's peers as the selection reads them: dense slots, each with its IP as a binary string ('' if unknown). */
+export interface AddressedSwarm {
+  readonly ips: readonly string[];
+  expiresAt(slot: number): number;
 }
 
-/** A LocalityView of a WebSocket swarm's dense peer list. */
+/** A LocalityView of a WebSocket swarm. */
 export class AddressedPeers implements LocalityView {
-  constructor(private readonly list: readonly AddressedPeer[]) {}
+  constructor(private readonly swarm: AddressedSwarm) {}
 
   get count(): number {
-    return this.list.length;
+    return this.swarm.ips.length;
   }
 
   prefixHash(slot: number): number {
-    const ip = this.list[slot]!.ip;
+    const ip = this.swarm.ips[slot]!;
     if (ip.length === 4) return prefixHash4(wordAt(ip, 0));
     return ip.length === 16 ? prefixHash6(wordAt(ip, 0), wordAt(ip, 4)) : 0;
   }
 
   tier(slot: number, to: number, now: number): number {
-    const peer = this.list[slot]!;
-    const ip = peer.ip;
-    const other = this.list[to]!.ip;
-    if (peer.expiresAt <= now || ip.length !== other.length || ip.length === 0) return NOT_LOCAL;
+    const ip = this.swarm.ips[slot]!;
+    const other = this.swarm.ips[to]!;
+    if (this.swarm.expiresAt(slot) <= now || ip.length !== other.length || ip.length === 0) return NOT_LOCAL;
     if (ip === other) return SAME_ADDRESS;
     const prefixLength = ip.length === 4 ? 3 : 6;
     for (let i = 0; i < prefixLength; i++) if (ip.charCodeAt(i) !== other.charCodeAt(i)) return NOT_LOCAL;

@@ -1,62 +1,106 @@
 /**
  * The embedded store's WebSocket (WebTorrent) swarms: peers known by peer_id, each with the route of its socket.
- * Kept apart from the packed HTTP/UDP tables and deliberately plain: a browser swarm is small, and a peer here
- * costs a socket anyway.
+ * Kept apart from the packed HTTP/UDP tables (a peer here is a peer_id and a route, not an address), but as
+ * compact: a tracker holds ~5 of them per connected browser, so a peer is a slot in a few parallel arrays, not
+ * an object and a Map entry (docs/performance.md, issue #15).
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { SwarmEventRecorder } from '../../events/recorder.js';
 import type { InfoHash, ScrapeCounts } from '../../protocol/types.js';
 import { ZERO_COUNTS, type SweepResult, type WsAnnounceRequest, type WsAnnounceResult, type WsPeer } from '../store.js';
 import { AddressedPeers, LocalitySelector, localFirst, localQuota } from './locality.js';
+import { FLAG_COUNTED, FLAG_SEEDER } from './peer-table.js';
+import { PeerIdIndex } from './ws-peer-index.js';
 
 /** Swarms swept per event-loop turn, so a full sweep never stalls requests for long. */
 const SWEEP_SLICE = 20_000;
+/** Swarms past this many peers get a peer_id index; smaller ones are scanned. */
+const INDEX_THRESHOLD = 16;
 
-interface WsPeerEntry {
-  readonly peerId: string;
-  /** The socket that announced the peer first: the only one it answers to while it lives. */
-  readonly route: string;
-  /** The socket's IP (binary string, '' if unknown), for locality mode. */
-  readonly ip: string;
-  seeder: boolean;
-  /** The peer's `completed` was already counted in the swarm's downloads. */
-  counted: boolean;
-  expiresAt: number;
-  /** Position in WsSwarm.list. */
-  slot: number;
-}
-
+/**
+ * One swarm's peers in parallel arrays indexed by slot (no object per peer: a tracker holds ~5 per connected
+ * browser), dense, so a random sample is index arithmetic; removal moves the last peer into the hole.
+ */
 class WsSwarm {
   /** Swarm events: the sequence number of its last event. */
   seq = 0;
-  constructor(readonly infoHash: InfoHash) {}
-  readonly byPeerId = new Map<string, WsPeerEntry>();
-  /** The same peers, dense, so a random sample is index arithmetic. */
-  readonly list: WsPeerEntry[] = [];
   seeders = 0;
   downloaded = 0;
   /** The second expired peers were last dropped. */
   checkedAt = 0;
+  readonly peerIds: string[] = [];
+  /** The socket that announced the peer first: the only one it answers to while it lives. */
+  readonly routes: string[] = [];
+  /** The socket's IP (binary string, '' if unknown), for locality mode. */
+  readonly ips: string[] = [];
+  /** expiresAt × 4 + flags (FLAG_SEEDER, FLAG_COUNTED): one unboxed number (expiresAt is whole seconds). */
+  readonly states: number[] = [];
+  private index: PeerIdIndex | null = null;
 
-  add(entry: WsPeerEntry): void {
-    entry.slot = this.list.length;
-    this.list.push(entry);
-    this.byPeerId.set(entry.peerId, entry);
-    if (entry.seeder) this.seeders++;
+  constructor(readonly infoHash: InfoHash) {}
+
+  get count(): number {
+    return this.peerIds.length;
   }
 
-  remove(entry: WsPeerEntry): void {
-    const last = this.list.pop()!;
-    if (last !== entry) {
-      last.slot = entry.slot;
-      this.list[entry.slot] = last;
+  /** The slot of `peerId`, or -1. */
+  find(peerId: string): number {
+    return this.index === null ? this.peerIds.indexOf(peerId) : this.index.find(peerId);
+  }
+
+  /** A new peer, neither seeder nor live until `renew` says. */
+  add(peerId: string, route: string, ip: string): number {
+    const slot = this.peerIds.length;
+    this.peerIds.push(peerId);
+    this.routes.push(route);
+    this.ips.push(ip);
+    this.states.push(0);
+    if (this.index !== null && this.index.fits(slot + 1)) this.index.insert(slot);
+    else if (slot + 1 > INDEX_THRESHOLD) this.index = new PeerIdIndex(this.peerIds);
+    return slot;
+  }
+
+  remove(slot: number): void {
+    const last = this.peerIds.length - 1;
+    this.index?.delete(this.peerIds[slot]!, slot);
+    if (this.isSeeder(slot)) this.seeders--;
+    if (slot !== last) {
+      this.index?.retarget(this.peerIds[last]!, last, slot);
+      this.peerIds[slot] = this.peerIds[last]!;
+      this.routes[slot] = this.routes[last]!;
+      this.ips[slot] = this.ips[last]!;
+      this.states[slot] = this.states[last]!;
     }
-    this.byPeerId.delete(entry.peerId);
-    if (entry.seeder) this.seeders--;
+    this.peerIds.pop();
+    this.routes.pop();
+    this.ips.pop();
+    this.states.pop();
+    if (this.index !== null && last < INDEX_THRESHOLD / 2) this.index = null;
+  }
+
+  expiresAt(slot: number): number {
+    return Math.floor(this.states[slot]! / 4);
+  }
+
+  isSeeder(slot: number): boolean {
+    return (this.states[slot]! & FLAG_SEEDER) !== 0;
+  }
+
+  /** A new announce of the peer at `slot`: its seeder flag and expiry; true when its `completed` is newly counted. */
+  renew(slot: number, seeder: boolean, expiresAt: number, completed: boolean): boolean {
+    const flags = this.states[slot]! & (FLAG_SEEDER | FLAG_COUNTED);
+    const counted = completed && (flags & FLAG_COUNTED) === 0;
+    this.seeders += Number(seeder) - (flags & FLAG_SEEDER);
+    this.states[slot] = expiresAt * 4 + (seeder ? FLAG_SEEDER : 0) + (counted ? FLAG_COUNTED : flags & FLAG_COUNTED);
+    return counted;
+  }
+
+  peer(slot: number): WsPeer {
+    return { peerId: this.peerIds[slot]!, route: this.routes[slot]! };
   }
 
   counts(): ScrapeCounts {
-    return { complete: this.seeders, incomplete: this.list.length - this.seeders, downloaded: this.downloaded };
+    return { complete: this.seeders, incomplete: this.peerIds.length - this.seeders, downloaded: this.downloaded };
   }
 }
 
@@ -86,38 +130,29 @@ export class WsSwarms {
     } else {
       this.expire(swarm, now);
     }
-    let entry = swarm.byPeerId.get(request.peerId);
-    // Expired peers are gone by now: an entry is a live one, and another route's peer is not this request's.
-    if (entry !== undefined && entry.route !== request.route) return { ...swarm.counts(), peers: [], conflict: true };
+    let slot = swarm.find(request.peerId);
+    // Expired peers are gone by now: a slot is a live peer, and another route's peer is not this request's.
+    if (slot >= 0 && swarm.routes[slot] !== request.route) return { ...swarm.counts(), peers: [], conflict: true };
     const seedersBefore = swarm.seeders;
-    const countBefore = swarm.list.length;
+    const countBefore = swarm.count;
     let peers: WsPeer[] = [];
     if (request.event === 'stopped') {
-      if (entry !== undefined) swarm.remove(entry);
+      if (slot >= 0) swarm.remove(slot);
     } else {
-      if (entry === undefined) {
-        entry = { peerId: request.peerId, route: request.route, ip: request.ip ?? '', seeder: request.seeder, counted: false, expiresAt: 0, slot: 0 };
-        swarm.add(entry);
-      } else {
-        swarm.seeders += Number(request.seeder) - Number(entry.seeder);
-        entry.seeder = request.seeder;
-      }
-      entry.expiresAt = now + this.ttl;
-      if (request.event === 'completed' && !entry.counted) {
-        entry.counted = true;
-        swarm.downloaded++;
-      }
-      peers = sample(swarm.list, request.numwant, entry.slot);
+      const expiresAt = now + this.ttl;
+      if (slot < 0) slot = swarm.add(request.peerId, request.route, request.ip ?? '');
+      if (swarm.renew(slot, request.seeder, expiresAt, request.event === 'completed')) swarm.downloaded++;
+      peers = sample(swarm, request.numwant, slot);
       const share = this.localityShare();
-      if (share !== null) peers = this.localFirst(swarm, entry.slot, peers, localQuota(peers.length, share), now);
+      if (share !== null) peers = this.localFirst(swarm, slot, peers, localQuota(peers.length, share), now);
     }
     this.seeders += swarm.seeders - seedersBefore;
-    this.peers += swarm.list.length - countBefore;
+    this.peers += swarm.count - countBefore;
     const result = { ...swarm.counts(), peers, conflict: false };
-    if (this.events !== undefined && (request.event !== 'stopped' || swarm.list.length < countBefore)) {
+    if (this.events !== undefined && (request.event !== 'stopped' || swarm.count < countBefore)) {
       this.events.announceWs(request, ++swarm.seq, result.complete, result.incomplete);
     }
-    if (swarm.list.length === 0) this.swarms.delete(request.infoHash);
+    if (swarm.count === 0) this.swarms.delete(request.infoHash);
     return result;
   }
 
@@ -126,7 +161,7 @@ export class WsSwarms {
       const swarm = this.swarms.get(infoHash);
       if (swarm === undefined) return ZERO_COUNTS;
       this.expire(swarm, now);
-      if (swarm.list.length === 0) this.swarms.delete(infoHash);
+      if (swarm.count === 0) this.swarms.delete(infoHash);
       return swarm.counts();
     });
   }
@@ -146,7 +181,7 @@ export class WsSwarms {
     let visited = 0;
     for (const [infoHash, swarm] of this.swarms) {
       peersRemoved += this.expire(swarm, now);
-      if (swarm.list.length === 0) {
+      if (swarm.count === 0) {
         this.swarms.delete(infoHash);
         swarmsRemoved++;
       }
@@ -167,8 +202,8 @@ export class WsSwarms {
 
   /** Locality mode: the random sample led by up to `quota` peers near the one at `self`. */
   private localFirst(swarm: WsSwarm, self: number, random: WsPeer[], quota: number, now: number): WsPeer[] {
-    const local = this.locality.localSlots(new AddressedPeers(swarm.list), swarm, self, quota, now);
-    return localFirst(local.map((slot) => peerOf(swarm.list[slot]!)), random, random.length);
+    const local = this.locality.localSlots(new AddressedPeers(swarm), swarm, self, quota, now);
+    return localFirst(local.map((slot) => swarm.peer(slot)), random, random.length);
   }
 
   /** Drops a swarm's expired peers, at most once a second; returns how many went. */
@@ -177,13 +212,13 @@ export class WsSwarms {
     swarm.checkedAt = now;
     let removed = 0;
     const seeders = swarm.seeders;
-    for (let i = swarm.list.length - 1; i >= 0; i--) {
-      const entry = swarm.list[i]!;
-      if (entry.expiresAt <= now) {
-        swarm.remove(entry);
-        removed++;
-        this.events?.expired(swarm.infoHash, 'ws', entry.peerId, entry.seeder, ++swarm.seq, swarm.seeders, swarm.list.length - swarm.seeders, now);
-      }
+    for (let slot = swarm.count - 1; slot >= 0; slot--) {
+      if (swarm.expiresAt(slot) > now) continue;
+      const peerId = swarm.peerIds[slot]!;
+      const seeder = swarm.isSeeder(slot);
+      swarm.remove(slot);
+      removed++;
+      this.events?.expired(swarm.infoHash, 'ws', peerId, seeder, ++swarm.seq, swarm.seeders, swarm.count - swarm.seeders, now);
     }
     this.peers -= removed;
     this.seeders -= seeders - swarm.seeders;
@@ -191,13 +226,9 @@ export class WsSwarms {
   }
 }
 
-function peerOf(entry: WsPeerEntry): WsPeer {
-  return { peerId: entry.peerId, route: entry.route };
-}
-
 /** Up to `want` distinct random peers other than the one at `exclude` (Floyd's sampling: O(want)). */
-function sample(list: readonly WsPeerEntry[], want: number, exclude: number): WsPeer[] {
-  const others = list.length - 1;
+function sample(swarm: WsSwarm, want: number, exclude: number): WsPeer[] {
+  const others = swarm.count - 1;
   if (want > others) want = others;
   if (want <= 0) return [];
   const picked = new Set<number>();
@@ -206,8 +237,6 @@ function sample(list: readonly WsPeerEntry[], want: number, exclude: number): Ws
     picked.add(picked.has(t) ? j : t);
   }
   const peers: WsPeer[] = [];
-  for (const index of picked) {
-    peers.push(peerOf(list[index >= exclude ? index + 1 : index]!));
-  }
+  for (const index of picked) peers.push(swarm.peer(index >= exclude ? index + 1 : index));
   return peers;
 }
