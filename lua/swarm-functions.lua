@@ -282,28 +282,34 @@ end
 
 -- ===== Swarm events (docs/events.md; src/events/) =====
 -- With events on, every function takes two more keys after the stats key, its event partition's stream and
--- expiry index, and event arguments after its own (function-contract.ts EVENT_ARGS): ARGV[2] the info hash in
--- hex, ARGV[3] the swarm kind, ARGV[4] the stream's MAXLEN (approximate trim), then for an announce ARGV[5]
--- its facts packed as field `a` (time event proto peer uploaded downloaded left seeder key), for a scrape
--- ARGV[5] `sweep` when it is the coordinator's expiry sweep. Every change appends one entry with the fields of
--- src/events/schema.ts EVENT_FIELDS in the same call (`n`: seq complete incomplete), numbered by the swarm's
--- next sequence number: field EVENT_SEQ_FIELD of its peers hash, which goes with the hash (a swarm forgotten
--- starts again at 1).
+-- expiry index, and event arguments after its own (function-contract.ts EVENT_ARGS): ARGV[2] the stream's
+-- MAXLEN (approximate trim), then for an announce ARGV[3] its facts packed as field `a` (ih swarm time event
+-- proto peer uploaded downloaded left seeder key), for a scrape ARGV[3] the swarm (`<ih> <swarm>`, as `a`
+-- starts) and ARGV[4] `sweep` when it is the coordinator's expiry sweep. Every change appends one entry with the
+-- fields of src/events/schema.ts EVENT_FIELDS in the same call (`n`: seq complete incomplete), numbered by the
+-- swarm's next sequence number: field EVENT_SEQ_FIELD of its peers hash, which goes with the hash (a swarm
+-- forgotten starts again at 1).
 -- The expiry index (a sorted set, member `<kind>:<info hash hex>`, score: when the swarm's keys expire) lets
 -- the coordinator visit the swarms whose keys are about to expire unannounced: its sweep reports their expired
 -- peers and keeps the keys of those with live peers (finish), so no peer vanishes unreported with its keys.
 -- Off, none of this runs.
 
--- The events context of a call, or nil with events off.
+-- The events context of a call, or nil with events off. (The announces' common path does without it.)
 local function events_of(keys, args, lists, now)
   local stream = keys[lists + 3]
   if not stream then return nil end
-  return { stream = stream, index = keys[lists + 4], ih = args[2], swarm = args[3], maxlen = args[4], args = args, now = now }
+  return { stream = stream, index = keys[lists + 4], args = args, now = now }
+end
+
+-- `<ih> <swarm>`: the start of the facts of the call's swarm (ARGV[3] begins with it).
+local function swarm_text(events)
+  return string.sub(events.args[3], 1, SWARM_TEXT_LENGTH)
 end
 
 -- Puts the swarm in its partition's expiry index at `keys_until`, or takes it out (nil).
 local function index_swarm(events, keys_until)
-  local member = events.swarm .. ':' .. events.ih
+  local swarm = events.args[3] -- `<ih> <kind>`, the kind 2 characters
+  local member = string.sub(swarm, SWARM_TEXT_LENGTH - 1, SWARM_TEXT_LENGTH) .. ':' .. string.sub(swarm, 1, SWARM_TEXT_LENGTH - 3)
   if keys_until then
     redis.call('ZADD', events.index, keys_until, member)
   else
@@ -311,17 +317,18 @@ local function index_swarm(events, keys_until)
   end
 end
 
--- Appends an event with the swarm's next sequence number: the facts (field `a`), the swarm's counts after the
--- change.
-local function emit(events, hash, facts, complete, incomplete)
-  local seq = redis.call('HINCRBY', hash, EVENT_SEQ_FIELD, 1)
-  redis.call('XADD', events.stream, 'MAXLEN', '~', events.maxlen, '*', 'v', EVENT_VERSION, 'ih', events.ih,
-    'swarm', events.swarm, 'n', seq .. ' ' .. complete .. ' ' .. incomplete, 'a', facts)
+-- Appends an event to `stream` with the swarm's next sequence number: the facts (field `a`), the swarm's counts
+-- after the change; `args`: the call's, with the event arguments. Strings, not numbers, to redis.call, and `n`
+-- by string.format('%d'): Lua and Redis turn a number into text as a float (%.14g, %.17g), which costs more.
+local function emit(stream, args, hash, facts, complete, incomplete)
+  local seq = redis.call('HINCRBY', hash, EVENT_SEQ_FIELD, '1')
+  redis.call('XADD', stream, 'MAXLEN', '~', args[2], '*', 'v', EVENT_VERSION,
+    'n', string.format('%d %d %d', seq, complete, incomplete), 'a', facts)
 end
 
 -- The announce's own event, its facts as the tracker sent them.
 local function emit_announce(events, hash, seeders, peers)
-  emit(events, hash, events.args[5], seeders, peers - seeders)
+  emit(events.stream, events.args, hash, events.args[3], seeders, peers - seeders)
 end
 
 -- The swarm's seeders and peers, from its lists.
@@ -335,12 +342,6 @@ end
 local function emit_change(swarm)
   local seeders, peers = swarm_counts(swarm)
   emit_announce(swarm.events, swarm.hash, seeders, peers)
-end
-
--- The announce's event on the common path, which changes no count: they are the header's.
-local function emit_unchanged(events, hash, raw)
-  local first_count, second_count, _, _, _, _, seeders = struct.unpack(HEADER, raw)
-  emit_announce(events, hash, seeders, first_count + second_count)
 end
 
 -- A peer as src/events/schema.ts peerText writes it: ip:port, [8 hex groups]:port, or a peer_id in hex.
@@ -358,12 +359,13 @@ end
 local function emit_expired(swarm, members, seeder, seeders, peers)
   local events, ws = swarm.events, swarm.lists == 1
   local proto, time = ws and 'ws' or '', string.format('%.0f', events.now * 1000)
+  local head = swarm_text(events) .. ' ' .. time .. ' expired ' .. proto .. ' '
   if not seeders then seeders, peers = swarm_counts(swarm) end
   for j, member in ipairs(members) do
     peers = peers - 1
     seeders = seeders - seeder[j]
     -- schema.ts expiredFacts: no byte counts, no key.
-    emit(events, swarm.hash, time .. ' expired ' .. proto .. ' ' .. peer_text(member, ws) .. '    ' .. seeder[j] .. ' ', seeders, peers - seeders)
+    emit(events.stream, events.args, swarm.hash, head .. peer_text(member, ws) .. '    ' .. seeder[j] .. ' ', seeders, peers - seeders)
   end
   return seeders, peers
 end
@@ -773,10 +775,11 @@ local function finish(swarm, now, ttl)
 end
 
 -- Whether no list of the header `raw` is due for an expiry scan (nor for other generations: the TTL
--- changed). Returns the current generation, when the keys' TTL runs out and the lists' shapes when none is.
+-- changed). Returns the current generation, when the keys' TTL runs out, the lists' shapes and the seeders when
+-- none is.
 local function not_due(raw, now, ttl)
   if #raw < HEADER_SIZE then return nil end -- the previous layout: the general path counts it first
-  local first_count, second_count, first_capacity, second_capacity, first_oldest, second_oldest, _, keys_until,
+  local first_count, second_count, first_capacity, second_capacity, first_oldest, second_oldest, seeders, keys_until,
     width, _, generation_seconds = struct.unpack(HEADER, raw)
   if generation_seconds ~= generation_length(ttl) then return nil end
   local generation = math.floor(now / generation_seconds)
@@ -784,7 +787,7 @@ local function not_due(raw, now, ttl)
   if (first_count > 0 and generation - first_oldest >= live_generations)
     or (second_count > 0 and generation - second_oldest >= live_generations) then return nil end
   if first_count + second_count > 0 and now >= keys_until + generation_seconds then return nil end
-  return generation, keys_until, first_count, second_count, first_capacity, second_capacity, width
+  return generation, keys_until, first_count, second_count, first_capacity, second_capacity, width, seeders
 end
 
 -- Whether an announce may take the common path: the peer is in the swarm (`peer_value`: its hash value), it
@@ -792,9 +795,9 @@ end
 -- does but `keys_until`.
 local function fast_allowed(raw, peer_value, event, now, ttl)
   if not peer_value or event == EVENT_STOPPED or event == EVENT_COMPLETED then return nil end
-  local generation, keys_until, first_count, second_count, first_capacity, second_capacity, width = not_due(raw, now, ttl)
+  local generation, keys_until, first_count, second_count, first_capacity, second_capacity, width, seeders = not_due(raw, now, ttl)
   if not generation or keys_until < now + ttl then return nil end
-  return generation, first_count, second_count, first_capacity, second_capacity, width
+  return generation, first_count, second_count, first_capacity, second_capacity, width, seeders
 end
 
 -- The common announce, in three commands with the caller's HMGET (WebSocket: four): a peer already in the
@@ -834,8 +837,7 @@ redis.register_function('announce_$V', function(keys, args)
   if #peer == 18 then family = 2 end
   local got = redis.call('HMGET', keys[1], HEADER_FIELD, peer)
   local raw, peer_value = got[1], got[2]
-  local events = events_of(keys, args, 2, now)
-  local generation, first_count, second_count, first_capacity, second_capacity = fast_allowed(raw, peer_value, event, now, ttl)
+  local generation, first_count, second_count, first_capacity, second_capacity, _, seeders = fast_allowed(raw, peer_value, event, now, ttl)
   if generation then
     local reply
     if family == 1 then
@@ -844,10 +846,12 @@ redis.register_function('announce_$V', function(keys, args)
       reply = fast_announce(raw, peer_value, keys[3], 18, second_count, second_capacity, generation, nil, numwant, random, seeder)
     end
     if reply then
-      if events then emit_unchanged(events, keys[1], raw) end
+      -- Events on (the stream is keys[5]): no count changed, they are the header's.
+      if keys[5] then emit(keys[5], args, keys[1], args[3], seeders, first_count + second_count - seeders) end
       return reply
     end
   end
+  local events = events_of(keys, args, 2, now)
   local swarm = load_swarm(keys, false, raw, now, ttl)
   if events then swarm.events = events end
   drop_abandoned(swarm, now)
@@ -873,15 +877,16 @@ redis.register_function('announce_ws_$V', function(keys, args)
   local size = 2 + #peer_id + #route
   local got = redis.call('HMGET', keys[1], HEADER_FIELD, peer_id)
   local raw, peer_value = got[1], got[2]
-  local events = events_of(keys, args, 1, now)
-  local generation, first_count, _, first_capacity, _, width = fast_allowed(raw, peer_value, event, now, ttl)
+  local generation, first_count, _, first_capacity, _, width, seeders = fast_allowed(raw, peer_value, event, now, ttl)
   if generation then
     local reply = fast_announce(raw, peer_value, keys[2], width, first_count, first_capacity, generation, route, numwant, random, seeder)
     if reply then
-      if events and not reply[3] then emit_unchanged(events, keys[1], raw) end
+      -- Events on (the stream is keys[4]): no count changed, they are the header's.
+      if keys[4] and not reply[3] then emit(keys[4], args, keys[1], args[3], seeders, first_count - seeders) end
       return reply
     end
   end
+  local events = events_of(keys, args, 1, now)
   local swarm = load_swarm(keys, true, raw, now, ttl)
   if events then swarm.events = events end
   drop_abandoned(swarm, now)
@@ -916,7 +921,7 @@ end)
 local function scrape(keys, args, ws)
   local now, limit, ttl = struct.unpack(SCRAPE_ARGS, args[1])
   -- Events on: the coordinator's sweep of a swarm whose keys are about to expire (see the events block).
-  local sweep = args[5] == 'sweep'
+  local sweep = args[4] == 'sweep'
   local raw = redis.call('HGET', keys[1], HEADER_FIELD)
   if not raw then
     if sweep then index_swarm(events_of(keys, args, ws and 1 or 2, now), nil) end

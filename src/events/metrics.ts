@@ -5,6 +5,7 @@
  */
 import { Gauge } from 'prom-client';
 import { FastCounter } from '../metrics/fast-metrics.js';
+import type { Reply } from '../store/redis/resp.js';
 
 const appended = new FastCounter('redswarm_events_appended_total', 'Swarm events appended (embedded store: to its sink; Redis store: calls that changed a swarm with events on).');
 const failures = new FastCounter('redswarm_events_append_failures_total', 'Swarm events that could not be appended: their announce got a failure reply.');
@@ -17,16 +18,19 @@ export const consumerLag = new Gauge({
   labelNames: ['stream', 'group'],
 });
 
-/** The Redis store's count: a call with events on appends its events exactly when it succeeds (one atomic call). */
-export function countEvents<T>(call: Promise<T>): Promise<T> {
-  return call.then(
-    (result) => {
-      eventsAppended.inc();
-      return result;
-    },
-    (error: unknown) => {
-      eventAppendFailures.inc();
-      throw error;
-    },
-  );
+/**
+ * The Redis store's count: a call with events on appends its events exactly when it succeeds (one atomic call).
+ * Its decoder, wrapped here, counts the success; countAppendFailure, given to the call as its failure hook
+ * (script-client.ts), the failure: no promise more per announce.
+ */
+export function countingEvents<T>(decode: (reply: Reply) => T): (reply: Reply) => T {
+  return (reply) => {
+    const result = decode(reply);
+    eventsAppended.inc();
+    return result;
+  };
+}
+
+export function countAppendFailure(): void {
+  eventAppendFailures.inc();
 }

@@ -16,17 +16,17 @@ export class SwarmEventRecorder {
   constructor(readonly sink: EventSink) {}
 
   announce(request: AnnounceRequest, seq: number, complete: number, incomplete: number): void {
-    this.hold(this.sink.append(request.infoHash, eventValues(request.infoHash, 'bt', seq, wireAnnounceFacts(request), complete, incomplete)));
+    this.hold(this.sink.append(request.infoHash, eventValues(seq, wireAnnounceFacts(request), complete, incomplete)));
   }
 
   announceWs(request: WsAnnounceRequest, seq: number, complete: number, incomplete: number): void {
-    this.hold(this.sink.append(request.infoHash, eventValues(request.infoHash, 'ws', seq, wsAnnounceFacts(request), complete, incomplete)));
+    this.hold(this.sink.append(request.infoHash, eventValues(seq, wsAnnounceFacts(request), complete, incomplete)));
   }
 
   /** A peer that expired: `peer` is a compact peer (HTTP/UDP swarm) or a peer_id (WebSocket swarm). */
   expired(infoHash: InfoHash, swarm: SwarmKind, peer: Uint8Array | string, seeder: boolean, seq: number, complete: number, incomplete: number, nowSeconds: number): void {
-    const facts = expiredFacts(nowSeconds * 1000, typeof peer === 'string' ? hexOf(peer) : peerText(peer), seeder, swarm === 'ws' ? 'ws' : null);
-    this.hold(this.sink.append(infoHash, eventValues(infoHash, swarm, seq, facts, complete, incomplete)));
+    const facts = expiredFacts(infoHash, swarm, nowSeconds * 1000, typeof peer === 'string' ? hexOf(peer) : peerText(peer), seeder, swarm === 'ws' ? 'ws' : null);
+    this.hold(this.sink.append(infoHash, eventValues(seq, facts, complete, incomplete)));
   }
 
   /**

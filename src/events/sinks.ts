@@ -13,8 +13,8 @@ import { ScriptClient } from '../store/redis/script-client.js';
 import { EventPartitions } from '../store/redis/swarm-keys.js';
 import { EventsMaintenance } from './maintenance.js';
 import { eventsAppended, eventAppendFailures } from './metrics.js';
-import { entryFields, jsonLine, type EventValues } from './schema.js';
-import { tailBytes, writeTail, type EventTail, type EventsOptions } from './store-events.js';
+import { decimalDigits, entryFields, jsonLine, writeDecimal, writeLatin1, type EventValues } from './schema.js';
+import type { EventsOptions } from './store-events.js';
 
 export interface EventSink {
   /** Appends one event of the swarm of `infoHash`; settles when the sink has it (Redis: acknowledged). */
@@ -29,7 +29,7 @@ export interface EventSink {
  */
 export class RedisStreamSink implements EventSink {
   private readonly partitions: EventPartitions;
-  private readonly heads: readonly EventTail[];
+  private readonly heads: readonly (readonly string[])[];
   private readonly maintenance: EventsMaintenance;
 
   private constructor(
@@ -72,13 +72,33 @@ export class RedisStreamSink implements EventSink {
 }
 
 /** `XADD <stream> MAXLEN ~ <n> * <field> <value> …` as RESP. */
-function xaddCommand(head: EventTail, event: EventValues): Buffer {
+function xaddCommand(head: readonly string[], event: EventValues): Buffer {
   const args = head.concat(entryFields(event));
   const count = `*${args.length}\r\n`;
-  const out = Buffer.allocUnsafe(count.length + tailBytes(args));
+  const out = Buffer.allocUnsafe(count.length + bulksBytes(args));
   out.write(count, 0, 'latin1');
-  writeTail(out, count.length, args);
+  writeBulks(out, count.length, args);
   return out;
+}
+
+/** Bytes of latin1 values as RESP bulk strings. */
+function bulksBytes(values: readonly string[]): number {
+  let bytes = 0;
+  for (const value of values) bytes += value.length + decimalDigits(value.length) + 5; // $<len>\r\n<value>\r\n
+  return bytes;
+}
+
+/** Writes latin1 values as RESP bulk strings at `at`. */
+function writeBulks(out: Buffer, at: number, values: readonly string[]): void {
+  for (const value of values) {
+    out[at] = 0x24; // $
+    at = writeDecimal(out, at + 1, value.length);
+    out[at++] = 13;
+    out[at++] = 10;
+    at = writeLatin1(out, at, value);
+    out[at++] = 13;
+    out[at++] = 10;
+  }
 }
 
 /** XADD answers the new entry's ID. */

@@ -1,12 +1,13 @@
 /**
  * What the stores need to record swarm events: the options, and an announce's facts (schema.ts). The Redis
- * store passes them to its functions as event arguments (`tail`, function-contract.ts EVENT_ARGS); the embedded
- * store completes the event itself and hands it to a sink (sinks.ts).
+ * store passes them to its functions as event arguments (`tail`, function-contract.ts EVENT_ARGS), written as
+ * RESP straight into one reused buffer; the embedded store completes the event itself and hands it to a sink
+ * (sinks.ts).
  */
 import type { AnnounceRequest, InfoHash } from '../protocol/types.js';
 import type { WsAnnounceRequest } from '../store/store.js';
 import { SWEEP_ARGUMENT } from '../store/redis/function-contract.js';
-import { announceFacts, hexOf, peerText, type SwarmKind } from './schema.js';
+import { SWARM_TEXT_LENGTH, announceFactsBound, decimalDigits, writeAnnounceFacts, writeDecimal, writeHexOf, writeLatin1, writtenText, type AnnounceFacts, type EventProtocol, type SwarmKind } from './schema.js';
 
 export interface EventsOptions {
   /** Event partitions (streams) across the deployment; changing it is an offline operation (docs/events.md). */
@@ -15,79 +16,93 @@ export interface EventsOptions {
   readonly maxlen: number;
 }
 
-/** An HTTP/UDP announce's facts (field `a`). */
+/** An HTTP/UDP announce's facts (field `a`), as text for the embedded store's sinks. */
 export function wireAnnounceFacts(request: AnnounceRequest): string {
-  return announceFacts(Date.now(), request.event, peerText(request.peer), request.seeder, request, request.protocol ?? 'http');
+  return writtenText(announceFactsBound(request.peer, request), (out) =>
+    writeAnnounceFacts(out, 0, request.infoHash, 'bt', Date.now(), request.event, request.peer, request.seeder, request, request.protocol ?? 'http'),
+  );
 }
 
-/** A WebSocket announce's facts (field `a`). */
+/** A WebSocket announce's facts (field `a`), as text for the embedded store's sinks. */
 export function wsAnnounceFacts(request: WsAnnounceRequest): string {
-  return announceFacts(Date.now(), request.removed === true ? 'removed' : request.event, hexOf(request.peerId), request.seeder, request, 'ws');
-}
-
-/** The event arguments after a function's own (function-calls.ts `tail`): latin1 text (schema.ts), a byte a character. */
-export type EventTail = readonly string[];
-
-/** Bytes of the tail as RESP bulk strings. */
-export function tailBytes(tail: EventTail): number {
-  let bytes = 0;
-  for (const value of tail) bytes += value.length + digits(value.length) + 5; // $<len>\r\n<value>\r\n
-  return bytes;
-}
-
-function digits(n: number): number {
-  let count = 1;
-  while (n >= 10) {
-    n = Math.floor(n / 10);
-    count++;
-  }
-  return count;
+  const event = request.removed === true ? 'removed' : request.event;
+  return writtenText(announceFactsBound(request.peerId, request), (out) =>
+    writeAnnounceFacts(out, 0, request.infoHash, 'ws', Date.now(), event, request.peerId, request.seeder, request, 'ws'),
+  );
 }
 
 /**
- * Writes the tail as RESP bulk strings at `at`, straight into the command, a byte at a time: the values are short,
- * and a Buffer.write per value costs more than the copy (~0.15 µs each).
+ * The event arguments after a function's own (function-calls.ts `tail`), as RESP bulk strings: a view of the
+ * writer's buffer, valid until its next call (the command is built at once).
  */
-export function writeTail(out: Buffer, at: number, tail: EventTail): void {
-  for (const value of tail) {
-    out[at++] = 0x24; // $
-    const length = value.length;
-    at += digits(length);
-    for (let n = length, d = at - 1; ; n = Math.floor(n / 10), d--) {
-      out[d] = 48 + (n % 10);
-      if (n < 10) break;
-    }
-    out[at++] = 13;
-    out[at++] = 10;
-    at = writeLatin1(out, at, value);
-    out[at++] = 13;
-    out[at++] = 10;
-  }
-}
+export type EventTail = Buffer;
 
-function writeLatin1(out: Buffer, at: number, text: string): number {
-  for (let i = 0; i < text.length; i++) out[at++] = text.charCodeAt(i);
-  return at;
-}
+/** Room for the `$<length>\r\n` of an argument (up to 9 digits). */
+const HEAD_ROOM = 12;
 
-/** The event arguments of the Redis functions: the swarm (info hash in hex, kind), MAXLEN, then an announce's facts (one string). */
+/**
+ * The event arguments of the Redis functions (function-contract.ts EVENT_ARGS): MAXLEN, then an announce's
+ * facts (field `a`, the swarm first), or a scrape's swarm (`<ih> <swarm>`) and SWEEP_ARGUMENT or ''. Written
+ * into one buffer it reuses: no strings, no arrays per call.
+ */
 export class RedisEventArgs {
-  private readonly maxlen: string;
+  /** `$<n>\r\n<maxlen>\r\n`. */
+  private readonly maxlen: Buffer;
+  /** Where the facts start: after MAXLEN's bulk and their own `$<length>\r\n`. */
+  private readonly valueAt: number;
+  private out = Buffer.allocUnsafe(1024);
 
   constructor(options: EventsOptions) {
-    this.maxlen = String(options.maxlen);
+    this.maxlen = Buffer.from(`$${String(options.maxlen).length}\r\n${options.maxlen}\r\n`, 'latin1');
+    this.valueAt = this.maxlen.length + HEAD_ROOM;
   }
 
   announce(request: AnnounceRequest): EventTail {
-    return [hexOf(request.infoHash), 'bt', this.maxlen, wireAnnounceFacts(request)];
+    return this.announceTail(request.infoHash, 'bt', request.event, request.peer, request.seeder, request, request.protocol ?? 'http');
   }
 
   announceWs(request: WsAnnounceRequest): EventTail {
-    return [hexOf(request.infoHash), 'ws', this.maxlen, wsAnnounceFacts(request)];
+    return this.announceTail(request.infoHash, 'ws', request.removed === true ? 'removed' : request.event, request.peerId, request.seeder, request, 'ws');
   }
 
   /** A scrape, which may expire peers; `sweep`: the coordinator's expiry sweep. */
   scrape(infoHash: InfoHash, swarm: SwarmKind, sweep: boolean): EventTail {
-    return [hexOf(infoHash), swarm, this.maxlen, sweep ? SWEEP_ARGUMENT : ''];
+    const out = this.out;
+    let at = copyBytes(out, 0, this.maxlen);
+    at = copyBytes(out, at, SWARM_HEAD);
+    at = writeHexOf(out, at, infoHash);
+    out[at++] = 0x20;
+    at = writeLatin1(out, at, swarm);
+    at = writeLatin1(out, at, sweep ? SWEEP_TAIL : NO_SWEEP_TAIL);
+    return out.subarray(0, at);
   }
+
+  private announceTail(infoHash: InfoHash, swarm: SwarmKind, event: AnnounceRequest['event'] | 'removed', peer: Uint8Array | string, seeder: boolean, facts: AnnounceFacts, protocol: EventProtocol): EventTail {
+    const bound = this.valueAt + announceFactsBound(peer, facts) + 2;
+    if (this.out.length < bound) this.out = Buffer.allocUnsafe(2 * bound);
+    const out = this.out;
+    const end = writeAnnounceFacts(out, this.valueAt, infoHash, swarm, Date.now(), event, peer, seeder, facts, protocol);
+    out[end] = 13;
+    out[end + 1] = 10;
+    // `$<length>\r\n` right before the facts, MAXLEN's bulk before it.
+    const length = end - this.valueAt;
+    const start = this.valueAt - 3 - decimalDigits(length) - this.maxlen.length;
+    let at = copyBytes(out, start, this.maxlen);
+    out[at] = 0x24; // $
+    at = writeDecimal(out, at + 1, length);
+    out[at] = 13;
+    out[at + 1] = 10;
+    return out.subarray(start, end + 2);
+  }
+}
+
+/** A scrape's swarm argument's head (`<ih> <swarm>`, SWARM_TEXT_LENGTH bytes), and its sweep argument after it. */
+const SWARM_HEAD = Buffer.from(`$${SWARM_TEXT_LENGTH}\r\n`, 'latin1');
+const SWEEP_TAIL = `\r\n$${SWEEP_ARGUMENT.length}\r\n${SWEEP_ARGUMENT}\r\n`;
+const NO_SWEEP_TAIL = '\r\n$0\r\n\r\n';
+
+/** Byte loop: a Buffer.copy of a few bytes costs more. */
+function copyBytes(out: Buffer, at: number, bytes: Buffer): number {
+  for (let i = 0; i < bytes.length; i++) out[at++] = bytes[i]!;
+  return at;
 }

@@ -86,7 +86,7 @@ describe('Redis store events', () => {
     ]);
     assert.deepEqual(
       { ...events[1], time: 0 },
-      { v: 2, ih: Buffer.from(ih, 'latin1').toString('hex'), swarm: 'bt', seq: 2, time: 0, event: 'update', proto: 'udp', peer: '10.0.0.1:6881', key: 'k1', uploaded: 11, downloaded: 20, left: 30, seeder: false, complete: 0, incomplete: 1 },
+      { v: 3, ih: Buffer.from(ih, 'latin1').toString('hex'), swarm: 'bt', seq: 2, time: 0, event: 'update', proto: 'udp', peer: '10.0.0.1:6881', key: 'k1', uploaded: 11, downloaded: 20, left: 30, seeder: false, complete: 0, incomplete: 1 },
     );
     assert.equal(events[2]!.key, 'pk');
     assert.equal(events[2]!.uploaded, null);

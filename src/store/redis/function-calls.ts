@@ -7,7 +7,7 @@
 import type { AnnounceResult, InfoHash, ScrapeCounts } from '../../protocol/types.js';
 import type { WsAnnounceResult, WsPeer } from '../store.js';
 import { ANNOUNCE_ARGUMENTS, GENERATIONS, HEADER_FIELD, SCRAPE_ARGUMENTS, STATS_BUCKET, STATS_COUNTS, STATS_HEAD, SWARM_HEADER, WS_CONFLICT } from './function-contract.js';
-import { tailBytes, writeTail, type EventTail } from '../../events/store-events.js';
+import type { EventTail } from '../../events/store-events.js';
 import type { Reply } from './resp.js';
 import { KEY_LENGTH, SLOTS, STATS_KEY_LENGTH, swarmSlot, writeKey, writeStatsKey, type EventPartitions } from './swarm-keys.js';
 
@@ -77,7 +77,7 @@ export class FunctionCall {
     const sizeLine = `$${size}\r\n`;
     const partitions = this.events?.partitions;
     const stream = partitions === undefined ? undefined : this.streamBulks[partitions.partitionOf(infoHash)]!;
-    const tailLength = stream === undefined || tail === undefined ? 0 : tailBytes(tail);
+    const tailLength = stream === undefined || tail === undefined ? 0 : tail.length;
     const extra = stream === undefined ? 0 : stream.length + tailLength;
     const out = Buffer.allocUnsafe(this.head.length + this.kinds.length * (KEY_LENGTH + 7) + STATS_KEY_LENGTH + 6 + sizeLine.length + size + 2 + extra);
     let at = this.head.copy(out, 0);
@@ -105,14 +105,14 @@ export class FunctionCall {
     const end = out.length - tailLength;
     out[end - 2] = 13;
     out[end - 1] = 10;
-    if (tailLength > 0) writeTail(out, end, tail!);
+    if (tailLength > 0) out.set(tail!, end);
     return out;
   }
 }
 
 /** Where the argument starts in a command of FunctionCall.command (`tail`: the event arguments after it). */
 export function argumentAt(command: Buffer, size: number, tail?: EventTail): number {
-  return command.length - 2 - size - (tail === undefined ? 0 : tailBytes(tail));
+  return command.length - 2 - size - (tail === undefined ? 0 : tail.length);
 }
 
 /** Writes the fixed part of an announce's argument (ANNOUNCE_ARGUMENTS) at `at`. */

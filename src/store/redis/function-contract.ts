@@ -7,7 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { EVENT_FIELDS, EVENT_SCHEMA_VERSION } from '../../events/schema.js';
+import { EVENT_FIELDS, EVENT_SCHEMA_VERSION, SWARM_TEXT_LENGTH } from '../../events/schema.js';
 import type { AnnounceEvent } from '../../protocol/types.js';
 import { WIRE_KEYS, WS_KEYS } from './swarm-keys.js';
 
@@ -159,10 +159,10 @@ export const FUNCTIONS = Object.freeze({
 });
 
 // ----- Swarm events (docs/events.md): with events on, the functions take the partition's stream and expiry
-// index as two more keys (after the stats key) and these arguments after their own: the swarm (info hash in
-// hex, kind) and the stream's MAXLEN, then for an announce its facts (src/events/schema.ts field `a`, one
-// string), for a scrape SWEEP_ARGUMENT or ''.
-export const EVENT_ARGS = Object.freeze({ announce: 3 + 1, scrape: 3 + 1 });
+// index as two more keys (after the stats key) and these arguments after their own: the stream's MAXLEN, then
+// for an announce its facts (src/events/schema.ts field `a`, one string, which starts with the swarm: `<info
+// hash in hex> <kind>`), for a scrape the swarm (`<info hash in hex> <kind>`) and SWEEP_ARGUMENT or ''.
+export const EVENT_ARGS = Object.freeze({ announce: 2, scrape: 3 });
 /** The last event argument of a scrape that is the coordinator's expiry sweep. */
 export const SWEEP_ARGUMENT = 'sweep';
 /** The peers hash's field that holds the swarm's last event sequence number (never a peer's field, nor HEADER_FIELD). */
@@ -191,7 +191,7 @@ export function luaConstants(): string {
     `local ${events.map(([event]) => `EVENT_${event.toUpperCase()}`).join(', ')} = ${events.map(([, code]) => code).join(', ')}`,
     `local FLAG_SEEDER, FLAG_COUNTED, POSITION_STEP = ${PEER_FLAGS.seeder}, ${PEER_FLAGS.completedCounted}, ${POSITION_STEP}`,
     `local WS_CONFLICT = ${WS_CONFLICT}`,
-    `local EVENT_VERSION, EVENT_SEQ_FIELD = '${EVENT_SCHEMA_VERSION}', '${EVENT_SEQ_FIELD}'`,
+    `local EVENT_VERSION, EVENT_SEQ_FIELD, SWARM_TEXT_LENGTH = '${EVENT_SCHEMA_VERSION}', '${EVENT_SEQ_FIELD}', ${SWARM_TEXT_LENGTH}`,
     `-- The stream entry's fields: ${EVENT_FIELDS.join(', ')}`,
     '',
   ].join('\n');

@@ -29,7 +29,7 @@ import {
   statsHeadCommands,
   wsAnnounceCommand,
 } from './function-calls.js';
-import { countEvents } from '../../events/metrics.js';
+import { countAppendFailure, countingEvents } from '../../events/metrics.js';
 import { RedisEventArgs, type EventsOptions } from '../../events/store-events.js';
 import { EVENT_ARGS, EVENT_CODES, FUNCTIONS, PEER_FLAGS, functionLibrary } from './function-contract.js';
 import type { Reply } from './resp.js';
@@ -80,6 +80,10 @@ export class RedisStore implements Store {
   /** Events on: the partitions (which also place the swarm keys) and the functions' event arguments. */
   private readonly partitions: EventPartitions | undefined;
   private readonly eventArgs: RedisEventArgs | undefined;
+  /** The announces' decoders, and what a failed announce tells (events on: they count the events). */
+  private readonly announceDecoder: typeof decodeAnnounce;
+  private readonly wsAnnounceDecoder: typeof decodeWsAnnounce;
+  private readonly announceFailed: (() => void) | undefined;
 
   private constructor(
     private readonly redis: Redis | Cluster,
@@ -91,6 +95,9 @@ export class RedisStore implements Store {
     const partitions = options.events === undefined ? undefined : new EventPartitions(options.events.partitions);
     this.partitions = partitions;
     this.eventArgs = options.events === undefined ? undefined : new RedisEventArgs(options.events);
+    this.announceDecoder = options.events === undefined ? decodeAnnounce : countingEvents(decodeAnnounce);
+    this.wsAnnounceDecoder = options.events === undefined ? decodeWsAnnounce : countingEvents(decodeWsAnnounce);
+    this.announceFailed = options.events === undefined ? undefined : countAppendFailure;
     const call = ({ name, keys }: { name: string; keys: readonly string[] }, args: number) =>
       new FunctionCall(`${name}_${version}`, keys, partitions === undefined ? undefined : { partitions, args });
     this.announceCall = call(FUNCTIONS.announce, EVENT_ARGS.announce);
@@ -121,8 +128,7 @@ export class RedisStore implements Store {
       request.seeder ? SEEDER_FLAG : 0,
       this.eventArgs?.announce(request),
     );
-    const reply = this.client.call(swarmSlot(request.infoHash, this.partitions), command, decodeAnnounce);
-    return this.eventArgs === undefined ? reply : countEvents(reply);
+    return this.client.call(swarmSlot(request.infoHash, this.partitions), command, this.announceDecoder, this.announceFailed);
   }
 
   announceWs(request: WsAnnounceRequest): Promise<WsAnnounceResult> {
@@ -142,8 +148,7 @@ export class RedisStore implements Store {
       request.seeder ? SEEDER_FLAG : 0,
       this.eventArgs?.announceWs(request),
     );
-    const reply = this.client.call(swarmSlot(request.infoHash, this.partitions), command, decodeWsAnnounce);
-    return this.eventArgs === undefined ? reply : countEvents(reply);
+    return this.client.call(swarmSlot(request.infoHash, this.partitions), command, this.wsAnnounceDecoder, this.announceFailed);
   }
 
   /** Each hash is its own read (in its own slot); the reads to one node go out in one write. */

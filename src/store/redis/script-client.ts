@@ -109,13 +109,13 @@ abstract class RoutedCall implements Routed {
   protected abstract settleFailed(error: Error): void;
 }
 
-/** A call of the caller's, decoded with `decode` when its reply comes. */
+/** A call of the caller's, decoded with `decode` when its reply comes; `failed` is told when it fails. */
 class Call<T> extends RoutedCall {
   resolve!: (value: T) => void;
   reject!: (error: Error) => void;
   readonly promise: Promise<T>;
 
-  constructor(client: ScriptClient, slot: number, command: Buffer, readonly decode: (reply: Reply) => T, deadline: number) {
+  constructor(client: ScriptClient, slot: number, command: Buffer, readonly decode: (reply: Reply) => T, deadline: number, readonly failed?: () => void) {
     super(client, slot, command, deadline);
     this.promise = new Promise<T>((resolve, reject) => {
       this.resolve = resolve;
@@ -128,13 +128,14 @@ class Call<T> extends RoutedCall {
     try {
       decoded = this.decode(value);
     } catch (error) {
-      this.reject(error as Error);
+      this.settleFailed(error as Error);
       return;
     }
     this.resolve(decoded);
   }
 
   protected settleFailed(error: Error): void {
+    this.failed?.();
     this.reject(error);
   }
 }
@@ -409,10 +410,10 @@ export class ScriptClient {
 
   /**
    * Sends `command` (a complete FCALL, every key in `slot`) and resolves with its decoded reply; `decode`
-   * throws on a reply of the wrong shape.
+   * throws on a reply of the wrong shape. `failed`: told when the call fails (a counter: no promise more for it).
    */
-  call<T>(slot: number, command: Buffer, decode: (reply: Reply) => T): Promise<T> {
-    const call = new Call(this, slot, command, decode, Date.now() + this.timeoutMs);
+  call<T>(slot: number, command: Buffer, decode: (reply: Reply) => T, failed?: () => void): Promise<T> {
+    const call = new Call(this, slot, command, decode, Date.now() + this.timeoutMs, failed);
     this.dispatch(call, undefined, false);
     return call.promise;
   }
