@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { Counter, Gauge } from 'prom-client';
-import type { Logger } from '../log.js';
+import { throttledWarning, type Logger } from '../log.js';
 import type { Store } from '../store/store.js';
 import { isAlive, removeProcess, silentProcesses } from './process-registry.js';
 
@@ -19,6 +19,10 @@ const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('
 
 const leaseHeld = new Gauge({ name: 'redswarm_coordinator_lease_held', help: '1 while this process holds the coordinator lease (one process across the deployment).' });
 const deadProcesses = new Counter({ name: 'redswarm_coordinator_dead_processes_total', help: 'Tracker processes found dead (heartbeat expired) and cleaned up by this process as coordinator.' });
+const slowRounds = new Counter({
+  name: 'redswarm_coordinator_slow_answers_total',
+  help: 'Coordinator rounds that Redis answered slower than a beat period (heartbeat TTL / 3): nobody is judged dead for a heartbeat TTL after one. Rising steadily: Redis or this process is overloaded, and dead processes are not removed.',
+});
 const peersRemoved = new Counter({ name: 'redswarm_coordinator_peers_removed_total', help: 'WebSocket peers of dead processes removed from their swarms by this process as coordinator.' });
 
 export interface CoordinatorTimes {
@@ -38,6 +42,7 @@ export class Coordinator {
    * until Redis has answered this process for a whole heartbeat TTL, in which every live process beats again.
    */
   private answeringSince: number | undefined;
+  private readonly slowAnswer: (details: unknown) => void;
 
   constructor(
     private readonly redis: Redis | Cluster,
@@ -45,7 +50,9 @@ export class Coordinator {
     private readonly processId: string,
     private readonly times: CoordinatorTimes,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.slowAnswer = throttledWarning(log, 'coordinator: Redis answered slowly, nobody is judged dead for a heartbeat TTL', times.heartbeatMs);
+  }
 
   start(): void {
     // Renewed three times per TTL; dead processes looked for twice per heartbeat TTL.
@@ -83,38 +90,48 @@ export class Coordinator {
   }
 
   private async tick(): Promise<void> {
-    const began = Date.now();
-    if (this.holding) {
-      const renewed = await this.redis.eval(RENEW, 1, LEASE_KEY, this.token, String(this.times.leaseMs));
-      if (renewed !== 1) {
-        this.setHolding(false);
-        this.log.warn({ process: this.processId }, 'coordinator lease lost');
-        return;
-      }
-    } else {
-      if ((await this.redis.set(LEASE_KEY, this.token, 'PX', this.times.leaseMs, 'NX')) !== 'OK') return;
-      this.setHolding(true);
-      this.log.info({ process: this.processId }, 'coordinator lease taken');
+    // Every answer is timed, whatever it says: a lease lost or taken after an outage must not skip the wait.
+    let asked = Date.now();
+    const held = this.holding;
+    const ours = held
+      ? (await this.redis.eval(RENEW, 1, LEASE_KEY, this.token, String(this.times.leaseMs))) === 1
+      : (await this.redis.set(LEASE_KEY, this.token, 'PX', this.times.leaseMs, 'NX')) === 'OK';
+    const prompt = this.answeredPromptly(asked);
+    if (ours !== held) {
+      this.setHolding(ours);
+      if (ours) this.log.info({ process: this.processId }, 'coordinator lease taken');
+      else this.log.warn({ process: this.processId }, 'coordinator lease lost');
     }
-    // An answer slower than a beat's period (a round queued through an outage, then answered) says Redis was
-    // away: the other processes' beats were held up as long, so judging now would remove live ones.
-    if (Date.now() - began > this.times.heartbeatMs / 3) {
-      this.answeringSince = Date.now();
-      return;
-    }
+    if (!ours || !prompt) return;
     if (this.answeringSince === undefined || Date.now() - this.answeringSince < this.times.heartbeatMs) return;
-    await this.removeDead();
-  }
-
-  private async removeDead(): Promise<void> {
-    for (const processId of await silentProcesses(this.redis, this.times.heartbeatMs)) {
+    asked = Date.now();
+    const silent = await silentProcesses(this.redis, this.times.heartbeatMs);
+    if (!this.answeredPromptly(asked)) return;
+    for (const processId of silent) {
       if (!this.holding) return;
-      if (await isAlive(this.redis, processId)) continue;
+      asked = Date.now();
+      const alive = await isAlive(this.redis, processId);
+      if (!this.answeredPromptly(asked)) return;
+      if (alive) continue;
       const removed = await removeProcess(this.redis, this.store, processId);
       deadProcesses.inc();
       peersRemoved.inc(removed);
       this.log.info({ deadProcess: processId, removed }, "removed a dead process's WebSocket peers");
     }
+  }
+
+  /**
+   * Whether Redis answered what was asked at `asked` within a beat's period. A slower answer (a command queued
+   * through an outage, answered after it) says Redis was away: the other processes' beats were held up as long,
+   * so nobody is judged until Redis has answered promptly for a whole heartbeat TTL again.
+   */
+  private answeredPromptly(asked: number): boolean {
+    const tookMs = Date.now() - asked;
+    if (tookMs <= this.times.heartbeatMs / 3) return true;
+    this.answeringSince = Date.now();
+    slowRounds.inc();
+    this.slowAnswer({ tookMs });
+    return false;
   }
 
   private setHolding(holding: boolean): void {
