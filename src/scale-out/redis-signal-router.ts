@@ -59,16 +59,37 @@ function connect(connection: RedisConnectionOptions, subscriber: boolean): Redis
 }
 
 /**
- * Processes before 2026-12 published session descriptions as `{type, sdp}` objects, later ones as their JSON
- * text: a signal from an older process is turned into text here, so that offers and answers keep flowing
- * between old and new processes during a rolling update.
+ * A signal another process published, checked for the shape this process relies on (Redis is shared: a
+ * malformed message is dropped, never a crash); undefined when it is not one. Processes before 2026-12 published
+ * session descriptions as `{type, sdp}` objects, later ones as their JSON text: an object is turned into text
+ * here, so that offers and answers keep flowing between old and new processes during a rolling update. The
+ * text itself is relayed as it came, as any other process's signal: Redis is trusted as the store is.
  */
-function upgradeSignal(signal: Signal): void {
-  const described = signal as { kind: string; offer?: { offer: unknown }; answer?: unknown };
-  const text = (description: unknown): unknown =>
-    typeof description === 'object' && description !== null ? JSON.stringify({ type: (description as { type?: unknown }).type, sdp: (description as { sdp?: unknown }).sdp }) : description;
-  if (described.kind === 'offer' && described.offer !== undefined) described.offer.offer = text(described.offer.offer);
-  else if (described.kind === 'answer') described.answer = text(described.answer);
+function relayedSignal(parsed: { route?: unknown; signal?: unknown }): { route: string; signal: Signal } | undefined {
+  const { route, signal } = parsed;
+  if (typeof route !== 'string' || typeof signal !== 'object' || signal === null) return undefined;
+  const fields = signal as Record<string, unknown>;
+  if (typeof fields.infoHash !== 'string' || typeof fields.fromPeerId !== 'string') return undefined;
+  if (fields.kind === 'offer') {
+    const offer = fields.offer as Record<string, unknown> | null | undefined;
+    if (typeof fields.fromRoute !== 'string' || typeof fields.toPeerId !== 'string') return undefined;
+    if (typeof offer !== 'object' || offer === null || typeof offer.offerId !== 'string') return undefined;
+    offer.offer = descriptionText(offer.offer);
+    if (typeof offer.offer !== 'string') return undefined;
+  } else if (fields.kind === 'answer') {
+    if (typeof fields.offerId !== 'string') return undefined;
+    fields.answer = descriptionText(fields.answer);
+    if (typeof fields.answer !== 'string') return undefined;
+  } else {
+    return undefined;
+  }
+  return { route, signal: signal as Signal };
+}
+
+function descriptionText(description: unknown): unknown {
+  if (typeof description !== 'object' || description === null) return description;
+  const { type, sdp } = description as { type?: unknown; sdp?: unknown };
+  return JSON.stringify({ type, sdp });
 }
 
 export class RedisSignalRouter implements SignalRouter {
@@ -183,20 +204,24 @@ export class RedisSignalRouter implements SignalRouter {
 
   /** A signal published for one of this process's sockets: delivered here, never forwarded again. */
   private received(message: string): void {
-    let parsed: { route: string; signal: Signal } | { probe: string };
+    let parsed: { route?: unknown; signal?: unknown; probe?: unknown };
     try {
-      parsed = JSON.parse(message) as { route: string; signal: Signal } | { probe: string };
+      parsed = JSON.parse(message) as typeof parsed;
     } catch {
       return;
     }
     if (typeof parsed !== 'object' || parsed === null) return;
-    if ('probe' in parsed) {
+    if (parsed.probe !== undefined) {
       if (parsed.probe === this.probe?.nonce) this.judge(this.probe, true);
       return;
     }
-    upgradeSignal(parsed.signal);
+    const relayed = relayedSignal(parsed);
+    if (relayed === undefined) {
+      this.log.debug('malformed signal dropped');
+      return;
+    }
     // False when the socket closed after the sender picked it: its peers are being removed already.
-    if (!this.local.deliver(parsed.route, parsed.signal)) this.log.debug({ route: parsed.route }, 'signal for a closed socket');
+    if (!this.local.deliver(relayed.route, relayed.signal)) this.log.debug({ route: relayed.route }, 'signal for a closed socket');
   }
 
   private connectSubscriber(): Redis | Cluster {

@@ -183,6 +183,42 @@ describe('the Redis signal router on a Redis Cluster', () => {
     assert.equal(answer.answer, JSON.stringify({ type: 'answer', sdp: 'v=0 old' }));
   });
 
+  it('malformed messages on its channel are dropped; the process goes on delivering', async () => {
+    const { log, lines } = capturingLogger();
+    const receiver = await router(log);
+    const got: Signal[] = [];
+    receiver.receiveWith((_socket, signal) => got.push(signal) > 0);
+    const route = receiver.attach({});
+    const publisher = new Cluster(target.cluster.map((node) => ({ host: '127.0.0.1', port: Number(node.split(':')[1]) })));
+    const good = offerSignal(9);
+    const malformed: unknown[] = [
+      { route: 5, signal: good },
+      { route: null, signal: good },
+      { route },
+      { route, signal: null },
+      { route, signal: 'offer' },
+      { route, signal: { ...good, kind: 'hello' } },
+      { route, signal: { ...good, offer: 5 } },
+      { route, signal: { ...good, offer: { offerId: 7, offer: '{}' } } },
+      { route, signal: { ...good, offer: { offerId: 'x'.repeat(20), offer: 5 } } },
+      { route, signal: { ...good, fromRoute: undefined } },
+      { route, signal: { kind: 'answer', infoHash: 'i'.repeat(20), fromPeerId: 'f'.repeat(20), offerId: 3, answer: '{}' } },
+      { route, signal: { kind: 'answer', infoHash: 'i'.repeat(20), fromPeerId: 'f'.repeat(20), offerId: 'o'.repeat(20) } },
+      [route, good],
+      42,
+    ];
+    try {
+      for (const message of malformed) await publisher.spublish(`sig:{${receiver.processId}}`, JSON.stringify(message));
+      await publisher.spublish(`sig:{${receiver.processId}}`, '{not json');
+      await publisher.spublish(`sig:{${receiver.processId}}`, JSON.stringify({ route, signal: good }));
+      await waitFor('the good signal after the malformed ones', () => got.length > 0, 3000);
+    } finally {
+      publisher.disconnect();
+    }
+    assert.deepEqual(got, [good], 'only the well-formed signal is delivered');
+    assert.equal(lines.filter((line) => line.msg === 'malformed signal dropped').length, malformed.length - 1, 'each one that parses as an object');
+  });
+
   it('a signal that reaches no subscriber is counted and removes no peer', async () => {
     const { log } = capturingLogger();
     const peers = recordingPeers();
