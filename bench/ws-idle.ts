@@ -3,7 +3,9 @@
  *
  *   node --import tsx bench/ws-idle.ts --port N --cpu-pid PID [--connections N] [--swarms-per-connection 5]
  *
- * Reads the tracker's resident memory (its process tree's VmRSS), opens --connections WebSockets (by default as
+ * Warms the tracker up first (--warmup browsers open, announce in other swarms and leave: its code compiled, its
+ * allocator's arenas grown, as a tracker in service has them), then reads its resident memory (its process
+ * tree's VmRSS), opens --connections WebSockets (by default as
  * many as the open-file limits allow: the lower hard limit of this process and the tracker's, minus a margin;
  * the soft limit is raised to the hard one where prlimit can), spread over --sources loopback addresses
  * (127.0.0.1, .2, …, so that source ports never run short), each announcing `started` in
@@ -36,6 +38,7 @@ const OPTIONS = {
   'swarms-per-connection': { type: 'int', arg: 'N', default: 5, min: 1, max: 400, help: 'torrents each connection announces' },
   hashes: { type: 'int', arg: 'N', default: 100, min: 1, max: 1_000_000, help: 'distinct info hashes' },
   seed: { type: 'int', arg: 'N', default: 1, min: 0, max: 2 ** 31, help: 'seed for the hashes' },
+  warmup: { type: 'int', arg: 'N', default: 2000, min: 0, max: 100_000, help: 'browsers that open, announce in other swarms and leave before the first RSS reading (a warm tracker)' },
   settle: { type: 'number', arg: 'S', default: 5, min: 0, max: 600, help: 'seconds after the last reply before measuring' },
   idle: { type: 'number', arg: 'S', default: 20, min: 1, max: 600, help: 'seconds of idle CPU measured' },
   'cpu-pid': { type: 'int', arg: 'PID', default: 0, min: 0, max: 2 ** 31, required: true, help: "the tracker's pid (memory and CPU of its process tree)" },
@@ -126,6 +129,22 @@ async function main(): Promise<void> {
 
   const url = `ws://${opts.host}:${opts.port}/`;
   const hashes = makeInfoHashes(opts.hashes, opts.seed);
+  // A tracker in service is warm: its code compiled and its allocator's arenas grown. Without this, what the
+  // first burst of announces costs once (JIT, arenas) would count as a cost per connection.
+  if (opts.warmup > 0) {
+    const others = makeInfoHashes(opts.hashes, opts.seed + 1);
+    const warm: WebSocket[] = [];
+    for (let i = 0; i < opts.warmup; i += 500) {
+      const batch = Array.from({ length: Math.min(500, opts.warmup - i) }, (_, k) => {
+        const n = i + k;
+        const mine = Array.from({ length: opts.swarmsPerConnection }, (_, s) => hashJson(others, (n + s * 7919) % opts.hashes));
+        return browser(url, '127.0.0.1', `-WW0001-${n.toString(36).padStart(12, '0')}`, [...new Set(mine)], () => {});
+      });
+      warm.push(...(await Promise.all(batch)));
+    }
+    for (const ws of warm) ws.close();
+    await sleep(2000);
+  }
   const rssBefore = await settledRss(opts.cpuPid, opts.inspectPort);
   let closedByTracker = 0;
   let measuring = false;
