@@ -129,38 +129,33 @@ async function main(): Promise<void> {
 
   const url = `ws://${opts.host}:${opts.port}/`;
   const hashes = makeInfoHashes(opts.hashes, opts.seed);
+  /** Opens `count` browsers 500 at a time, browser n announcing in swarms of `swarmHashes` as peer `tag` n. */
+  const openBrowsers = async (count: number, swarmHashes: Buffer, tag: string, source: (n: number) => string, onClose: () => void): Promise<WebSocket[]> => {
+    const opened: WebSocket[] = [];
+    for (let i = 0; i < count; i += 500) {
+      const batch = Array.from({ length: Math.min(500, count - i) }, (_, k) => {
+        const n = i + k;
+        const mine = Array.from({ length: opts.swarmsPerConnection }, (_, s) => hashJson(swarmHashes, (n + s * 7919) % opts.hashes));
+        return browser(url, source(n), `-${tag}0001-${n.toString(36).padStart(12, '0')}`, [...new Set(mine)], onClose);
+      });
+      opened.push(...(await Promise.all(batch)));
+    }
+    return opened;
+  };
   // A tracker in service is warm: its code compiled and its allocator's arenas grown. Without this, what the
   // first burst of announces costs once (JIT, arenas) would count as a cost per connection.
   if (opts.warmup > 0) {
-    const others = makeInfoHashes(opts.hashes, opts.seed + 1);
-    const warm: WebSocket[] = [];
-    for (let i = 0; i < opts.warmup; i += 500) {
-      const batch = Array.from({ length: Math.min(500, opts.warmup - i) }, (_, k) => {
-        const n = i + k;
-        const mine = Array.from({ length: opts.swarmsPerConnection }, (_, s) => hashJson(others, (n + s * 7919) % opts.hashes));
-        return browser(url, '127.0.0.1', `-WW0001-${n.toString(36).padStart(12, '0')}`, [...new Set(mine)], () => {});
-      });
-      warm.push(...(await Promise.all(batch)));
-    }
+    const warm = await openBrowsers(opts.warmup, makeInfoHashes(opts.hashes, opts.seed + 1), 'WW', () => '127.0.0.1', () => {});
     for (const ws of warm) ws.close();
     await sleep(2000);
   }
   const rssBefore = await settledRss(opts.cpuPid, opts.inspectPort);
   let closedByTracker = 0;
   let measuring = false;
-  const sockets: WebSocket[] = [];
   const opened = Date.now();
-  for (let i = 0; i < connections; i += 500) {
-    const batch = Array.from({ length: Math.min(500, connections - i) }, (_, k) => {
-      const n = i + k;
-      const mine = Array.from({ length: opts.swarmsPerConnection }, (_, s) => hashJson(hashes, (n + s * 7919) % opts.hashes));
-      const peerId = `-WI0001-${n.toString(36).padStart(12, '0')}`;
-      return browser(url, `127.0.0.${1 + (n % sources)}`, peerId, [...new Set(mine)], () => {
-        if (measuring) closedByTracker++;
-      });
-    });
-    sockets.push(...(await Promise.all(batch)));
-  }
+  const sockets = await openBrowsers(connections, hashes, 'WI', (n) => `127.0.0.${1 + (n % sources)}`, () => {
+    if (measuring) closedByTracker++;
+  });
   const openSeconds = (Date.now() - opened) / 1000;
   measuring = true;
   await sleep(opts.settle * 1000);
