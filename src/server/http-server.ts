@@ -147,6 +147,18 @@ export function serveHttp(app: TemplatedApp, { config, store, policy, inFlight, 
     else reply(res, state, body);
   };
 
+  /** Ends a request whose store work was under way, with its reply or its failure: metered, out of flight. */
+  const answered = (res: HttpResponse, state: Pending, meter: RequestMeter, started: number, done: () => void, body: Uint8Array): void => {
+    reply(res, state, body);
+    meter.done('ok', started);
+    done();
+  };
+  const failedAfter = (res: HttpResponse, state: Pending, meter: RequestMeter, started: number, done: () => void, error: unknown): void => {
+    fail(res, error, state);
+    meter.done('error', started);
+    done();
+  };
+
   const refuse = (res: HttpResponse, refusal: Refusal): void =>
     send(res, encodeFailure(refusal.reason, refusal.retryAfter), false, config.httpMaxHeldReplyBytes);
   // The client's address for the log line: behind trusted proxies too.
@@ -210,15 +222,9 @@ export function serveHttp(app: TemplatedApp, { config, store, policy, inFlight, 
           const body = request.compact
             ? encodeCompactAnnounceReply(result, timing, isV6)
             : encodeDictAnnounceReply(result, timing, isV6);
-          reply(res, state, body);
-          announceMeter.done('ok', started);
-          done();
+          answered(res, state, announceMeter, started, done, body);
         },
-        (error: unknown) => {
-          fail(res, error, state);
-          announceMeter.done('error', started);
-          done();
-        },
+        (error: unknown) => failedAfter(res, state, announceMeter, started, done, error),
       );
   };
 
@@ -243,16 +249,8 @@ export function serveHttp(app: TemplatedApp, { config, store, policy, inFlight, 
     listed
       .then(async (infoHashes) => encodeHttpScrapeReply(infoHashes, access.scrapeCounts(infoHashes, await store.scrape(infoHashes), 'http')))
       .then(
-        (body) => {
-          reply(res, state, body);
-          scrapeMeter.done('ok', started);
-          done();
-        },
-        (error: unknown) => {
-          fail(res, error, state);
-          scrapeMeter.done('error', started);
-          done();
-        },
+        (body) => answered(res, state, scrapeMeter, started, done, body),
+        (error: unknown) => failedAfter(res, state, scrapeMeter, started, done, error),
       );
   };
 
