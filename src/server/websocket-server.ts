@@ -30,6 +30,7 @@ import type { AccessControl } from '../access/access-control.js';
 import { requesterPeer, trustedProxyKeys } from './http-server.js';
 import { Admission } from './admission.js';
 import { PendingOffers } from './pending-offers.js';
+import { NO_PAIRS, SocketPairs } from './socket-pairs.js';
 import { RequestMeter, answersDropped, wsAnnouncesRefused, wsConnections, wsSlowReaders, wsUpgradesRefused } from '../metrics/tracker-metrics.js';
 import type { Signal, SignalRouter } from './signal-router.js';
 import { uWS, type HttpRequest, type HttpResponse, type TemplatedApp, type WebSocket } from './uws.js';
@@ -62,38 +63,31 @@ const scrapeMeter = new RequestMeter('ws', 'scrape');
 const malformedMeter = new RequestMeter('ws', 'unknown');
 
 /**
- * One WebSocket's state: uWebSockets.js's user data object itself (it copies the object given to the upgrade,
- * without prototype), kept small because a tracker holds ~100k of them: no nested Map, no closure.
+ * One WebSocket's state, kept small because a tracker holds ~100k of them: no nested Map, no closure, and on
+ * the socket object itself. uWebSockets.js copies the upgrade's user data onto its socket object (getUserData()
+ * returns the socket, which every WebSocket test relies on), and V8 keeps an object's first three added
+ * properties in one PropertyArray of 3 slots (40 bytes; 88 for 7 to 9): so three properties for every
+ * socket, the rare ones added only where they exist; the send queue and the socket's pairs are the server's.
  */
-interface Connection {
-  ws: WebSocket<Connection> | null;
+interface ConnectionState {
+  /** The socket's route in the signal router; '' once the socket is closed. */
   route: string;
-  /** The client's IP (binary string): locality mode's choice of offer targets, and the abuse limits' source. */
-  readonly ip: string;
-  /** The passkey of the upgrade's path (`/KEY/announce`), checked at every announce and scrape: keys get revoked. */
-  readonly passkey: string | undefined;
   /**
-   * The (swarm, peer_id) pairs announced over this socket, flat: [infoHash, peerId, infoHash, peerId, …], so
-   * that closing it removes them all. Usually a few pairs under one peer_id: a short array beats a Map. A new
-   * pair replaces the array with a longer copy: one grown by `push` keeps room for 16 more (~130 bytes a socket).
+   * The client's IP: the abuse limits' source, and locality mode's choice of offer targets. IPv4 as a signed
+   * 32-bit integer (a small integer in the property slot: no 24-byte string a socket) unless locality mode was
+   * on at the upgrade, else a binary string (4 or 16 bytes), as the store takes it.
    */
-  peers: string[];
-  pending: PendingOffers | null;
-  /** Messages to write at the end of this event-loop turn (see WebSocketTracker.send), or null. */
-  outbox: string[] | null;
+  readonly ip: number | string;
+  /** The first block of the socket's (swarm, peer_id) pairs in the server's SocketPairs (closing it removes them all). */
+  pairs: number;
+  /** The passkey of the upgrade's path (`/KEY/announce`), checked at every announce and scrape: keys get revoked. */
+  readonly passkey?: string;
+  /** The offers delivered to this socket, from the first one on. */
+  pending?: PendingOffers | undefined;
 }
 
-/** Where the pair (infoHash, peerId) is in `peers`, or -1. */
-function pairIndex(peers: readonly string[], infoHash: InfoHash, peerId: string): number {
-  for (let i = 0; i < peers.length; i += 2) if (peers[i] === infoHash && peers[i + 1] === peerId) return i;
-  return -1;
-}
-
-/** The socket's own copy of `peerId` when it has one (one string per socket, not one per swarm). */
-function sharedPeerId(peers: readonly string[], peerId: string): string {
-  for (let i = 1; i < peers.length; i += 2) if (peers[i] === peerId) return peers[i]!;
-  return peerId;
-}
+/** A socket and its state: the same object (see ConnectionState). */
+type Connection = WebSocket<ConnectionState> & ConnectionState;
 
 /** sourceOf's result, one per address family, port bytes left 0: an announce allocates no Buffer. */
 const SOURCE_V4 = Buffer.alloc(4 + 2);
@@ -105,39 +99,77 @@ const SOURCE_V6 = Buffer.alloc(16 + 2);
  */
 function sourceOf(connection: Connection): Uint8Array {
   const { ip } = connection;
+  if (typeof ip === 'number') {
+    SOURCE_V4.writeInt32BE(ip, 0);
+    return SOURCE_V4;
+  }
   const source = ip.length === 4 ? SOURCE_V4 : SOURCE_V6;
   // Byte by byte: a few chars, where Buffer#write's call into C++ costs more than the copy.
   for (let i = 0; i < ip.length; i++) source[i] = ip.charCodeAt(i);
   return source;
 }
 
+/** The connection's IP as the store takes it (a binary string), when locality mode asks for it. */
+function storeIp(connection: Connection, locality: boolean): string | undefined {
+  const { ip } = connection;
+  if (typeof ip === 'string') return ip;
+  return locality ? String.fromCharCode(ip >>> 24, (ip >>> 16) & 0xff, (ip >>> 8) & 0xff, ip & 0xff) : undefined;
+}
+
+/** A swarm as sockets keep it: a number (in SocketPairs), and one info hash string for all. */
+interface SharedHash {
+  readonly hash: InfoHash;
+  readonly id: number;
+  /** The pairs of open sockets in this swarm. */
+  users: number;
+}
+
 /**
- * One string per swarm for the info hashes sockets keep (each message parses a copy of its own, ~40 bytes per
- * socket and swarm otherwise), counted by the sockets that keep it.
+ * The swarms sockets are in, numbered, each with one string of its info hash (each message parses a copy of its
+ * own, ~40 bytes per socket and swarm otherwise), counted by the pairs that keep it.
  */
 class SharedHashes {
-  private readonly hashes = new Map<InfoHash, { readonly hash: InfoHash; users: number }>();
+  private readonly hashes = new Map<InfoHash, SharedHash>();
+  private readonly byId: (SharedHash | undefined)[] = [];
+  private readonly freeIds: number[] = [];
 
-  take(infoHash: InfoHash): InfoHash {
+  take(infoHash: InfoHash): SharedHash {
     let shared = this.hashes.get(infoHash);
-    if (shared === undefined) this.hashes.set(infoHash, (shared = { hash: infoHash, users: 0 }));
+    if (shared === undefined) {
+      const id = this.freeIds.pop() ?? this.byId.length;
+      this.byId[id] = shared = { hash: infoHash, id, users: 0 };
+      this.hashes.set(infoHash, shared);
+    }
     shared.users++;
-    return shared.hash;
+    return shared;
   }
 
-  release(infoHash: InfoHash): void {
-    const shared = this.hashes.get(infoHash)!;
-    if (--shared.users === 0) this.hashes.delete(infoHash);
+  /** The number of the swarm, or -1 when no socket is in it. */
+  idOf(infoHash: InfoHash): number {
+    return this.hashes.get(infoHash)?.id ?? -1;
+  }
+
+  get(id: number): SharedHash {
+    return this.byId[id]!;
+  }
+
+  release(id: number): void {
+    const shared = this.byId[id]!;
+    if (--shared.users > 0) return;
+    this.hashes.delete(shared.hash);
+    this.byId[shared.id] = undefined;
+    this.freeIds.push(shared.id);
   }
 }
 
 export class WebSocketTracker {
   private openSockets = 0;
-  /** Connections with messages queued in this event-loop turn (see send). */
-  private sending: Connection[] = [];
+  /** The messages queued for each connection in this event-loop turn (see send). */
+  private outboxes = new Map<Connection, string[]>();
   private readonly trustedProxies: ReadonlySet<string>;
   private readonly admission: Admission<Connection>;
   private readonly hashes = new SharedHashes();
+  private readonly pairs = new SocketPairs();
 
   constructor(private readonly deps: WsTrackerDeps) {
     this.trustedProxies = trustedProxyKeys(deps.config.trustedProxies);
@@ -157,7 +189,7 @@ export class WebSocketTracker {
    */
   attach(app: TemplatedApp): void {
     const { config } = this.deps;
-    app.ws<Connection>('/*', {
+    app.ws<ConnectionState>('/*', {
       compression: uWS.DISABLED,
       maxPayloadLength: config.wsMaxMessageBytes,
       idleTimeout: config.wsIdleTimeout,
@@ -190,10 +222,13 @@ export class WebSocketTracker {
           res.writeStatus('429 Too Many Requests').end('too many WebSocket connections from your address');
           return;
         }
-        const ip = Buffer.from(source.buffer, source.byteOffset, source.length - 2).toString('latin1');
-        const connection: Connection = { ws: null, route: '', ip, passkey, peers: [], pending: null, outbox: null };
+        const ip =
+          source.length === 4 + 2 && config.locality !== 'on'
+            ? Buffer.from(source.buffer, source.byteOffset, 4).readInt32BE(0)
+            : Buffer.from(source.buffer, source.byteOffset, source.length - 2).toString('latin1');
+        const state: ConnectionState = passkey === undefined ? { route: '', ip, pairs: NO_PAIRS } : { route: '', ip, pairs: NO_PAIRS, passkey };
         res.upgrade(
-          connection,
+          state,
           req.getHeader('sec-websocket-key'),
           req.getHeader('sec-websocket-protocol'),
           req.getHeader('sec-websocket-extensions'),
@@ -201,15 +236,14 @@ export class WebSocketTracker {
         );
       },
       open: (ws) => {
-        const connection = ws.getUserData();
-        connection.ws = ws;
+        const connection = ws as Connection;
         connection.route = this.deps.router.attach(connection);
         this.deps.abuse.wsOpened(sourceOf(connection));
         this.openSockets++;
         wsConnections.inc();
       },
       message: (ws, data, isBinary) => {
-        const connection = ws.getUserData();
+        const connection = ws as Connection;
         if (isBinary) {
           malformedMeter.count('error');
           ws.end(CLOSE_UNSUPPORTED_DATA, 'text frames only');
@@ -229,7 +263,7 @@ export class WebSocketTracker {
         else if (message.kind === 'answer') this.answer(connection, message);
         else this.scrape(connection, message);
       },
-      close: (ws) => this.closed(ws.getUserData()),
+      close: (ws) => this.closed(ws as Connection),
     });
   }
 
@@ -244,14 +278,13 @@ export class WebSocketTracker {
       this.send(connection, encodeWsFailure('announce', refusal.reason, infoHash, refusal.retryAfter));
       return;
     }
-    const { peers } = connection;
-    const at = pairIndex(peers, infoHash, peerId);
+    const at = this.pairIndex(connection, infoHash, peerId);
     // The strings the socket keeps for a new peer, which the embedded store keeps too (not this message's copies).
     let kept = { infoHash, peerId };
     if (event === 'stopped') {
-      if (at >= 0) this.leave(connection, at);
+      if (at >= 0) this.leave(connection, at, infoHash, peerId);
     } else if (at < 0) {
-      if (peers.length / 2 >= config.wsMaxSwarmsPerSocket) {
+      if (this.pairs.count(connection.pairs) >= config.wsMaxSwarmsPerSocket) {
         wsAnnouncesRefused.inc({ reason: 'swarm limit' });
         announceMeter.count('rejected');
         const reason = `too many swarms on one connection (at most ${config.wsMaxSwarmsPerSocket})`;
@@ -259,14 +292,15 @@ export class WebSocketTracker {
         return;
       }
       // Recorded before the store answers, so that a close meanwhile still removes the peer.
-      kept = { infoHash: this.hashes.take(infoHash), peerId: sharedPeerId(peers, peerId) };
-      connection.peers = peers.concat(kept.infoHash, kept.peerId);
+      const shared = this.hashes.take(infoHash);
+      kept = { infoHash: shared.hash, peerId: this.pairs.peerIdOf(connection.pairs, peerId) };
+      connection.pairs = this.pairs.add(connection.pairs, kept.peerId, shared.id);
       router.joined(connection.route, infoHash, peerId);
     }
     const started = performance.now();
     const wanted = message.numwant < 0 ? Infinity : message.numwant;
     const numwant = event === 'stopped' ? 0 : Math.min(message.offers.length, config.wsMaxOffers, wanted);
-    const request: WsAnnounceRequest = { ...kept, route: connection.route, event, seeder: message.seeder, numwant, passkey: connection.passkey, ip: connection.ip, uploaded: message.uploaded, downloaded: message.downloaded, left: message.left };
+    const request: WsAnnounceRequest = { ...kept, route: connection.route, event, seeder: message.seeder, numwant, passkey: connection.passkey, ip: storeIp(connection, config.locality === 'on'), uploaded: message.uploaded, downloaded: message.downloaded, left: message.left };
     // The embedded store answers at once: no promise, and the replies leave within this socket's callback.
     let result: WsAnnounceResult | undefined;
     try {
@@ -302,13 +336,13 @@ export class WebSocketTracker {
       wsAnnouncesRefused.inc({ reason: 'peer_id in use' });
       announceMeter.done('rejected', started);
       // Not this socket's peer (any more): its close must not stop it, nor its process's death.
-      const at = pairIndex(connection.peers, infoHash, peerId);
-      if (at >= 0) this.leave(connection, at);
+      const at = this.pairIndex(connection, infoHash, peerId);
+      if (at >= 0) this.leave(connection, at, infoHash, peerId);
       this.send(connection, encodeWsFailure('announce', PEER_ID_IN_USE, infoHash));
       return;
     }
     announceMeter.done('ok', started);
-    if (connection.ws === null) return;
+    if (connection.route === '') return;
     this.send(connection, encodeWsAnnounceReply(infoHash, policy.wsInterval(), result));
     // Each offer to a different peer (the store returns distinct peers, never the requester).
     const { peers } = result;
@@ -378,7 +412,7 @@ export class WebSocketTracker {
 
   /** A signal routed to a socket of this tracker: an offer is remembered so that its answer can be authorized. */
   private receive(connection: Connection, signal: Signal): boolean {
-    if (connection.ws === null) return false;
+    if (connection.route === '') return false;
     if (signal.kind === 'answer') {
       return this.send(connection, encodeWsAnswer(signal.infoHash, signal.fromPeerId, signal.offerId, signal.answer));
     }
@@ -395,32 +429,30 @@ export class WebSocketTracker {
    * together) cost one system call and one TCP segment instead of one each. False when the socket is closed.
    */
   private send(connection: Connection, message: string): boolean {
-    if (connection.ws === null) return false;
-    if (connection.outbox === null) {
-      connection.outbox = [];
-      this.sending.push(connection);
-      if (this.sending.length === 1) setImmediate(this.flush);
+    if (connection.route === '') return false;
+    const outbox = this.outboxes.get(connection);
+    if (outbox !== undefined) {
+      outbox.push(message);
+    } else {
+      if (this.outboxes.size === 0) setImmediate(this.flush);
+      this.outboxes.set(connection, [message]);
     }
-    connection.outbox.push(message);
     return true;
   }
 
   /** Writes the queued messages; a reader that lets more than wsMaxBackpressure pile up is closed instead. */
   private readonly flush = (): void => {
-    const connections = this.sending;
-    this.sending = [];
-    for (const connection of connections) {
-      const messages = connection.outbox!;
-      connection.outbox = null;
-      const ws = connection.ws;
-      if (ws === null) continue;
+    const outboxes = this.outboxes;
+    this.outboxes = new Map();
+    for (const [ws, messages] of outboxes) {
+      if (ws.route === '') continue;
       let dropped = false;
       ws.cork(() => {
         for (let i = 0; i < messages.length && !dropped; i++) dropped = ws.send(messages[i]!, false) === SEND_DROPPED;
       });
       if (!dropped) continue;
       wsSlowReaders.inc();
-      if (connection.ws !== null) ws.close();
+      if (ws.route !== '') ws.close();
     }
   };
 
@@ -429,36 +461,39 @@ export class WebSocketTracker {
     this.send(connection, encodeWsFailure(action, STORE_FAILURE, infoHash));
   }
 
-  /** The socket's pair at `at` in its peers is not its own any more. */
-  private leave(connection: Connection, at: number): void {
-    const { peers } = connection;
-    const infoHash = peers[at]!;
-    this.deps.router.left(connection.route, infoHash, peers[at + 1]!);
-    this.hashes.release(infoHash);
-    peers.splice(at, 2);
+  /** Where the socket's pair (infoHash, peerId) is in this.pairs, or -1. */
+  private pairIndex(connection: Connection, infoHash: InfoHash, peerId: string): number {
+    const id = this.hashes.idOf(infoHash);
+    return id < 0 ? -1 : this.pairs.find(connection.pairs, peerId, id);
+  }
+
+  /** The socket's pair (infoHash, peerId), at `at` in this.pairs, is not its own any more. */
+  private leave(connection: Connection, at: number, infoHash: InfoHash, peerId: string): void {
+    this.deps.router.left(connection.route, infoHash, peerId);
+    this.hashes.release(this.pairs.swarmAt(at));
+    connection.pairs = this.pairs.remove(connection.pairs, at);
   }
 
   /** Close, idle timeout or drop: the socket's peers leave every swarm they were in. */
   private closed(connection: Connection): void {
     const { store, inFlight, router, log } = this.deps;
-    connection.ws = null;
-    connection.pending = null;
-    router.detach(connection.route);
+    const { route, pairs } = connection;
+    connection.route = '';
+    if (connection.pending !== undefined) connection.pending = undefined;
+    router.detach(route);
     this.deps.abuse.wsClosed(sourceOf(connection));
     this.openSockets--;
     wsConnections.dec();
-    const { peers } = connection;
-    for (let i = 0; i < peers.length; i += 2) {
-      const infoHash = peers[i]!;
-      const peerId = peers[i + 1]!;
-      router.left(connection.route, infoHash, peerId);
-      this.hashes.release(infoHash);
+    connection.pairs = NO_PAIRS;
+    this.pairs.drain(pairs, (id, peerId) => {
+      const infoHash = this.hashes.get(id).hash;
+      router.left(route, infoHash, peerId);
+      this.hashes.release(id);
       const done = inFlight.begin();
       store
-        .announceWs({ infoHash, peerId, route: connection.route, event: 'stopped', seeder: false, numwant: 0, passkey: connection.passkey })
+        .announceWs({ infoHash, peerId, route, event: 'stopped', seeder: false, numwant: 0, passkey: connection.passkey })
         .catch((error: unknown) => log.error({ err: error }, 'removing a closed socket\'s peer failed'))
         .finally(done);
-    }
-    peers.length = 0;
+    });
   }
 }

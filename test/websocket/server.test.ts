@@ -220,6 +220,29 @@ describe('WebSocket tracker', () => {
     assert.deepEqual([reply.complete, reply.incomplete], [0, 1]);
   });
 
+  it('keeps a socket\'s pairs under interleaved peer_ids apart: a stopped removes its pair only, the close the rest', async () => {
+    const [h1, h2] = [21, 22].map((i) => binaryId('h', i));
+    const [p1, p2] = [binaryId('m', 1), binaryId('m', 2)];
+    const socket = await connect();
+    // p1 in h1, then p2 in h1 and h2, then p1 in h2: each peer_id's pairs are not next to each other.
+    await join(socket, h1!, p1);
+    await join(socket, h1!, p2);
+    await join(socket, h2!, p2);
+    await join(socket, h2!, p1);
+    const counts = async (): Promise<number[]> => Object.values(await scrapeWs([h1!, h2!])).map((c) => (c as Json).incomplete as number);
+    assert.deepEqual(await counts(), [2, 2]);
+    const stop = (ih: string, peerId: string): Promise<Json> => socket.request({ action: 'announce', info_hash: ih, peer_id: peerId, event: 'stopped' });
+    assert.equal((await stop(h1!, p2)).incomplete, 1);
+    assert.equal((await stop(h2!, p1)).incomplete, 1);
+    assert.deepEqual(await counts(), [1, 1]);
+    // Announced again after its stopped: one pair again, not two.
+    await join(socket, h1!, p2);
+    assert.equal((await stop(h1!, p2)).incomplete, 1);
+    await socket.close();
+    const files = await waitForScrape([h1!, h2!], (f) => Object.values(f).every((c) => (c as Json).incomplete === 0));
+    assert.deepEqual(Object.values(files).map((c) => (c as Json).incomplete), [0, 0], 'the close removed p1 from h1 and p2 from h2');
+  });
+
   /** Scrapes until `done` holds (a close is handled after the client sees it), bounded. */
   async function waitForScrape(hashes: string[], done: (files: Json) => boolean): Promise<Json> {
     const deadline = Date.now() + 5000;

@@ -31,13 +31,25 @@ class WsSwarm {
   readonly peerIds: string[] = [];
   /** The socket that announced the peer first: the only one it answers to while it lives. */
   readonly routes: string[] = [];
-  /** The socket's IP (binary string, '' if unknown), for locality mode. */
+  /**
+   * The socket's IP (binary string, '' if unknown) by slot, for locality mode; kept (`addressed`) only from its
+   * first announce in this swarm with locality on (8 bytes a peer otherwise): peers that announced before have
+   * their IP from their next announce.
+   */
   readonly ips: string[] = [];
-  /** expiresAt × 4 + flags (FLAG_SEEDER, FLAG_COUNTED): one unboxed number (expiresAt is whole seconds). */
-  readonly states: number[] = [];
+  addressed = false;
+  /**
+   * (expiresAt − createdAt) × 4 + flags (FLAG_SEEDER, FLAG_COUNTED) by slot, seconds since the swarm's start:
+   * 4 bytes a peer where a JS number takes 8 (good for 17 years of a swarm never empty).
+   */
+  private states = new Int32Array(4);
   private index: PeerIdIndex | null = null;
 
-  constructor(readonly infoHash: InfoHash) {}
+  constructor(
+    readonly infoHash: InfoHash,
+    /** The second the swarm started (`states` counts from it). */
+    private readonly createdAt: number,
+  ) {}
 
   get count(): number {
     return this.peerIds.length;
@@ -53,8 +65,13 @@ class WsSwarm {
     const slot = this.peerIds.length;
     this.peerIds.push(peerId);
     this.routes.push(route);
-    this.ips.push(ip);
-    this.states.push(0);
+    if (this.addressed) this.ips.push(ip);
+    if (slot === this.states.length) {
+      const grown = new Int32Array(slot + (slot >> 1));
+      grown.set(this.states);
+      this.states = grown;
+    }
+    this.states[slot] = 0;
     if (this.index !== null && this.index.fits(slot + 1)) this.index.insert(slot);
     else if (slot + 1 > INDEX_THRESHOLD) this.index = new PeerIdIndex(this.peerIds);
     return slot;
@@ -68,18 +85,18 @@ class WsSwarm {
       this.index?.retarget(this.peerIds[last]!, last, slot);
       this.peerIds[slot] = this.peerIds[last]!;
       this.routes[slot] = this.routes[last]!;
-      this.ips[slot] = this.ips[last]!;
+      if (this.addressed) this.ips[slot] = this.ips[last]!;
       this.states[slot] = this.states[last]!;
     }
+    if (last > 16 && last < this.states.length >> 2) this.states = this.states.slice(0, this.states.length >> 1);
     this.peerIds.pop();
     this.routes.pop();
-    this.ips.pop();
-    this.states.pop();
+    if (this.addressed) this.ips.pop();
     if (this.index !== null && last < INDEX_THRESHOLD / 2) this.index = null;
   }
 
   expiresAt(slot: number): number {
-    return Math.floor(this.states[slot]! / 4);
+    return this.createdAt + (this.states[slot]! >> 2);
   }
 
   isSeeder(slot: number): boolean {
@@ -91,8 +108,17 @@ class WsSwarm {
     const flags = this.states[slot]! & (FLAG_SEEDER | FLAG_COUNTED);
     const counted = completed && (flags & FLAG_COUNTED) === 0;
     this.seeders += Number(seeder) - (flags & FLAG_SEEDER);
-    this.states[slot] = expiresAt * 4 + (seeder ? FLAG_SEEDER : 0) + (counted ? FLAG_COUNTED : flags & FLAG_COUNTED);
+    this.states[slot] = (expiresAt - this.createdAt) * 4 + (seeder ? FLAG_SEEDER : 0) + (counted ? FLAG_COUNTED : flags & FLAG_COUNTED);
     return counted;
+  }
+
+  /** Locality mode: the IP of the peer at `slot` (ips kept from now on). */
+  address(slot: number, ip: string): void {
+    if (!this.addressed) {
+      this.addressed = true;
+      for (let i = 0; i < this.peerIds.length; i++) this.ips.push('');
+    }
+    this.ips[slot] = ip;
   }
 
   peer(slot: number): WsPeer {
@@ -125,7 +151,7 @@ export class WsSwarms {
     let swarm = this.swarms.get(request.infoHash);
     if (swarm === undefined) {
       if (request.event === 'stopped') return { ...ZERO_COUNTS, peers: [], conflict: false };
-      swarm = new WsSwarm(request.infoHash);
+      swarm = new WsSwarm(request.infoHash, now);
       this.swarms.set(request.infoHash, swarm);
     } else {
       this.expire(swarm, now);
@@ -144,7 +170,10 @@ export class WsSwarms {
       if (swarm.renew(slot, request.seeder, expiresAt, request.event === 'completed')) swarm.downloaded++;
       peers = sample(swarm, request.numwant, slot);
       const share = this.localityShare();
-      if (share !== null) peers = this.localFirst(swarm, slot, peers, localQuota(peers.length, share), now);
+      if (share !== null) {
+        swarm.address(slot, request.ip ?? '');
+        peers = this.localFirst(swarm, slot, peers, localQuota(peers.length, share), now);
+      }
     }
     this.seeders += swarm.seeders - seedersBefore;
     this.peers += swarm.count - countBefore;
