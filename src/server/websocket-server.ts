@@ -170,6 +170,12 @@ export class WebSocketTracker {
   private readonly admission: Admission<Connection>;
   private readonly hashes = new SharedHashes();
   private readonly pairs = new SocketPairs();
+  /**
+   * Announces of a pair of a socket (key: info hash, peer_id, route) a store that answers later has not
+   * answered yet. A refusal (peer_id in use) takes the pair away from the socket only when no later announce of
+   * it is still on its way: that one may have been accepted (the other owner left meanwhile) and answers last.
+   */
+  private readonly unanswered = new Map<string, number>();
 
   constructor(private readonly deps: WsTrackerDeps) {
     this.trustedProxies = trustedProxyKeys(deps.config.trustedProxies);
@@ -315,28 +321,43 @@ export class WebSocketTracker {
       return;
     }
     const done = inFlight.begin();
+    // Ids are 20 bytes each (the codec checks): the key cannot be read two ways.
+    const key = infoHash + peerId + connection.route;
+    this.unanswered.set(key, (this.unanswered.get(key) ?? 0) + 1);
     store.announceWs(request).then(
       (answer) => {
         done();
-        this.announced(connection, message, answer, started);
+        this.announced(connection, message, answer, started, this.answered(key));
       },
       (error: unknown) => {
         done();
+        this.answered(key);
         announceMeter.done('error', started);
         this.storeFailed(connection, error, 'announce', infoHash);
       },
     );
   }
 
-  /** The store's answer to an announce: the reply to the sender, then each offer to one of the peers returned. */
-  private announced(connection: Connection, message: WsAnnounceMessage, result: WsAnnounceResult, started: number): void {
+  /** One announce of `key` (see unanswered) is answered; whether others still are not. */
+  private answered(key: string): boolean {
+    const left = this.unanswered.get(key)! - 1;
+    if (left === 0) this.unanswered.delete(key);
+    else this.unanswered.set(key, left);
+    return left > 0;
+  }
+
+  /**
+   * The store's answer to an announce: the reply to the sender, then each offer to one of the peers returned.
+   * `laterPending`: a later announce of the same pair is still unanswered.
+   */
+  private announced(connection: Connection, message: WsAnnounceMessage, result: WsAnnounceResult, started: number, laterPending = false): void {
     const { policy, router } = this.deps;
     const { infoHash, peerId } = message;
     if (result.conflict) {
       wsAnnouncesRefused.inc({ reason: 'peer_id in use' });
       announceMeter.done('rejected', started);
       // Not this socket's peer (any more): its close must not stop it, nor its process's death.
-      const at = this.pairIndex(connection, infoHash, peerId);
+      const at = laterPending ? -1 : this.pairIndex(connection, infoHash, peerId);
       if (at >= 0) this.leave(connection, at, infoHash, peerId);
       this.send(connection, encodeWsFailure('announce', PEER_ID_IN_USE, infoHash));
       return;

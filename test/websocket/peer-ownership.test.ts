@@ -9,6 +9,8 @@ import { after, describe, it } from 'node:test';
 import { register } from 'prom-client';
 import type { TrackerConfig } from '../../src/config/index.js';
 import { MemoryStore } from '../../src/store/memory/memory-store.js';
+import { storeOptions } from '../../src/store/create-store.js';
+import type { WsAnnounceRequest, WsAnnounceResult } from '../../src/store/store.js';
 import { parseExposition, total } from '../helpers/prometheus.js';
 import { RawSocket, binaryId, offer, type Json } from '../helpers/raw-socket.js';
 import { startTestTracker, type TestTracker } from '../helpers/tracker.js';
@@ -156,6 +158,43 @@ describe('WebSocket peer_id ownership', () => {
     assert.equal((await first.request(announce(ih, peerId))).incomplete, 2);
     await first.close();
     await waitFor('the first socket\'s peer to leave', async () => (await counts(ih))[1] === 1);
+  });
+
+  it('with a store that answers later, a refusal answered after the socket announced the peer_id again (accepted) leaves it the peer', async () => {
+    // Each call answered 100 ms after the previous one, in order, as one Redis connection answers.
+    class LaterStore extends MemoryStore {
+      private tail: Promise<unknown> = Promise.resolve();
+      override announceWsNow(): undefined {
+        return undefined;
+      }
+      override announceWs(request: WsAnnounceRequest): Promise<WsAnnounceResult> {
+        const next = this.tail.then(() => new Promise((resolve) => setTimeout(resolve, 100))).then(() => super.announceWs(request));
+        this.tail = next.catch(() => {});
+        return next;
+      }
+    }
+    const t = await startTestTracker({}, (config) => new LaterStore(storeOptions(config)));
+    trackers.push(t);
+    const open = async () => {
+      const socket = await RawSocket.open(`ws://127.0.0.1:${t.port}`);
+      sockets.push(socket);
+      return socket;
+    };
+    const ih = binaryId('h', 4);
+    const peerId = binaryId('p', 4);
+    const owner = await open();
+    const other = await open();
+    assert.equal((await owner.request(announce(ih, peerId))).incomplete, 1);
+    other.send(announce(ih, peerId)); // refused: the owner holds it (answered ~100 ms later)
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await owner.close(); // its stopped goes after that refusal
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    other.send(announce(ih, peerId)); // accepted: the owner left before it
+    await other.until('both answers', () => other.received.length >= 2 && other.received);
+    assert.deepEqual(other.received[0], inUse(ih));
+    assert.equal(other.received[1]!.incomplete, 1, 'the other socket holds the peer now');
+    await other.close();
+    await waitFor('its peer to leave with it', async () => (await t.store.scrapeWs([ih]))[0]!.incomplete === 0);
   });
 });
 
