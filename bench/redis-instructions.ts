@@ -26,6 +26,7 @@
  * Needs valgrind (Debian package). Everything on 127.0.0.1, bounded by --calls; stops the Redis it started.
  */
 import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -69,6 +70,8 @@ const redis = spawn(
     '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'), '--cluster-announce-ip', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
   { stdio: 'ignore' },
 );
+// valgrind missing: said by the connect loop's failure (its error event would otherwise end the process).
+redis.on('error', (error) => console.error(`redis-instructions: ${error.message} (is valgrind installed?)`));
 const control = (...args: string[]) => execFileSync('callgrind_control', [...args, String(redis.pid)], { stdio: 'ignore' });
 
 const infoHash = (swarm: number): InfoHash => {
@@ -92,6 +95,7 @@ try {
       admin = client;
     } catch (error) {
       client.disconnect();
+      if (redis.exitCode !== null) throw new Error(`valgrind redis-server exited with code ${redis.exitCode} (is valgrind installed?)`);
       if (tries > 100) throw error;
       await new Promise((resolve) => setTimeout(resolve, 300));
     }
@@ -178,7 +182,9 @@ try {
   console.log(`| --- | ---: | ${PARTS.map(() => '---:').join(' | ')} |`);
   for (const row of rows) console.log(row);
 } finally {
-  redis.kill('SIGTERM');
-  await new Promise((resolve) => redis.once('exit', resolve));
+  if (redis.exitCode === null && redis.signalCode === null) {
+    redis.kill('SIGTERM');
+    await once(redis, 'exit');
+  }
   rmSync(dir, { recursive: true, force: true });
 }

@@ -56,7 +56,8 @@ describe('SocketPairs', () => {
     );
   });
 
-  it('keeps one peer_id string per socket: a new pair gets the copy the socket has', () => {
+  // (That the string is the socket's own object, not an equal copy, is not observable here: === compares text.)
+  it('finds the socket\'s peer_id from any copy of its text, and hands back another peer_id as it is', () => {
     const pairs = new SocketPairs();
     const own = 'x'.repeat(20);
     let head = pairs.add(NO_PAIRS, own, 1);
