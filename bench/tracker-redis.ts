@@ -5,6 +5,7 @@
  *
  *   npm run bench:redis-tracker -- [--duration 8] [--warmup 3] [--rounds 2] [--phases udp,http]
  *        [--stores memory,redis] [--events none:80,started:10,completed:5,stopped:5] [--memberships 65536] [--no-build]
+ *        [--http-connections 64]
  *        [--tracker-args "..."] [--perf-redis S]
  *
  * Set-up: compiles redswarm with tsc into .tmp/ (`--no-build`: runs it through tsx), starts the cluster
@@ -13,7 +14,7 @@
  * each store in turn (the order alternates between rounds), the generators pinned to --gen-cpu:
  * - udp: bench/udp-load.ts, 8 sockets × 16 requests in flight (128), announces only (`--scrape` to add scrapes),
  *   of --memberships fixed (hash, peer) pairs (0: a random pair each, nearly always a new peer of its swarm);
- * - http: bench/http-load.ts, wrk with 64 keep-alive connections (64 in flight), 65 536 pre-built requests
+ * - http: bench/http-load.ts, wrk with --http-connections keep-alive connections (64: 64 in flight), 65 536 pre-built requests
  *   (fixed (hash, peer, event) triples) sent round-robin: after the first pass, re-announces.
  * Each phase is an unmeasured warm-up run, then the measured run. Tracker CPU: utime+stime of its process tree
  * over the measured window (/proc). Redis CPU: used_cpu_user+sys of the masters (INFO cpu) from just before to
@@ -43,6 +44,7 @@ const { values } = parseArgs({
     stores: { type: 'string', default: 'memory,redis' },
     events: { type: 'string', default: 'none:80,started:10,completed:5,stopped:5' },
     scrape: { type: 'string', default: '0' },
+    'http-connections': { type: 'string', default: '64' },
     memberships: { type: 'string', default: '65536' },
     hashes: { type: 'string', default: '100000' },
     'tracker-cpu': { type: 'string', default: '0' },
@@ -131,7 +133,7 @@ function generator(phase: 'udp' | 'http', port: number, seconds: number, cpuPid?
   const args =
     phase === 'udp'
       ? [...nodeFile('bench/udp-load.ts'), ...common, '--sockets', '8', '--window', '16', '--scrape', values.scrape, '--events', values.events, '--memberships', values.memberships]
-      : [...nodeFile('bench/http-load.ts'), ...common, '--connections', '64', '--events', values.events];
+      : [...nodeFile('bench/http-load.ts'), ...common, '--connections', values['http-connections'], '--events', values.events];
   return pin(values['gen-cpu'], ['node', ...args]);
 }
 
