@@ -36,19 +36,26 @@ export function createLogger(level: string, options: { bindings?: Record<string,
 
 /**
  * A warning that repeats for as long as something stays broken (ioredis reports every failed reconnect, a few
- * times a second): written at most once per `intervalMs`, with how many were left out since the last line.
+ * times a second): written at most once per `intervalMs` with the line's `fields`, and with how many were left
+ * out since the last line.
  */
-export function throttledWarning(log: Logger, message: string, intervalMs = 5000): (error: unknown) => void {
+export function throttledLog(log: Logger, message: string, intervalMs = 5000): (fields: Record<string, unknown>) => void {
   let lastWritten = -Infinity;
   let suppressed = 0;
-  return (error) => {
+  return (fields) => {
     const now = Date.now();
     if (now - lastWritten < intervalMs) {
       suppressed++;
       return;
     }
-    log.warn(suppressed > 0 ? { err: error, suppressed } : { err: error }, message);
+    log.warn(suppressed > 0 ? { ...fields, suppressed } : fields, message);
     lastWritten = now;
     suppressed = 0;
   };
+}
+
+/** throttledLog of an error (its `err` field). */
+export function throttledWarning(log: Logger, message: string, intervalMs = 5000): (error: unknown) => void {
+  const warn = throttledLog(log, message, intervalMs);
+  return (error) => warn({ err: error });
 }

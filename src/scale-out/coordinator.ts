@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
 import { Counter, Gauge } from 'prom-client';
-import { throttledWarning, type Logger } from '../log.js';
+import { throttledLog, type Logger } from '../log.js';
 import type { Store } from '../store/store.js';
 import { isAlive, removeProcess, silentProcesses } from './process-registry.js';
 
@@ -42,7 +42,7 @@ export class Coordinator {
    * until Redis has answered this process for a whole heartbeat TTL, in which every live process beats again.
    */
   private answeringSince: number | undefined;
-  private readonly slowAnswer: (details: unknown) => void;
+  private readonly slowAnswer: (fields: { tookMs: number }) => void;
 
   constructor(
     private readonly redis: Redis | Cluster,
@@ -51,7 +51,7 @@ export class Coordinator {
     private readonly times: CoordinatorTimes,
     private readonly log: Logger,
   ) {
-    this.slowAnswer = throttledWarning(log, 'coordinator: Redis answered slowly, nobody is judged dead for a heartbeat TTL', times.heartbeatMs);
+    this.slowAnswer = throttledLog(log, 'coordinator: Redis answered slowly, nobody is judged dead for a heartbeat TTL', times.heartbeatMs);
   }
 
   start(): void {

@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
+import { pino } from 'pino';
 import { createLogger } from '../../src/log.js';
 import { Coordinator } from '../../src/scale-out/coordinator.js';
 import { heartbeatKey, PROCESS_INDEX, ProcessRegistration } from '../../src/scale-out/process-registry.js';
@@ -42,6 +43,9 @@ describe('the coordinator through a Redis outage', () => {
   it('keeps the peers of a process that beats again within a heartbeat TTL of the outage, removes a silent one', async () => {
     const store = new MemoryStore({ peerTtlSeconds: 600, wsPeerTtlSeconds: 600, now: () => Math.floor(Date.now() / 1000) });
     const log = createLogger('silent');
+    // The coordinator's own log: its warning about the slow answers.
+    const lines: Record<string, unknown>[] = [];
+    const coordinatorLog = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) });
     const times = { heartbeatMs: HEARTBEAT_MS, peersGraceMs: LEASE_MS + HEARTBEAT_MS };
     // Two processes of the test's own making: their peers in the store and in their lists, their beats by hand.
     const processes = ['live-process', 'dead-process'];
@@ -58,7 +62,7 @@ describe('the coordinator through a Redis outage', () => {
     }, HEARTBEAT_MS / 3);
     const seeders = async () => (await store.scrapeWs(processes.map(infoHash))).map((counts) => counts.complete);
 
-    const coordinator = new Coordinator(client, store, 'the-coordinator', { heartbeatMs: HEARTBEAT_MS, leaseMs: LEASE_MS }, log);
+    const coordinator = new Coordinator(client, store, 'the-coordinator', { heartbeatMs: HEARTBEAT_MS, leaseMs: LEASE_MS }, coordinatorLog);
     try {
       for (const id of processes) await beat(id);
       coordinator.start();
@@ -80,6 +84,9 @@ describe('the coordinator through a Redis outage', () => {
         await sleep(100);
       }
       assert.deepEqual(await seeders(), [1, 0], 'the live process keeps its peer');
+      const slow = lines.find((line) => String(line.msg).startsWith('coordinator: Redis answered slowly'));
+      assert.ok(slow, `the slow answer is logged: ${JSON.stringify(lines)}`);
+      assert.ok(typeof slow.tookMs === 'number' && slow.tookMs >= PAUSE_MS / 2, JSON.stringify(slow));
     } finally {
       clearInterval(beats);
       await coordinator.close();
