@@ -5,7 +5,7 @@
  * or of the store's calls by a few percent, where timing cannot.
  *
  *   npm run bench:redis-instructions -- [--peers 20000] [--swarms 2000] [--calls 20000]
- *        [--phases join,reannounce,reannounce0,plain,stop] [--ws]
+ *        [--phases join,reannounce,reannounce0,plain,stop] [--ws] [--events P]
  *
  * One Redis node in cluster mode (every slot its own, so each redis.call pays the cluster's key checks as on a
  * real cluster), loaded with --peers peers (Zipf 1 over --swarms swarms, a third of them seeders) through the
@@ -17,6 +17,8 @@
  *   header and the peer, then SETRANGE of its generation byte and GETRANGE of 50 entries (pipelined). What the
  *   same work costs without Lua, and without its atomicity (another call may move the peer in between);
  * - stop: --calls loaded peers announce `stopped` (general path: a peer removed).
+ * --events P: swarm events on (docs/events.md), P partitions, the default trim; each announce carries uploaded,
+ * downloaded, left and a key, as in bench/events.ts (no `plain` phase then).
  * Per call it prints Redis' instructions in all, and where they went (inclusive counts of redis-server's own
  * functions; the Debian binary is stripped, so Lua's internals have no names): the function call
  * (`luaCallFunction`: the library's Lua code, its `redis.call`s and the reply), of it the commands the Lua code
@@ -46,6 +48,7 @@ const { values } = parseArgs({
     calls: { type: 'string', default: '20000' },
     phases: { type: 'string', default: 'join,reannounce,reannounce0,plain,stop' },
     ws: { type: 'boolean', default: false },
+    events: { type: 'string', default: '0' },
   },
 });
 const peers = Number(values.peers);
@@ -53,6 +56,7 @@ const swarms = Number(values.swarms);
 const calls = Number(values.calls);
 const phases = values.phases.split(',');
 const ws = values.ws;
+const partitions = Number(values.events);
 
 /** redis-server's functions whose inclusive counts the table shows, and their column names. */
 const PARTS: readonly [string, string][] = [
@@ -109,6 +113,7 @@ try {
     now: () => Math.floor(Date.now() / 1000),
     timeoutMs: 60_000,
     onError: (error) => console.error('redis:', error.message),
+    ...(partitions > 0 ? { events: { partitions, maxlen: 100_000 } } : {}),
   });
 
   /** Announces of peers from..from+count (peer p in swarm swarmOf[p]), 64 in flight. */
@@ -119,8 +124,10 @@ try {
         const peer = next++;
         const hash = infoHash(swarmOf[peer]!);
         const seeder = peer % 3 === 0;
-        if (ws) await store.announceWs({ infoHash: hash, peerId: `-RS0001-${String(peer).padStart(12, '0')}`, route: 'bench.1', event, seeder, numwant });
-        else await store.announce({ infoHash: hash, peer: address(peer), event, seeder, numwant });
+        // What an accounting consumer wants of each announce (only sent on with --events).
+        const facts = { uploaded: peer * 1024, downloaded: peer * 512, left: seeder ? 0 : 4096, key: `k${peer % 97}` };
+        if (ws) await store.announceWs({ infoHash: hash, peerId: `-RS0001-${String(peer).padStart(12, '0')}`, route: 'bench.1', event, seeder, numwant, ...facts });
+        else await store.announce({ infoHash: hash, peer: address(peer), event, seeder, numwant, ...facts });
       }
     };
     await Promise.all(Array.from({ length: 64 }, worker));
@@ -163,7 +170,7 @@ try {
   for (const phase of phases) {
     const run = runs[phase];
     if (run === undefined) throw new Error(`unknown phase ${phase}`);
-    if (phase === 'plain' && ws) continue;
+    if (phase === 'plain' && (ws || partitions > 0)) continue;
     const counted = phase === 'join' ? calls : Math.min(calls, peers);
     control('--zero');
     await run();
@@ -177,7 +184,7 @@ try {
   }
   await store.close();
   admin.disconnect();
-  console.log(`\nRedis instructions per call (${ws ? 'WebSocket' : 'HTTP/UDP'} announces; ${peers} peers in ${swarms} swarms, Zipf 1; redis-server ${execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).match(/v=(\S+)/)?.[1]})`);
+  console.log(`\nRedis instructions per call (${ws ? 'WebSocket' : 'HTTP/UDP'} announces${partitions > 0 ? `, events on (${partitions} partitions)` : ''}; ${peers} peers in ${swarms} swarms, Zipf 1; redis-server ${execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).match(/v=(\S+)/)?.[1]})`);
   console.log(`| phase | in all | ${PARTS.map(([, label]) => label).join(' | ')} |`);
   console.log(`| --- | ---: | ${PARTS.map(() => '---:').join(' | ')} |`);
   for (const row of rows) console.log(row);
