@@ -36,9 +36,9 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import type { AnnounceEvent, InfoHash } from '../src/protocol/types.js';
 import { HEADER_FIELD, POSITION_STEP, SWARM_HEADER } from '../src/store/redis/function-contract.js';
+import { whenReady } from '../src/store/redis/connection.js';
 import { RedisStore } from '../src/store/redis/redis-store.js';
 import { WIRE_KEYS, swarmKey } from '../src/store/redis/swarm-keys.js';
-import { freePort } from '../test/helpers/ports.js';
 import { Zipf } from './zipf.js';
 
 const { values } = parseArgs({
@@ -67,14 +67,14 @@ const PARTS: readonly [string, string][] = [
 ];
 
 const dir = mkdtempSync(join(tmpdir(), 'redswarm-bench-instructions-'));
-const port = await freePort();
+const port = Number(execFileSync('bash', ['-c', '. bench/lib.sh; free_port'], { encoding: 'utf8', cwd: new URL('..', import.meta.url).pathname }).trim());
 const redis = spawn(
   'valgrind',
   ['--tool=callgrind', `--callgrind-out-file=${join(dir, 'callgrind.out')}`, 'redis-server', '--port', String(port), '--bind', '127.0.0.1',
     '--cluster-enabled', 'yes', '--cluster-config-file', join(dir, 'nodes.conf'), '--cluster-announce-ip', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
   { stdio: 'ignore' },
 );
-// valgrind missing: said by the connect loop's failure (its error event would otherwise end the process).
+// valgrind missing: said when the wait for Redis below fails (the error event would otherwise end the process).
 redis.on('error', (error) => console.error(`redis-instructions: ${error.message} (is valgrind installed?)`));
 const control = (...args: string[]) => execFileSync('callgrind_control', [...args, String(redis.pid)], { stdio: 'ignore' });
 
@@ -90,20 +90,14 @@ const zipf = new Zipf(swarms, 1);
 const swarmOf = Array.from({ length: peers + calls }, () => zipf.next());
 
 try {
-  // Under valgrind, Redis takes a few seconds to start listening.
-  let admin: Redis | undefined;
-  for (let tries = 0; admin === undefined; tries++) {
-    const client = new Redis({ port, lazyConnect: true, retryStrategy: () => null });
-    try {
-      await client.connect();
-      admin = client;
-    } catch (error) {
-      client.disconnect();
-      if (redis.exitCode !== null) throw new Error(`valgrind redis-server exited with code ${redis.exitCode} (is valgrind installed?)`);
-      if (tries > 100) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 300));
-    }
-  }
+  // Under valgrind, Redis takes a few seconds to start listening: the client reconnects until it answers.
+  const admin = new Redis({ port, retryStrategy: () => 300 });
+  admin.on('error', () => {}); // refused until then
+  const exited = once(redis, 'exit').then(([code]) => {
+    throw new Error(`valgrind redis-server exited with code ${String(code)} (is valgrind installed?)`);
+  });
+  exited.catch(() => {}); // its normal end, at the finally below
+  await Promise.race([whenReady(admin, 60_000), exited]);
   await admin.cluster('ADDSLOTSRANGE', 0, 16383);
   while (!(await admin.cluster('INFO')).includes('cluster_state:ok')) await new Promise((resolve) => setTimeout(resolve, 200));
   const store = await RedisStore.connect({
