@@ -916,6 +916,106 @@ redis.register_function('announce_ws_$V', function(keys, args)
   return general_reply(swarm, list, self, event, backlog, numwant, random, now, ttl)
 end)
 
+-- Bytes of a span of generation bytes read and written back per generation byte it refreshes, at most: a
+-- redis.call costs ~10,000 instructions, copying a byte of a span through Lua a few.
+local SPAN_PER_WRITE = 2048
+
+-- Writes `byte` at positions `ps` of a list's generation bytes (at `base` in `key`): one SETRANGE a position,
+-- or, for three or more that lie close enough together, one GETRANGE of the span they are in and one SETRANGE
+-- of it changed.
+local function write_generations(key, base, ps, byte)
+  local n = #ps
+  if n == 0 then return end
+  table.sort(ps)
+  local first, last = ps[1], ps[n]
+  if n < 3 or last - first > n * SPAN_PER_WRITE then
+    for i = 1, n do redis.call('SETRANGE', key, base + ps[i], byte) end
+    return
+  end
+  local span = redis.call('GETRANGE', key, base + first, base + last)
+  local parts, at = {}, 0 -- at: the bytes of the span already in parts
+  for i = 1, n do
+    local p = ps[i] - first
+    if p >= at then
+      parts[#parts + 1] = string.sub(span, at + 1, p)
+      parts[#parts + 1] = byte
+      at = p + 1
+    end
+  end
+  parts[#parts + 1] = string.sub(span, at + 1)
+  redis.call('SETRANGE', key, base + first, table.concat(parts))
+end
+
+-- The changes of HTTP/UDP peers whose announces a tracker answered from its announce cache (src/store/redis/
+-- announce-cache.ts), applied together. A peer in the swarm with the same seeder bit and nothing else to apply
+-- gets its generation byte, as the common path does; the others (a join, a peer that expired or was removed
+-- meanwhile, a seeder change, a completion, a stop), and every peer when the swarm has something due, take the
+-- general path: `completed` if it completed, then `stopped` if its last announce stopped, else an announce
+-- without event. KEYS: as announce. ARGV[1]: REFRESH_ARGS, then per peer a tag byte (REFRESH_* bits) and its
+-- compact address. Replies the swarm's header after the call.
+redis.register_function('refresh_$V', function(keys, args)
+  local argument = args[1]
+  local now, ttl, limit = struct.unpack(REFRESH_ARGS, argument)
+  local peers, tags, families = {}, {}, {}
+  local at, n = REFRESH_ARGS_SIZE + 1, 0
+  while at <= #argument do
+    local tag = string.byte(argument, at)
+    local family, length = 1, 6
+    if tag % (2 * REFRESH_IPV6) >= REFRESH_IPV6 then family, length = 2, 18 end
+    n = n + 1
+    peers[n], tags[n], families[n] = string.sub(argument, at + 1, at + length), tag, family
+    at = at + 1 + length
+  end
+  local got = redis.call('HMGET', keys[1], HEADER_FIELD, unpack(peers))
+  local raw = got[1]
+  local rest = {} -- the peers the general path takes
+  local generation, keys_until, first_capacity, second_capacity, _
+  if raw then generation, keys_until, _, _, first_capacity, second_capacity = not_due(raw, now, ttl) end
+  if generation and keys_until >= now + ttl then
+    local positions = { {}, {} } -- of the peers the common path takes, by list
+    for j = 1, n do
+      local value, done = got[j + 1], false
+      -- Only a re-announce: no completion, no stop (their bits are above the seeder's and the family's).
+      if value and tags[j] < REFRESH_COMPLETED then
+        local position, flags = decode(value)
+        if flags % FLAG_COUNTED == tags[j] % REFRESH_IPV6 then
+          local list = positions[families[j]]
+          list[#list + 1] = position
+          done = true
+        end
+      end
+      if not done then rest[#rest + 1] = j end
+    end
+    local byte = string.char(generation % 256)
+    write_generations(keys[2], first_capacity * 6, positions[1], byte)
+    write_generations(keys[3], second_capacity * 18, positions[2], byte)
+    if #rest == 0 then return raw end
+  else
+    for j = 1, n do rest[j] = j end
+  end
+  local swarm = load_swarm(keys, false, raw, now, ttl)
+  drop_abandoned(swarm, now)
+  drop_expired(swarm, swarm[1], limit)
+  drop_expired(swarm, swarm[2], limit)
+  for _, j in ipairs(rest) do
+    local list, peer, tag = swarm[families[j]], peers[j], tags[j]
+    local seeder = tag % REFRESH_IPV6
+    -- The value read above holds while no removal moved the list's entries (update only appends).
+    local value = got[j + 1]
+    if list.changed then value = nil end
+    if tag % (2 * REFRESH_COMPLETED) >= REFRESH_COMPLETED then
+      update(swarm, list, peer, peer, EVENT_COMPLETED, seeder, value)
+      value = nil
+    end
+    if tag >= REFRESH_STOPPED then
+      update(swarm, list, peer, peer, EVENT_STOPPED, seeder, value)
+    elseif tag < REFRESH_COMPLETED then
+      update(swarm, list, peer, peer, EVENT_NONE, seeder, value)
+    end
+  end
+  return finish(swarm, now, ttl)
+end)
+
 -- Scrape of one swarm, which also expires it (scrapes and the maintenance sweep). KEYS: as the announce of its
 -- kind. ARGV[1]: SCRAPE_ARGS. Replies { header (empty: no such swarm), peers removed as expired }.
 local function scrape(keys, args, ws)

@@ -231,6 +231,12 @@ export function validate(config: TrackerConfig): void {
   if (config.udpSecret !== '' && !/^(?:[0-9a-fA-F]{2}){16,}$/.test(config.udpSecret)) {
     throw new ConfigError('--udp-secret must be at least 32 hex digits');
   }
+  if (config.redisAnnounceCache > 0 && config.redisUrl === '' && config.redisCluster.length === 0) {
+    throw new ConfigError('--redis-announce-cache needs --redis or --redis-cluster');
+  }
+  if (config.redisAnnounceCache > 0 && config.events !== 'off') {
+    throw new ConfigError('--redis-announce-cache needs --events off: every announce\'s event is appended with the announce');
+  }
   if (config.accessRedis && config.redisUrl === '' && config.redisCluster.length === 0) {
     throw new ConfigError('--access-redis needs --redis or --redis-cluster');
   }

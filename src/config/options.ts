@@ -125,6 +125,8 @@ export interface TrackerConfig {
   redisCluster: string[];
   /** Milliseconds a store request may take before the client gets a failure reply. */
   storeTimeout: number;
+  /** Redis store: milliseconds a swarm's reply answers this process's HTTP/UDP announces (the announce cache); 0 = off. */
+  redisAnnounceCache: number;
   /** Seconds a process on a shared Redis counts as alive after its last heartbeat. */
   heartbeatTtl: number;
   /** Seconds the coordinator lease lasts unless its holder renews it. */
@@ -237,6 +239,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'redisUrl', section: 'store', flag: 'redis', env: 'REDIS', kind: 'string', default: '', reload: false, help: 'keep swarms in one Redis node, `redis://host:port`; empty (and no cluster) = the embedded store' },
   { key: 'redisCluster', section: 'store', flag: 'redis-cluster', env: 'REDIS_CLUSTER', kind: 'list', default: [], reload: false, help: 'keep swarms in a Redis Cluster: seed nodes `host:port,…`' },
   { key: 'storeTimeout', section: 'store', flag: 'store-timeout', env: 'STORE_TIMEOUT', kind: 'int', min: 10, max: 60_000, default: 2000, reload: false, help: 'milliseconds before a store request fails (the client gets a failure reply)' },
+  { key: 'redisAnnounceCache', section: 'store', flag: 'redis-announce-cache', env: 'REDIS_ANNOUNCE_CACHE', kind: 'int', min: 0, max: 10_000, default: 0, reload: false, help: 'Redis store: milliseconds a swarm\'s counts and peers, as Redis last returned them, answer this process\'s HTTP/UDP announces of it, whose changes go to Redis in one call per swarm within that time; replies and changes are then up to that old (docs/scaling.md); 0 = off, every announce one exact call; not with events' },
   { key: 'heartbeatTtl', section: 'store', flag: 'heartbeat-ttl', env: 'HEARTBEAT_TTL', kind: 'number', min: 1, max: 300, default: 5, reload: false, help: 'seconds a process on Redis counts as alive after its last heartbeat (beats every third of it); its WebSocket peers are removed once it has not beaten for this long' },
   { key: 'coordinatorLeaseTtl', section: 'store', flag: 'coordinator-lease-ttl', env: 'COORDINATOR_LEASE_TTL', kind: 'number', min: 1, max: 600, default: 10, reload: false, help: 'seconds the coordinator lease (one process removes dead processes) lasts unless renewed; another process takes over within it' },
   { key: 'workers', section: 'operations', flag: 'workers', env: 'WORKERS', kind: 'int', min: 0, max: 256, auto: 0, default: (c) => (usesRedis(c) ? availableParallelism() : 1), derivedFrom: 'one per core with Redis, 1 with the embedded store (which refuses more)', reload: false, help: 'worker processes; 0 = the default' },

@@ -30,6 +30,16 @@ export const offersRelayed = new FastCounter(
   'WebRTC offers and answers relayed, by where the receiving socket was: this process (local) or another one (remote).',
 );
 
+export const announceCacheAnswers = new FastCounter(
+  'redswarm_announce_cache_answers_total',
+  'Redis store with --redis-announce-cache: HTTP/UDP announces answered from the cache (cache) or by a call to Redis (redis).',
+);
+
+export const announceCacheRefreshes = new FastCounter(
+  'redswarm_announce_cache_refreshes_total',
+  'Redis store with --redis-announce-cache: peers\' changes collected from announces answered from the cache that Redis took (sent), or lost with a call that failed (failed; the peer\'s next announce applies it again).',
+);
+
 export const answersDropped = new Counter({
   name: 'redswarm_ws_answers_dropped_total',
   help: 'WebRTC answers dropped because no matching offer had been relayed to the answering peer in time.',

@@ -6,6 +6,9 @@ import { MemoryStore } from './memory/memory-store.js';
 import { RedisStore } from './redis/redis-store.js';
 import { unixSeconds, type Store, type StoreOptions } from './store.js';
 
+/** Peers an announce cache's call asks for at most. */
+const CACHE_SAMPLE_MAX = 200;
+
 export function storeOptions(config: TrackerConfig, now: () => number = unixSeconds): StoreOptions {
   return {
     peerTtlSeconds: config.peerTtl,
@@ -30,6 +33,8 @@ export async function createStore(config: TrackerConfig, log: Logger): Promise<S
     events: redisStoreEvents(config),
     target,
     timeoutMs: config.storeTimeout,
+    // The sample answers any numwant up to it; UDP replies hold at most 200 IPv4 peers.
+    ...(config.redisAnnounceCache > 0 ? { announceCache: { ms: config.redisAnnounceCache, sample: Math.min(config.numwantMax, CACHE_SAMPLE_MAX) } } : {}),
     // A dead Redis makes ioredis report every reconnect attempt: one line every few seconds, with a count.
     onError: throttledWarning(log, 'redis connection problem'),
   });

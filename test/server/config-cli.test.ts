@@ -128,6 +128,9 @@ describe('loadConfig', () => {
     configError(['--udp-secret', 'g'.repeat(32)], {}, '--udp-secret must be at least 32 hex digits');
     configError(['--udp-secret', 'a'.repeat(33)], {}, '--udp-secret must be at least 32 hex digits');
     assert.equal(config(['--udp-secret', 'A1'.repeat(20)]).udpSecret, 'A1'.repeat(20));
+    configError(['--redis-announce-cache', '1000'], {}, '--redis-announce-cache needs --redis or --redis-cluster');
+    configError(['--redis', 'redis://127.0.0.1:6379', '--redis-announce-cache', '1000', '--events', 'redis'], {}, /^--redis-announce-cache needs --events off/);
+    assert.equal(config(['--redis', 'redis://127.0.0.1:6379', '--redis-announce-cache', '1000']).redisAnnounceCache, 1000);
   });
 
   it('trusted proxies must be IP addresses', () => {

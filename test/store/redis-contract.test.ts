@@ -17,6 +17,8 @@ import {
   FUNCTIONS,
   PEER_FLAGS,
   POSITION_STEP,
+  REFRESH_ARGUMENTS,
+  REFRESH_TAGS,
   SCRAPE_ARGUMENTS,
   STATS_BUCKET,
   STATS_COUNTS,
@@ -33,6 +35,7 @@ const LUA = readFileSync(new URL('../../lua/swarm-functions.lua', import.meta.ur
 const LAYOUTS: Record<string, StructLayout<string>> = {
   HEADER: SWARM_HEADER,
   ANNOUNCE_ARGS: ANNOUNCE_ARGUMENTS,
+  REFRESH_ARGS: REFRESH_ARGUMENTS,
   SCRAPE_ARGS: SCRAPE_ARGUMENTS,
   STATS_COUNTS,
   STATS_HEAD,
@@ -91,6 +94,10 @@ describe('Redis function contract: layouts', () => {
     assert.equal(PEER_FLAGS.completedCounted, 2 * PEER_FLAGS.seeder);
     assert.equal(POSITION_STEP, 2 * PEER_FLAGS.completedCounted);
     assert.equal(new Set(Object.values(EVENT_CODES)).size, 4);
+    // The refresh's tag byte: `tag % REFRESH_IPV6` is the seeder flag, and each bit is above the ones before
+    // (`tag < REFRESH_COMPLETED`: neither completed nor stopped; `tag >= REFRESH_STOPPED`: stopped).
+    assert.equal(REFRESH_TAGS.seeder, PEER_FLAGS.seeder);
+    assert.deepEqual([REFRESH_TAGS.ipv6, REFRESH_TAGS.completed, REFRESH_TAGS.stopped], [2, 4, 8]);
   });
 });
 

@@ -6,8 +6,9 @@
  */
 import type { AnnounceResult, InfoHash, ScrapeCounts } from '../../protocol/types.js';
 import type { WsAnnounceResult, WsPeer } from '../store.js';
-import { ANNOUNCE_ARGUMENTS, GENERATIONS, HEADER_FIELD, SCRAPE_ARGUMENTS, STATS_BUCKET, STATS_COUNTS, STATS_HEAD, SWARM_HEADER, WS_CONFLICT } from './function-contract.js';
+import { ANNOUNCE_ARGUMENTS, GENERATIONS, HEADER_FIELD, REFRESH_ARGUMENTS, REFRESH_TAGS, SCRAPE_ARGUMENTS, STATS_BUCKET, STATS_COUNTS, STATS_HEAD, SWARM_HEADER, WS_CONFLICT } from './function-contract.js';
 import type { EventTail } from '../../events/store-events.js';
+import type { PeerKey } from './announce-cache.js';
 import type { Reply } from './resp.js';
 import { KEY_LENGTH, SLOTS, STATS_KEY_LENGTH, swarmSlot, writeKey, writeStatsKey, type EventPartitions } from './swarm-keys.js';
 
@@ -189,6 +190,40 @@ export function wsAnnounceCommand(
   command.write(peerId, at + ANNOUNCE_ARGS_SIZE + 1, idLength, 'latin1');
   route.copy(command, at + ANNOUNCE_ARGS_SIZE + 1 + idLength);
   return command;
+}
+
+/**
+ * A refresh (the announce cache's collected changes of one swarm): the arguments, then each peer's tag byte
+ * (REFRESH_TAGS) and compact address. `peers`: the peer (announce-cache.ts PeerKey: an IPv4 peer as the number
+ * of its 6 bytes, an IPv6 peer as its 18 bytes in latin1) → its REFRESH_TAGS bits but `ipv6`.
+ */
+export function refreshCommand(call: FunctionCall, infoHash: InfoHash, peers: ReadonlyMap<PeerKey, number>, now: number, ttl: number, limit: number): Buffer {
+  let size = REFRESH_ARGUMENTS.size;
+  for (const peer of peers.keys()) size += typeof peer === 'number' ? 7 : 19;
+  const command = call.command(infoHash, size);
+  let at = argumentAt(command, size);
+  command.writeUInt32LE(now, at + REFRESH_ARGUMENTS.offset.now);
+  command.writeUInt32LE(ttl, at + REFRESH_ARGUMENTS.offset.ttl);
+  command.writeUInt32LE(limit, at + REFRESH_ARGUMENTS.offset.limit);
+  at += REFRESH_ARGUMENTS.size;
+  for (const [peer, tags] of peers) {
+    if (typeof peer === 'number') {
+      command[at] = tags;
+      command.writeUInt32BE(Math.floor(peer / 65536), at + 1);
+      command.writeUInt16BE(peer % 65536, at + 5);
+      at += 7;
+    } else {
+      command[at] = REFRESH_TAGS.ipv6 | tags;
+      at += 1 + command.write(peer, at + 1, 'latin1');
+    }
+  }
+  return command;
+}
+
+/** A refresh's reply: the swarm's header after it. */
+export function decodeRefresh(reply: Reply): ScrapeCounts {
+  if (!Buffer.isBuffer(reply) || reply.length < HEADER_SIZE) throw new Error('Redis: unexpected reply to a refresh');
+  return countsOf(reply);
 }
 
 export function scrapeCommand(call: FunctionCall, infoHash: InfoHash, now: number, limit: number, ttl: number, tail?: EventTail): Buffer {

@@ -92,6 +92,22 @@ export const ANNOUNCE_ARGUMENTS = structLayout([
   ['seeder', 'B'], // PEER_FLAGS.seeder or 0
 ]);
 
+/**
+ * The fixed part of a refresh's argument (ARGV[1]): the changes of announces answered from the announce cache
+ * (announce-cache.ts). Each peer follows: a byte of REFRESH_TAGS bits, then its compact address (6 or 18 bytes).
+ */
+export const REFRESH_ARGUMENTS = structLayout([
+  ['now', 'I4'],
+  ['ttl', 'I4'],
+  ['limit', 'I4'], // expired peers removed at most per list
+]);
+
+/**
+ * The byte before each peer of a refresh, bits: its seeder bit (PEER_FLAGS.seeder's value), whether it is IPv6,
+ * whether it completed (apply `completed`), whether its last announce was `stopped` (then remove it).
+ */
+export const REFRESH_TAGS = Object.freeze({ seeder: 1, ipv6: 2, completed: 4, stopped: 8 });
+
 /** A scrape's argument (ARGV[1]), the whole of it. */
 export const SCRAPE_ARGUMENTS = structLayout([
   ['now', 'I4'],
@@ -154,6 +170,7 @@ export const WS_CONFLICT = 1;
 export const FUNCTIONS = Object.freeze({
   announce: { name: 'announce', keys: WIRE_KEYS, argument: ANNOUNCE_ARGUMENTS },
   announceWs: { name: 'announce_ws', keys: WS_KEYS, argument: ANNOUNCE_ARGUMENTS },
+  refresh: { name: 'refresh', keys: WIRE_KEYS, argument: REFRESH_ARGUMENTS },
   scrape: { name: 'scrape', keys: WIRE_KEYS, argument: SCRAPE_ARGUMENTS },
   scrapeWs: { name: 'scrape_ws', keys: WS_KEYS, argument: SCRAPE_ARGUMENTS },
 });
@@ -180,6 +197,8 @@ export function luaConstants(): string {
     ...layout('HEADER', SWARM_HEADER),
     `local HEADER_FIELD = '${HEADER_FIELD}'`,
     ...layout('ANNOUNCE_ARGS', ANNOUNCE_ARGUMENTS),
+    ...layout('REFRESH_ARGS', REFRESH_ARGUMENTS),
+    `local REFRESH_SEEDER, REFRESH_IPV6, REFRESH_COMPLETED, REFRESH_STOPPED = ${REFRESH_TAGS.seeder}, ${REFRESH_TAGS.ipv6}, ${REFRESH_TAGS.completed}, ${REFRESH_TAGS.stopped} -- a refreshed peer's tag bits`,
     ...layout('SCRAPE_ARGS', SCRAPE_ARGUMENTS),
     ...layout('STATS_COUNTS', STATS_COUNTS),
     ...layout('STATS_HEAD', STATS_HEAD),

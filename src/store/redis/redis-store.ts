@@ -19,10 +19,12 @@ import {
   announceCommand,
   decodeAnnounce,
   decodeCounts,
+  decodeRefresh,
   decodeScrape,
   decodeWsAnnounce,
   headerCommand,
   namedCounts,
+  refreshCommand,
   scrapeCommand,
   settledCounts,
   statsCommand,
@@ -34,6 +36,8 @@ import { RedisEventArgs, type EventsOptions } from '../../events/store-events.js
 import { EVENT_ARGS, EVENT_CODES, FUNCTIONS, PEER_FLAGS, functionLibrary } from './function-contract.js';
 import type { Reply } from './resp.js';
 import { ScriptClient } from './script-client.js';
+import { AnnounceCache } from './announce-cache.js';
+import { announceCacheAnswers, announceCacheRefreshes } from '../../metrics/tracker-metrics.js';
 import { EventPartitions, KEY_LENGTH, SLOTS, WIRE_V4_KIND, WIRE_V4_PATTERN, WIRE_V6_PATTERN, WS_PATTERN, infoHashOfKey, swarmKey, swarmSlot } from './swarm-keys.js';
 
 type SwarmKind = 'wire' | 'ws';
@@ -50,12 +54,28 @@ export interface RedisStoreOptions extends StoreOptions {
    * appended to the partition's stream in the same function call. Absent: off, nothing of it runs.
    */
   events?: EventsOptions;
+  /**
+   * The announce cache (announce-cache.ts; docs/scaling.md): how long a swarm's reply answers this process's
+   * HTTP/UDP announces, and the peers a call asks for to answer them. Absent: off, every announce is one exact call.
+   * Not with events (each announce's event is appended with it).
+   */
+  announceCache?: { ms: number; sample: number };
+  /** A refresh of the announce cache that failed (`peers`: whose changes it carried), for the log; default onError. */
+  onRefreshError?: (error: Error, peers: number) => void;
 }
 
 /** Expired peers one call removes at most per peer list, bounding its run time after a long outage. */
 const EXPIRY_LIMIT = 1000;
 
 const SEEDER_FLAG = PEER_FLAGS.seeder;
+
+/** Peers one refresh call of the announce cache carries at most (7 or 19 bytes each in its argument). */
+const REFRESHES_PER_CALL = 500;
+
+const answeredFromCache = announceCacheAnswers.child({ from: 'cache' });
+const answeredByRedis = announceCacheAnswers.child({ from: 'redis' });
+const refreshesSent = announceCacheRefreshes.child({ outcome: 'sent' });
+const refreshesFailed = announceCacheRefreshes.child({ outcome: 'failed' });
 
 /** numwant as the uint32 argument; the functions treat it as a signed count. */
 function numwantArgument(numwant: number): number {
@@ -84,6 +104,8 @@ export class RedisStore implements Store {
   private readonly announceDecoder: typeof decodeAnnounce;
   private readonly wsAnnounceDecoder: typeof decodeWsAnnounce;
   private readonly announceFailed: (() => void) | undefined;
+  private readonly cache: AnnounceCache | undefined;
+  private readonly refreshCall: FunctionCall;
 
   private constructor(
     private readonly redis: Redis | Cluster,
@@ -104,6 +126,28 @@ export class RedisStore implements Store {
     this.announceWsCall = call(FUNCTIONS.announceWs, EVENT_ARGS.announce);
     this.scrapeCall = call(FUNCTIONS.scrape, EVENT_ARGS.scrape);
     this.scrapeWsCall = call(FUNCTIONS.scrapeWs, EVENT_ARGS.scrape);
+    this.refreshCall = new FunctionCall(`${FUNCTIONS.refresh.name}_${version}`, FUNCTIONS.refresh.keys);
+    const cache = options.announceCache;
+    if (cache !== undefined && options.events !== undefined) throw new Error('the announce cache cannot be used with swarm events');
+    this.cache =
+      cache === undefined
+        ? undefined
+        : new AnnounceCache({
+            ms: cache.ms,
+            sample: cache.sample,
+            refreshesPerCall: REFRESHES_PER_CALL,
+            refresh: (infoHash, peers) => {
+              const command = refreshCommand(this.refreshCall, infoHash, peers, this.options.now(), this.options.peerTtlSeconds, EXPIRY_LIMIT);
+              return this.client.call(swarmSlot(infoHash), command, (reply) => {
+                refreshesSent.inc(peers.size);
+                return decodeRefresh(reply);
+              });
+            },
+            onRefreshError: (error, peers) => {
+              refreshesFailed.inc(peers);
+              (options.onRefreshError ?? options.onError)(error, peers);
+            },
+          });
   }
 
   /** Connects and waits until the node or cluster is ready (or fails after the timeout). */
@@ -115,13 +159,36 @@ export class RedisStore implements Store {
   }
 
   announce(request: AnnounceRequest): Promise<AnnounceResult> {
+    const cache = this.cache;
+    if (cache !== undefined) return this.announceCached(cache, request);
+    return this.call(request, request.numwant);
+  }
+
+  /** An announce answered from the announce cache, or sent asking for the cache's sample and learnt from. */
+  private announceCached(cache: AnnounceCache, request: AnnounceRequest): Promise<AnnounceResult> {
+    const held = cache.answer(request);
+    if (held !== undefined) {
+      answeredFromCache.inc();
+      return Promise.resolve(held);
+    }
+    answeredByRedis.inc();
+    cache.beforeCall(request.infoHash);
+    const sampled = request.event !== 'stopped' && request.numwant <= this.options.announceCache!.sample;
+    return this.call(request, sampled ? this.options.announceCache!.sample : request.numwant).then((result) => {
+      cache.learn(request, result, sampled);
+      const want = request.numwant * request.peer.length;
+      return result.peers.length <= want ? result : { ...result, peers: result.peers.subarray(0, want) };
+    });
+  }
+
+  private call(request: AnnounceRequest, numwant: number): Promise<AnnounceResult> {
     const command = announceCommand(
       this.announceCall,
       request.infoHash,
       request.peer,
       this.options.now(),
       this.options.peerTtlSeconds,
-      numwantArgument(request.numwant),
+      numwantArgument(numwant),
       randomPosition(),
       EXPIRY_LIMIT,
       EVENT_CODES[request.event],
@@ -217,6 +284,7 @@ export class RedisStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.cache?.close();
     this.client.close();
     this.topology.close();
     await this.redis.quit().catch(() => this.redis.disconnect());

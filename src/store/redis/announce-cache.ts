@@ -1,0 +1,288 @@
+/**
+ * The Redis store's announce cache (`--redis-announce-cache MS`, off by default; docs/scaling.md): an explicit
+ * trade of exactness for Redis CPU. What a call returned for a swarm (its counts, and a sample of its peers of
+ * one address family with the requester added) answers this process's later HTTP/UDP announces of that swarm
+ * and family, whatever their event, for MS milliseconds. The changes they ask for are collected per swarm (per
+ * peer: its seeder bit, whether it completed, whether it stopped last) and go to Redis as one call
+ * (lua/swarm-functions.lua `refresh`) MS after the first of them; swarms fall due at different times, so Redis
+ * gets them spread out, not in a burst. A call for a swarm (a miss) first sends what is collected for it, on the
+ * same connection, so Redis applies a peer's announces in the order they came.
+ *
+ * Bounds, all of them MS: a reply's counts and peers are at most MS old (a peer returned may have left within
+ * MS, a peer that joined within MS is not yet returned, the requester's own change is not in the counts), and
+ * an announce answered here reaches Redis at most MS later. Announces of one peer through different processes
+ * within MS of each other may reach Redis out of order (docs/scaling.md says what that can do).
+ */
+import type { AnnounceEvent, AnnounceRequest, AnnounceResult, InfoHash, ScrapeCounts } from '../../protocol/types.js';
+import { REFRESH_TAGS } from './function-contract.js';
+
+/** A swarm as the cache holds it. */
+interface CachedSwarm {
+  readonly infoHash: InfoHash;
+  complete: number;
+  incomplete: number;
+  downloaded: number;
+  /** Compact peers of each family (the requester of the call included), and until when they answer (ms). */
+  v4: Buffer | undefined;
+  v4Until: number;
+  v6: Buffer | undefined;
+  v6Until: number;
+  /** Changes waiting to be sent: the peer (peerKey) → its REFRESH_TAGS bits; undefined once sent. */
+  refreshes: Map<PeerKey, number> | undefined;
+  /** When they are sent (ms): MS after the first of them, less a tick. */
+  due: number;
+}
+
+export interface AnnounceCacheOptions {
+  /** How long a swarm's reply answers, and how late at most its collected refreshes go out (ms). */
+  readonly ms: number;
+  /** Peers a call asks for, to answer later requests from (each wants at most this many). */
+  readonly sample: number;
+  /** Peers one refresh call carries at most; a swarm with more gets several calls. */
+  readonly refreshesPerCall: number;
+  /** Sends a swarm's collected changes (peer → REFRESH_TAGS bits); resolves with its counts after them. */
+  readonly refresh: (infoHash: InfoHash, peers: ReadonlyMap<PeerKey, number>) => Promise<ScrapeCounts>;
+  /** A refresh that failed (its peers are not retried: their next announce is). */
+  readonly onRefreshError: (error: Error, peers: number) => void;
+  /** Monotonic milliseconds; injectable for tests. */
+  readonly now?: () => number;
+}
+
+/**
+ * A peer as a key of collected refreshes: an IPv4 peer as the number of its 6 bytes (no string made on the hot
+ * path), an IPv6 peer as its 18 bytes in latin1.
+ */
+export type PeerKey = number | string;
+
+/** A peer's collected change after one more announce of it (REFRESH_TAGS bits, `was`: 0 for none yet). */
+function collected(was: number, event: AnnounceEvent, seeder: boolean): number {
+  const completed = event === 'completed' || (was & REFRESH_TAGS.completed) !== 0 ? REFRESH_TAGS.completed : 0;
+  // A stop keeps the seeder bit its completion (if any) is applied with.
+  if (event === 'stopped') return (was & REFRESH_TAGS.seeder) | completed | REFRESH_TAGS.stopped;
+  return (seeder ? REFRESH_TAGS.seeder : 0) | completed;
+}
+
+function peerKey(peer: Uint8Array): PeerKey {
+  if (peer.length === 6) return (((peer[0]! << 24) | (peer[1]! << 16) | (peer[2]! << 8) | peer[3]!) >>> 0) * 65536 + ((peer[4]! << 8) | peer[5]!);
+  return Buffer.from(peer.buffer, peer.byteOffset, peer.length).toString('latin1');
+}
+
+/**
+ * The position of `peer`'s entry among entries `from` .. `to` - 1 of `held` (entries of its length), -1 when it
+ * is not there. Compared from the port back: peers of one address differ there.
+ */
+function positionOf(held: Buffer, peer: Uint8Array, from: number, to: number): number {
+  const stride = peer.length;
+  for (let p = from; p < to; p++) {
+    const at = p * stride;
+    let i = stride - 1;
+    while (i >= 0 && held[at + i] === peer[i]) i--;
+    if (i < 0) return p;
+  }
+  return -1;
+}
+
+/** `held` without the entry at position `self`. */
+function withoutEntry(held: Buffer, self: number, stride: number): Buffer {
+  return Buffer.concat([held.subarray(0, self * stride), held.subarray((self + 1) * stride)]);
+}
+
+/** Copies entries `from` .. `to` - 1 of `held` but the one at `self` to `out` at byte `at`; returns the end. */
+function copyEntries(held: Buffer, out: Buffer, at: number, from: number, to: number, self: number, stride: number): number {
+  if (self < from || self >= to) return at + held.copy(out, at, from * stride, to * stride);
+  at += held.copy(out, at, from * stride, self * stride);
+  return at + held.copy(out, at, (self + 1) * stride, to * stride);
+}
+
+export class AnnounceCache {
+  private readonly swarms = new Map<InfoHash, CachedSwarm>();
+  /** Swarms with refreshes collected, in the order they are due; `head` is the first not yet sent. */
+  private queue: CachedSwarm[] = [];
+  private head = 0;
+  /** Ticks spread the refreshes: each swarm's go when due, not every swarm's at once (a burst Redis queues). */
+  private readonly tick: number;
+  private readonly timer: NodeJS.Timeout;
+  private readonly now: () => number;
+  private nextForget = 0;
+  private sending = new Set<Promise<void>>();
+
+  constructor(private readonly options: AnnounceCacheOptions) {
+    this.now = options.now ?? (() => performance.now());
+    this.tick = Math.max(10, Math.floor(options.ms / 8));
+    this.timer = setInterval(() => this.sendDue(this.now()), this.tick);
+    this.timer.unref();
+  }
+
+  /** Swarms held (for tests and metrics). */
+  get size(): number {
+    return this.swarms.size;
+  }
+
+  /**
+   * The reply to an announce from the cache, its change collected; undefined when the announce must go to
+   * Redis (then call `beforeCall` first).
+   */
+  answer(request: AnnounceRequest): AnnounceResult | undefined {
+    if (request.numwant > this.options.sample) return undefined;
+    const swarm = this.swarms.get(request.infoHash);
+    if (swarm === undefined) return undefined;
+    const peer = request.peer;
+    const v6 = peer.length === 18;
+    if ((v6 ? swarm.v6Until : swarm.v4Until) <= this.now()) return undefined;
+    let refreshes = swarm.refreshes;
+    if (refreshes === undefined) {
+      refreshes = swarm.refreshes = new Map();
+      swarm.due = this.now() + this.options.ms - this.tick;
+      this.queue.push(swarm);
+    }
+    const key = peerKey(peer);
+    refreshes.set(key, collected(refreshes.get(key) ?? 0, request.event, request.seeder));
+    if (request.event === 'stopped') {
+      // Nobody is given it any more.
+      if (v6) swarm.v6 = this.without(swarm.v6!, peer);
+      else swarm.v4 = this.without(swarm.v4!, peer);
+    }
+    return {
+      complete: swarm.complete,
+      incomplete: swarm.incomplete,
+      downloaded: swarm.downloaded,
+      peers: this.pick((v6 ? swarm.v6 : swarm.v4)!, peer, request.numwant),
+    };
+  }
+
+  /** An announce about to go to Redis: the swarm's collected changes go first, so Redis applies them before it. */
+  beforeCall(infoHash: InfoHash): void {
+    const swarm = this.swarms.get(infoHash);
+    if (swarm?.refreshes !== undefined) this.send(swarm);
+  }
+
+  /**
+   * A reply from Redis to `request`: its counts are the swarm's newest; its peers (asked for `sample`, so all
+   * the swarm has up to that) answer the family's announces for the next MS, with the requester added.
+   */
+  learn(request: AnnounceRequest, result: AnnounceResult, sampled: boolean): void {
+    let swarm = this.swarms.get(request.infoHash);
+    if (swarm === undefined) {
+      if (!sampled) return;
+      swarm = { infoHash: request.infoHash, complete: 0, incomplete: 0, downloaded: 0, v4: undefined, v4Until: 0, v6: undefined, v6Until: 0, refreshes: undefined, due: 0 };
+      this.swarms.set(request.infoHash, swarm);
+    }
+    swarm.complete = result.complete;
+    swarm.incomplete = result.incomplete;
+    swarm.downloaded = result.downloaded;
+    const peer = request.peer;
+    const v6 = peer.length === 18;
+    if (sampled) {
+      const peers = Buffer.concat([result.peers, peer]);
+      const until = this.now() + this.options.ms;
+      if (v6) {
+        swarm.v6 = peers;
+        swarm.v6Until = until;
+      } else {
+        swarm.v4 = peers;
+        swarm.v4Until = until;
+      }
+    }
+  }
+
+  /**
+   * Sends the refreshes that are due (one call per swarm, `refreshesPerCall` peers at most each), and once an
+   * MS forgets the swarms whose replies are too old to answer and that have nothing to send.
+   */
+  private sendDue(now: number): void {
+    const queue = this.queue;
+    while (this.head < queue.length && queue[this.head]!.due <= now) this.send(queue[this.head++]!);
+    if (this.head > 1024 && this.head * 2 > queue.length) {
+      this.queue = queue.slice(this.head);
+      this.head = 0;
+    }
+    if (now < this.nextForget) return;
+    this.nextForget = now + this.options.ms;
+    for (const [infoHash, swarm] of this.swarms) {
+      if (swarm.refreshes === undefined && swarm.v4Until <= now && swarm.v6Until <= now) this.swarms.delete(infoHash);
+    }
+  }
+
+  private send(swarm: CachedSwarm): void {
+    const refreshes = swarm.refreshes;
+    swarm.refreshes = undefined;
+    if (refreshes === undefined || refreshes.size === 0) return;
+    for (const peers of this.chunks(refreshes)) {
+      const sent = this.options.refresh(swarm.infoHash, peers).then(
+        (counts) => {
+          swarm.complete = counts.complete;
+          swarm.incomplete = counts.incomplete;
+          swarm.downloaded = counts.downloaded;
+        },
+        (error: Error) => this.options.onRefreshError(error, peers.size),
+      );
+      this.sending.add(sent);
+      void sent.finally(() => this.sending.delete(sent));
+    }
+  }
+
+  /** Sends every collected refresh now, due or not, and waits for the answers (of those sent earlier too). */
+  async sendAll(): Promise<void> {
+    for (let i = this.head; i < this.queue.length; i++) this.send(this.queue[i]!);
+    this.queue = [];
+    this.head = 0;
+    await Promise.all([...this.sending]);
+  }
+
+  /** Stops the timer and sends every collected refresh. */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.sendAll();
+  }
+
+  private *chunks(refreshes: Map<PeerKey, number>): Generator<ReadonlyMap<PeerKey, number>> {
+    const limit = this.options.refreshesPerCall;
+    if (refreshes.size <= limit) {
+      yield refreshes;
+      return;
+    }
+    let chunk = new Map<PeerKey, number>();
+    for (const [peer, seeder] of refreshes) {
+      chunk.set(peer, seeder);
+      if (chunk.size === limit) {
+        yield chunk;
+        chunk = new Map();
+      }
+    }
+    if (chunk.size > 0) yield chunk;
+  }
+
+  /**
+   * Up to `numwant` distinct peers of `held` other than `peer`: all of them when that is no more, else a window
+   * at a random position, wrapping around; only the entries taken are compared with the requester's, and at
+   * most four copies are made (none when `held` serves whole).
+   */
+  private pick(held: Buffer, peer: Uint8Array, numwant: number): Buffer {
+    const stride = peer.length;
+    const count = held.length / stride;
+    if (numwant >= count - 1) {
+      const self = positionOf(held, peer, 0, count);
+      if (numwant >= count) return self < 0 ? held : withoutEntry(held, self, stride);
+      if (self >= 0) return withoutEntry(held, self, stride);
+    }
+    const start = Math.floor(Math.random() * count);
+    const end = start + numwant;
+    let self = positionOf(held, peer, start, Math.min(end, count));
+    if (self < 0 && end > count) self = positionOf(held, peer, 0, end - count);
+    // The requester's entry is left out of the window, which then takes one more.
+    const last = self < 0 ? end : end + 1;
+    const out = Buffer.allocUnsafe(numwant * stride);
+    if (last <= count) {
+      copyEntries(held, out, 0, start, last, self, stride);
+    } else {
+      copyEntries(held, out, copyEntries(held, out, 0, start, count, self, stride), 0, last - count, self, stride);
+    }
+    return out;
+  }
+
+  /** `held` without `peer`'s entry. */
+  private without(held: Buffer, peer: Uint8Array): Buffer {
+    const self = positionOf(held, peer, 0, held.length / peer.length);
+    return self < 0 ? held : withoutEntry(held, self, peer.length);
+  }
+}
