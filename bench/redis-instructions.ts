@@ -5,7 +5,7 @@
  * or of the store's calls by a few percent, where timing cannot.
  *
  *   npm run bench:redis-instructions -- [--peers 20000] [--swarms 2000] [--calls 20000]
- *        [--phases join,reannounce,reannounce0,plain,stop] [--ws] [--events P]
+ *        [--phases join,reannounce,reannounce0,plain,cached,refreshed,stop] [--ws] [--events P]
  *
  * One Redis node in cluster mode (every slot its own, so each redis.call pays the cluster's key checks as on a
  * real cluster), loaded with --peers peers (Zipf 1 over --swarms swarms, a third of them seeders) through the
@@ -16,9 +16,15 @@
  * - plain: the common path of --calls re-announces done by plain commands, without a function: HMGET of the
  *   header and the peer, then SETRANGE of its generation byte and GETRANGE of 50 entries (pipelined). What the
  *   same work costs without Lua, and without its atomicity (another call may move the peer in between);
+ * - cached: the reannounce phase's announces through a second store with the announce cache on
+ *   (`--redis-announce-cache`, docs/scaling.md; a period longer than the phase, so each swarm is read once and
+ *   its re-announces refreshed in calls of up to 500 peers, all sent at the end of the phase): everything
+ *   Redis does for them, per announce; it also prints FCALLs per announce;
+ * - refreshed: the same announces again through that store, every one answered from it: only the refresh calls
+ *   (one per swarm), per announce: what a re-announce costs Redis once its swarm is held;
  * - stop: --calls loaded peers announce `stopped` (general path: a peer removed).
  * --events P: swarm events on (docs/events.md), P partitions, the default trim; each announce carries uploaded,
- * downloaded, left and a key, as in bench/events.ts (no `plain` phase then).
+ * downloaded, left and a key, as in bench/events.ts (no `plain`, `cached` or `refreshed` phase then; nor with --ws).
  * Per call it prints Redis' instructions in all, and where they went (inclusive counts of redis-server's own
  * functions; the Debian binary is stripped, so Lua's internals have no names): the function call
  * (`luaCallFunction`: the library's Lua code, its `redis.call`s and the reply), of it the commands the Lua code
@@ -37,6 +43,7 @@ import { Redis } from 'ioredis';
 import type { AnnounceEvent, InfoHash } from '../src/protocol/types.js';
 import { HEADER_FIELD, POSITION_STEP, SWARM_HEADER } from '../src/store/redis/function-contract.js';
 import { whenReady } from '../src/store/redis/connection.js';
+import type { AnnounceCache } from '../src/store/redis/announce-cache.js';
 import { RedisStore } from '../src/store/redis/redis-store.js';
 import { WIRE_KEYS, swarmKey } from '../src/store/redis/swarm-keys.js';
 import { Zipf } from './zipf.js';
@@ -46,7 +53,7 @@ const { values } = parseArgs({
     peers: { type: 'string', default: '20000' },
     swarms: { type: 'string', default: '2000' },
     calls: { type: 'string', default: '20000' },
-    phases: { type: 'string', default: 'join,reannounce,reannounce0,plain,stop' },
+    phases: { type: 'string', default: 'join,reannounce,reannounce0,plain,cached,refreshed,stop' },
     ws: { type: 'boolean', default: false },
     events: { type: 'string', default: '0' },
   },
@@ -100,18 +107,18 @@ try {
   await Promise.race([whenReady(admin, 60_000), exited]);
   await admin.cluster('ADDSLOTSRANGE', 0, 16383);
   while (!(await admin.cluster('INFO')).includes('cluster_state:ok')) await new Promise((resolve) => setTimeout(resolve, 200));
-  const store = await RedisStore.connect({
+  const storeOptions = {
     target: { cluster: [`127.0.0.1:${port}`] },
     peerTtlSeconds: 3600,
     wsPeerTtlSeconds: 3600,
     now: () => Math.floor(Date.now() / 1000),
     timeoutMs: 60_000,
-    onError: (error) => console.error('redis:', error.message),
-    ...(partitions > 0 ? { events: { partitions, maxlen: 100_000 } } : {}),
-  });
+    onError: (error: Error) => console.error('redis:', error.message),
+  };
+  const store = await RedisStore.connect({ ...storeOptions, ...(partitions > 0 ? { events: { partitions, maxlen: 100_000 } } : {}) });
 
   /** Announces of peers from..from+count (peer p in swarm swarmOf[p]), 64 in flight. */
-  const announce = async (from: number, count: number, event: AnnounceEvent, numwant: number) => {
+  const announce = async (from: number, count: number, event: AnnounceEvent, numwant: number, through = store) => {
     let next = from;
     const worker = async () => {
       while (next < from + count) {
@@ -121,7 +128,7 @@ try {
         // What an accounting consumer wants of each announce (only sent on with --events).
         const facts = { uploaded: peer * 1024, downloaded: peer * 512, left: seeder ? 0 : 4096, key: `k${peer % 97}` };
         if (ws) await store.announceWs({ infoHash: hash, peerId: `-RS0001-${String(peer).padStart(12, '0')}`, route: 'bench.1', event, seeder, numwant, ...facts });
-        else await store.announce({ infoHash: hash, peer: address(peer), event, seeder, numwant, ...facts });
+        else await through.announce({ infoHash: hash, peer: address(peer), event, seeder, numwant, ...facts });
       }
     };
     await Promise.all(Array.from({ length: 64 }, worker));
@@ -150,12 +157,25 @@ try {
     };
     await Promise.all(Array.from({ length: 64 }, worker));
   };
+  // Connected before the counting: its start-up (the library's load) is not the phase's. Its period outlasts
+  // the run; its refreshes are sent at the end of each phase (the cache's sendAll).
+  const cached = await RedisStore.connect({ ...storeOptions, announceCache: { ms: 3_600_000, sample: 200 } });
+  const cache = (cached as unknown as { cache: AnnounceCache }).cache;
+  const fcalls = async () => Number(/^cmdstat_fcall:calls=(\d+)/m.exec(await admin.info('commandstats'))?.[1] ?? 0);
+  const throughCache = async (phase: string) => {
+    const before = await fcalls();
+    await announce(0, Math.min(calls, peers), 'none', 50, cached);
+    await cache.sendAll();
+    console.log(`${phase}: ${((await fcalls()) - before) / Math.min(calls, peers)} FCALLs per announce`);
+  };
   const runs: Record<string, () => Promise<void>> = {
     join: () => announce(peers, calls, 'started', 50),
     reannounce: () => announce(0, Math.min(calls, peers), 'none', 50),
     reannounce0: () => announce(0, Math.min(calls, peers), 'none', 0),
     stop: () => announce(0, Math.min(calls, peers), 'stopped', 50),
     plain: () => plain(Math.min(calls, peers)),
+    cached: () => throughCache('cached'),
+    refreshed: () => throughCache('refreshed'),
   };
 
   await announce(0, peers, 'started', 50);
@@ -164,7 +184,7 @@ try {
   for (const phase of phases) {
     const run = runs[phase];
     if (run === undefined) throw new Error(`unknown phase ${phase}`);
-    if (phase === 'plain' && (ws || partitions > 0)) continue;
+    if (['plain', 'cached', 'refreshed'].includes(phase) && (ws || partitions > 0)) continue;
     const counted = phase === 'join' ? calls : Math.min(calls, peers);
     control('--zero');
     await run();
@@ -176,6 +196,7 @@ try {
     rows.push(`| ${phase} | ${Math.round(total / counted).toLocaleString('en')} | ${PARTS.map(([name]) => Math.round(count(name) / counted).toLocaleString('en')).join(' | ')} |`);
     console.log(`${phase}: ${counted} calls counted`);
   }
+  await cached.close();
   await store.close();
   admin.disconnect();
   console.log(`\nRedis instructions per call (${ws ? 'WebSocket' : 'HTTP/UDP'} announces${partitions > 0 ? `, events on (${partitions} partitions)` : ''}; ${peers} peers in ${swarms} swarms, Zipf 1; redis-server ${execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).match(/v=(\S+)/)?.[1]})`);

@@ -4,7 +4,7 @@
  * tracker and of Redis side by side (docs/performance.md, "Redis store at the tracker level").
  *
  *   npm run bench:redis-tracker -- [--duration 8] [--warmup 3] [--rounds 2] [--phases udp,http]
- *        [--stores memory,redis] [--events none:80,started:10,completed:5,stopped:5] [--memberships 65536] [--no-build]
+ *        [--stores memory,redis,redis-cache] [--announce-cache 1000] [--events none:80,started:10,completed:5,stopped:5] [--memberships 65536] [--no-build]
  *        [--http-connections 64]
  *        [--tracker-args "..."] [--perf-redis S]
  *
@@ -23,6 +23,12 @@
  * networking costs per read, not per call) and the FCALLs' own µs (INFO commandstats). --perf-redis S records `perf` of the masters for S
  * seconds of each Redis phase and prints the top symbols.
  *
+ * Store `redis-cache`: a tracker on the same cluster with `--redis-announce-cache` --announce-cache ms
+ * (docs/scaling.md), the store's explicit trade of exactness for Redis CPU. It sends what it collected up to
+ * that period after the announces, so its phases wait the period and a second after the warm-up (whose changes
+ * are not counted) and after the measured run (whose changes are: Redis' counters are read after the wait, and
+ * the tracker's CPU in the wait is added to its figure).
+ *
  * --baseline DIR: a third tracker, on the same cluster, built from another copy of the repo (e.g. `git archive`
  * of an earlier commit, with node_modules linked): this version against that one, side by side.
  *
@@ -34,6 +40,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { startWatchdog } from './harness/lifetime.js';
+import { processTreeCpu, type CpuTime } from './harness/proc-cpu.js';
 
 const { values } = parseArgs({
   options: {
@@ -54,17 +61,18 @@ const { values } = parseArgs({
     'tracker-args': { type: 'string', default: '' },
     'perf-redis': { type: 'string', default: '0' },
     baseline: { type: 'string', default: '' },
+    'announce-cache': { type: 'string', default: '1000' },
   },
 });
 const duration = Number(values.duration);
 const warmup = Number(values.warmup);
 const rounds = Number(values.rounds);
 const phases = values.phases.split(',') as ('udp' | 'http')[];
-const stores = values.stores.split(',') as ('memory' | 'redis' | 'baseline')[];
+const stores = values.stores.split(',') as ('memory' | 'redis' | 'redis-cache' | 'baseline')[];
 if (values.baseline && !stores.includes('baseline')) stores.push('baseline');
 const perfSeconds = Number(values['perf-redis']);
 const root = new URL('..', import.meta.url).pathname;
-startWatchdog(120 + rounds * phases.length * stores.length * (duration + warmup + 15), 'tracker-redis: watchdog: the run did not finish in time', 2);
+startWatchdog(120 + rounds * phases.length * stores.length * (duration + warmup + 17 + 2 * Number(values['announce-cache']) / 1000), 'tracker-redis: watchdog: the run did not finish in time', 2);
 
 mkdirSync(join(root, '.tmp'), { recursive: true });
 const tmp = mkdtempSync(join(root, '.tmp', 'tracker-redis-'));
@@ -107,6 +115,10 @@ const nodeFile = treeFiles(root, 'build');
 const baselineFile = values.baseline ? treeFiles(values.baseline, 'build-baseline') : nodeFile;
 
 const pin = (cpu: string, command: string[]): string[] => ['taskset', '-c', cpu, ...command];
+
+const cpuSeconds = (cpu: CpuTime): number => cpu.user + cpu.system;
+/** Waits out the announce cache's period and a second: until what it collected has been sent and answered. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, Number(values['announce-cache']) + 1000));
 
 /** Runs a command to its end; its stdout. */
 function run(command: string[], timeoutS: number): Promise<string> {
@@ -215,6 +227,7 @@ async function main(): Promise<void> {
     const port = Number(execFileSync('bash', ['-c', `. ${join(root, 'bench/lib.sh')}; free_port`], { encoding: 'utf8' }).trim());
     const args = ['--host', '127.0.0.1', '--port', String(port), '--metrics-port', '0', '--log-level', 'warn', '--workers', '1'];
     if (store !== 'memory') args.push('--redis-cluster', nodes.join(','));
+    if (store === 'redis-cache') args.push('--redis-announce-cache', values['announce-cache']);
     if (values['tracker-args']) args.push(...values['tracker-args'].split(' '));
     // The whole load comes from one address: no per-address announce rate limit.
     const env = { ...process.env, REDSWARM_ANNOUNCE_RATE_LIMIT: '0' };
@@ -231,9 +244,15 @@ async function main(): Promise<void> {
       for (const store of order) {
         const { port, pid } = trackers.get(store)!;
         if (warmup > 0) await run(generator(phase, port, warmup), warmup + 60);
+        // The announce cache sends what it collected up to its period later: the warm-up's go before the
+        // window opens, the run's own inside it (their tracker CPU added below).
+        if (store === 'redis-cache') await settle();
         const before = store !== 'memory' ? await redisCounters() : undefined;
         const perf = store !== 'memory' && perfSeconds > 0 ? perfRedis(Math.min(perfSeconds, duration - 1)) : undefined;
         const out = await run(generator(phase, port, duration, pid), duration + 60);
+        const ranUntil = processTreeCpu(pid);
+        if (store === 'redis-cache') await settle();
+        const trailing = cpuSeconds(processTreeCpu(pid)) - cpuSeconds(ranUntil);
         const after = store !== 'memory' ? await redisCounters() : undefined;
         const result = out.split('\n').find((line) => line.startsWith('RESULT ')) ?? '';
         const responses = field(result, 'responses');
@@ -241,7 +260,7 @@ async function main(): Promise<void> {
           store,
           phase,
           rps: field(result, 'rps'),
-          tracker: field(result, 'cpu_us_per_resp'),
+          tracker: field(result, 'cpu_us_per_resp') + (trailing * 1e6) / field(result, 'responses'),
           redis: NaN,
           fcalls: NaN,
           perRead: NaN,
