@@ -33,8 +33,9 @@ export async function createStore(config: TrackerConfig, log: Logger): Promise<S
     events: redisStoreEvents(config),
     target,
     timeoutMs: config.storeTimeout,
-    // The sample answers any numwant up to it; UDP replies hold at most 200 IPv4 peers.
-    ...(config.redisAnnounceCache > 0 ? { announceCache: { ms: config.redisAnnounceCache, sample: Math.min(config.numwantMax, CACHE_SAMPLE_MAX) } } : {}),
+    // The sample answers any numwant up to it; UDP replies hold at most 200 IPv4 peers. Read per call: a reload
+    // may change --numwant-max.
+    ...(config.redisAnnounceCache > 0 ? { announceCache: { ms: config.redisAnnounceCache, sample: () => Math.min(config.numwantMax, CACHE_SAMPLE_MAX) } } : {}),
     // A dead Redis makes ioredis report every reconnect attempt: one line every few seconds, with a count.
     onError: throttledWarning(log, 'redis connection problem'),
   });

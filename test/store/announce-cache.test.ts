@@ -19,7 +19,7 @@ function cacheOn(clock: { now: number }, sample = 200) {
   const sent: { infoHash: InfoHash; peers: Map<PeerKey, number> }[] = [];
   const cache = new AnnounceCache({
     ms: 1000,
-    sample,
+    sample: () => sample,
     refreshesPerCall: 3,
     refresh: (infoHash, peers) => {
       sent.push({ infoHash, peers: new Map(peers) });
@@ -52,7 +52,7 @@ describe('announce cache', () => {
           const h = hash(1);
           // The call's requester is added to what is held: `first` is that one.
           const first = requesterHeld ? requester : make(2000);
-          cache.learn(announce(h, first, 'started'), { complete: 0, incomplete: 0, downloaded: 0, peers: entries(held) }, true);
+          cache.learn(announce(h, first, 'started'), { complete: 0, incomplete: 0, downloaded: 0, peers: entries(held) }, 200);
           const reply = cache.answer(announce(h, requester, 'none', numwant));
           assert.ok(reply !== undefined);
           const got = peersOf(reply.peers, requester.length);
@@ -70,7 +70,7 @@ describe('announce cache', () => {
     const clock = { now: 0 };
     const { cache } = cacheOn(clock, 50);
     const h = hash(2);
-    cache.learn(announce(h, v4(1), 'started'), { complete: 1, incomplete: 2, downloaded: 3, peers: entries([v4(2), v4(3)]) }, true);
+    cache.learn(announce(h, v4(1), 'started'), { complete: 1, incomplete: 2, downloaded: 3, peers: entries([v4(2), v4(3)]) }, 50);
     for (const event of ['none', 'started', 'completed', 'stopped'] as const) assert.ok(cache.answer(announce(h, v4(9), event)), event);
     assert.equal(cache.answer(announce(h, v4(9), 'none', 51)), undefined, 'numwant above the sample');
     assert.equal(cache.answer(announce(h, v6(9))), undefined, 'no IPv6 peers held');
@@ -87,7 +87,7 @@ describe('announce cache', () => {
     const { cache, sent, tick } = cacheOn(clock);
     const h = hash(6);
     const { seeder, completed, stopped } = REFRESH_TAGS;
-    cache.learn(announce(h, v4(100), 'started'), { complete: 0, incomplete: 0, downloaded: 0, peers: Buffer.alloc(0) }, true);
+    cache.learn(announce(h, v4(100), 'started'), { complete: 0, incomplete: 0, downloaded: 0, peers: Buffer.alloc(0) }, 200);
     const sequences: [AnnounceEvent, boolean][][] = [
       [['started', false], ['none', false]],
       [['none', false], ['completed', true], ['none', true]],
@@ -111,7 +111,7 @@ describe('announce cache', () => {
     const clock = { now: 0 };
     const { cache, sent } = cacheOn(clock);
     const h = hash(5);
-    cache.learn(announce(h, v4(1), 'started'), { complete: 0, incomplete: 2, downloaded: 0, peers: entries([v4(2), v4(3)]) }, true);
+    cache.learn(announce(h, v4(1), 'started'), { complete: 0, incomplete: 2, downloaded: 0, peers: entries([v4(2), v4(3)]) }, 200);
     assert.ok(cache.answer(announce(h, v4(2), 'stopped', 0)));
     assert.deepEqual(peersOf(cache.answer(announce(h, v4(9)))!.peers, 6).sort(), [v4(1), v4(3)].map((p) => Buffer.from(p).toString('hex')).sort());
     assert.equal(sent.length, 0);
@@ -124,7 +124,7 @@ describe('announce cache', () => {
     const clock = { now: 0 };
     const { cache, sent, tick } = cacheOn(clock);
     const h = hash(4);
-    cache.learn(announce(h, v4(1), 'started'), { complete: 0, incomplete: 0, downloaded: 0, peers: Buffer.alloc(0) }, true);
+    cache.learn(announce(h, v4(1), 'started'), { complete: 0, incomplete: 0, downloaded: 0, peers: Buffer.alloc(0) }, 200);
     for (let n = 1; n <= 6; n++) cache.answer(announce(h, v4(n), 'none', 50, n % 2 === 0));
     cache.answer(announce(h, v4(1))); // again: one refresh of it
     clock.now = 874; // due at 1000 less a tick (125 ms)
@@ -151,4 +151,18 @@ describe('announce cache', () => {
     await cache.close();
   });
 
+  it('sends each swarm\'s changes when due even while another swarm\'s go early with its calls', () => {
+    const clock = { now: 0 };
+    const { cache, sent, tick } = cacheOn(clock);
+    const [busy, quiet] = [hash(7), hash(8)];
+    for (const h of [busy, quiet]) cache.learn(announce(h, v4(1), 'started'), { complete: 0, incomplete: 0, downloaded: 0, peers: Buffer.alloc(0) }, 200);
+    for (clock.now = 0; clock.now <= 1000; clock.now += 50) {
+      cache.answer(announce(busy, v4(3)));
+      if (clock.now === 0) cache.answer(announce(quiet, v4(2))); // due at 875, queued behind the busy swarm
+      if (clock.now % 100 === 0) cache.beforeCall(busy); // a call for it: its changes go first
+      tick();
+      if (clock.now < 875) assert.ok(!sent.some((call) => call.infoHash === quiet), `not before it is due (${clock.now} ms)`);
+    }
+    assert.ok(sent.some((call) => call.infoHash === quiet), 'the quiet swarm\'s change went out when due');
+  });
 });

@@ -41,7 +41,7 @@ for (const kind of ['single', 'cluster'] as const) {
         target: redis.target,
         timeoutMs: 2000,
         onError: () => {},
-        ...(cache === undefined ? {} : { announceCache: cache }),
+        ...(cache === undefined ? {} : { announceCache: { ms: cache.ms, sample: () => cache.sample } }),
         onRefreshError: (error) => refreshErrors?.push(error),
       });
       stores.push(store);

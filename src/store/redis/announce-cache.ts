@@ -27,17 +27,31 @@ interface CachedSwarm {
   v4Until: number;
   v6: Buffer | undefined;
   v6Until: number;
+  /** How many peers the held reply of each family was asked for: it answers announces wanting no more. */
+  v4Asked: number;
+  v6Asked: number;
   /** Changes waiting to be sent: the peer (peerKey) → its REFRESH_TAGS bits; undefined once sent. */
   refreshes: Map<PeerKey, number> | undefined;
-  /** When they are sent (ms): MS after the first of them, less a tick. */
-  due: number;
+}
+
+/**
+ * A swarm's changes waiting in the queue, and when they are due (ms): MS after the first of them, less a tick.
+ * A call for the swarm may have sent them earlier (the swarm's `refreshes` is then another map, or none).
+ */
+interface Due {
+  readonly swarm: CachedSwarm;
+  readonly refreshes: Map<PeerKey, number>;
+  readonly due: number;
 }
 
 export interface AnnounceCacheOptions {
   /** How long a swarm's reply answers, and how late at most its collected refreshes go out (ms). */
   readonly ms: number;
-  /** Peers a call asks for, to answer later requests from (each wants at most this many). */
-  readonly sample: number;
+  /**
+   * Peers a call asks for, to answer later requests from (each wants at most this many); read at every call
+   * (`--numwant-max` may be reloaded).
+   */
+  readonly sample: () => number;
   /** Peers one refresh call carries at most; a swarm with more gets several calls. */
   readonly refreshesPerCall: number;
   /** Sends a swarm's collected changes (peer → REFRESH_TAGS bits); resolves with its counts after them. */
@@ -96,8 +110,8 @@ function copyEntries(held: Buffer, out: Buffer, at: number, from: number, to: nu
 
 export class AnnounceCache {
   private readonly swarms = new Map<InfoHash, CachedSwarm>();
-  /** Swarms with refreshes collected, in the order they are due; `head` is the first not yet sent. */
-  private queue: CachedSwarm[] = [];
+  /** Swarms' collected changes in the order they are due; `head` is the first not yet sent. */
+  private queue: Due[] = [];
   private head = 0;
   /** Ticks spread the refreshes: each swarm's go when due, not every swarm's at once (a burst Redis queues). */
   private readonly tick: number;
@@ -108,7 +122,7 @@ export class AnnounceCache {
 
   constructor(private readonly options: AnnounceCacheOptions) {
     this.now = options.now ?? (() => performance.now());
-    this.tick = Math.max(10, Math.floor(options.ms / 8));
+    this.tick = Math.min(options.ms, Math.max(10, Math.floor(options.ms / 8)));
     this.timer = setInterval(() => this.sendDue(this.now()), this.tick);
     this.timer.unref();
   }
@@ -123,17 +137,16 @@ export class AnnounceCache {
    * Redis (then call `beforeCall` first).
    */
   answer(request: AnnounceRequest): AnnounceResult | undefined {
-    if (request.numwant > this.options.sample) return undefined;
     const swarm = this.swarms.get(request.infoHash);
     if (swarm === undefined) return undefined;
     const peer = request.peer;
     const v6 = peer.length === 18;
+    if (request.numwant > (v6 ? swarm.v6Asked : swarm.v4Asked)) return undefined;
     if ((v6 ? swarm.v6Until : swarm.v4Until) <= this.now()) return undefined;
     let refreshes = swarm.refreshes;
     if (refreshes === undefined) {
       refreshes = swarm.refreshes = new Map();
-      swarm.due = this.now() + this.options.ms - this.tick;
-      this.queue.push(swarm);
+      this.queue.push({ swarm, refreshes, due: this.now() + this.options.ms - this.tick });
     }
     const key = peerKey(peer);
     refreshes.set(key, collected(refreshes.get(key) ?? 0, request.event, request.seeder));
@@ -153,18 +166,31 @@ export class AnnounceCache {
   /** An announce about to go to Redis: the swarm's collected changes go first, so Redis applies them before it. */
   beforeCall(infoHash: InfoHash): void {
     const swarm = this.swarms.get(infoHash);
-    if (swarm?.refreshes !== undefined) this.send(swarm);
+    if (swarm?.refreshes !== undefined) this.send(swarm, swarm.refreshes);
   }
 
   /**
-   * A reply from Redis to `request`: its counts are the swarm's newest; its peers (asked for `sample`, so all
-   * the swarm has up to that) answer the family's announces for the next MS, with the requester added.
+   * A reply from Redis to `request`, which asked for `asked` peers (0: none to hold, as for a stop): its counts
+   * are the swarm's newest; its peers (all the swarm has, up to `asked`) answer the family's announces wanting
+   * no more for the next MS, with the requester added.
    */
-  learn(request: AnnounceRequest, result: AnnounceResult, sampled: boolean): void {
+  learn(request: AnnounceRequest, result: AnnounceResult, asked: number): void {
     let swarm = this.swarms.get(request.infoHash);
     if (swarm === undefined) {
-      if (!sampled) return;
-      swarm = { infoHash: request.infoHash, complete: 0, incomplete: 0, downloaded: 0, v4: undefined, v4Until: 0, v6: undefined, v6Until: 0, refreshes: undefined, due: 0 };
+      if (asked === 0) return;
+      swarm = {
+        infoHash: request.infoHash,
+        complete: 0,
+        incomplete: 0,
+        downloaded: 0,
+        v4: undefined,
+        v4Until: 0,
+        v6: undefined,
+        v6Until: 0,
+        v4Asked: 0,
+        v6Asked: 0,
+        refreshes: undefined,
+      };
       this.swarms.set(request.infoHash, swarm);
     }
     swarm.complete = result.complete;
@@ -172,15 +198,17 @@ export class AnnounceCache {
     swarm.downloaded = result.downloaded;
     const peer = request.peer;
     const v6 = peer.length === 18;
-    if (sampled) {
+    if (asked > 0) {
       const peers = Buffer.concat([result.peers, peer]);
       const until = this.now() + this.options.ms;
       if (v6) {
         swarm.v6 = peers;
         swarm.v6Until = until;
+        swarm.v6Asked = asked;
       } else {
         swarm.v4 = peers;
         swarm.v4Until = until;
+        swarm.v4Asked = asked;
       }
     }
   }
@@ -191,7 +219,7 @@ export class AnnounceCache {
    */
   private sendDue(now: number): void {
     const queue = this.queue;
-    while (this.head < queue.length && queue[this.head]!.due <= now) this.send(queue[this.head++]!);
+    while (this.head < queue.length && queue[this.head]!.due <= now) this.sendQueued(queue[this.head++]!);
     if (this.head > 1024 && this.head * 2 > queue.length) {
       this.queue = queue.slice(this.head);
       this.head = 0;
@@ -203,10 +231,14 @@ export class AnnounceCache {
     }
   }
 
-  private send(swarm: CachedSwarm): void {
-    const refreshes = swarm.refreshes;
+  /** A queue entry's changes, unless a call for the swarm sent them already. */
+  private sendQueued({ swarm, refreshes }: Due): void {
+    if (swarm.refreshes === refreshes) this.send(swarm, refreshes);
+  }
+
+  private send(swarm: CachedSwarm, refreshes: Map<PeerKey, number>): void {
     swarm.refreshes = undefined;
-    if (refreshes === undefined || refreshes.size === 0) return;
+    if (refreshes.size === 0) return;
     for (const peers of this.chunks(refreshes)) {
       const sent = this.options.refresh(swarm.infoHash, peers).then(
         (counts) => {
@@ -223,7 +255,7 @@ export class AnnounceCache {
 
   /** Sends every collected refresh now, due or not, and waits for the answers (of those sent earlier too). */
   async sendAll(): Promise<void> {
-    for (let i = this.head; i < this.queue.length; i++) this.send(this.queue[i]!);
+    for (let i = this.head; i < this.queue.length; i++) this.sendQueued(this.queue[i]!);
     this.queue = [];
     this.head = 0;
     await Promise.all([...this.sending]);

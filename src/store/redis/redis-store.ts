@@ -59,7 +59,7 @@ export interface RedisStoreOptions extends StoreOptions {
    * HTTP/UDP announces, and the peers a call asks for to answer them. Absent: off, every announce is one exact call.
    * Not with events (each announce's event is appended with it).
    */
-  announceCache?: { ms: number; sample: number };
+  announceCache?: { ms: number; sample: () => number };
   /** A refresh of the announce cache that failed (`peers`: whose changes it carried), for the log; default onError. */
   onRefreshError?: (error: Error, peers: number) => void;
 }
@@ -173,9 +173,11 @@ export class RedisStore implements Store {
     }
     answeredByRedis.inc();
     cache.beforeCall(request.infoHash);
-    const sampled = request.event !== 'stopped' && request.numwant <= this.options.announceCache!.sample;
-    return this.call(request, sampled ? this.options.announceCache!.sample : request.numwant).then((result) => {
-      cache.learn(request, result, sampled);
+    const sample = this.options.announceCache!.sample();
+    // A stop is sent no peers; a call wanting more than the sample is not held.
+    const asked = request.event !== 'stopped' && request.numwant <= sample ? sample : 0;
+    return this.call(request, asked > 0 ? asked : request.numwant).then((result) => {
+      cache.learn(request, result, asked);
       const want = request.numwant * request.peer.length;
       return result.peers.length <= want ? result : { ...result, peers: result.peers.subarray(0, want) };
     });
