@@ -1,0 +1,163 @@
+/**
+ * The announce cache's `refresh` function against its model: random announces of one swarm (both address
+ * families, seeders, completions, stops, clock jumps that expire peers or abandon the swarm, announces by
+ * another process, calls above the sample) go to Redis B through a store with the cache, and their model to
+ * Redis A through stores without it: per peer, in the order first seen, `completed` if it completed, then
+ * `stopped` if its last announce stopped, else an announce without event (docs/scaling.md). After each trial
+ * both Redis hold the same keys, byte for byte (hash fields, both peer lists with their generation bytes, the
+ * header, the slot's totals, a TTL on each).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
+import type { AnnounceEvent, AnnounceRequest, InfoHash } from '../../src/protocol/types.js';
+import type { AnnounceCache } from '../../src/store/redis/announce-cache.js';
+import { REFRESH_TAGS, SWARM_HEADER } from '../../src/store/redis/function-contract.js';
+import { RedisStore } from '../../src/store/redis/redis-store.js';
+import { fuzzSeed } from '../helpers/fuzz-seed.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { hash, v4, v6 } from './conformance.js';
+
+const TTL = 100;
+const TRIALS = 150;
+const EVENTS: AnnounceEvent[] = ['none', 'started', 'completed', 'stopped'];
+const { seed, where } = fuzzSeed('redis-announce-cache-model');
+
+/** Every key of a node, its value as hex (a hash as its sorted fields), and whether it has a TTL. */
+async function dump(client: Redis): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const key of await client.keysBuffer('*')) {
+    const name = key.toString('hex');
+    const type = await client.type(key);
+    if (type === 'string') {
+      out[name] = (await client.getBuffer(key))!.toString('hex');
+    } else if (type === 'hash') {
+      const fields = await client.hgetallBuffer(key);
+      const header = fields.h;
+      if (header !== undefined) {
+        // An empty list's lower bound of its oldest generation is never read: the two ways may leave different ones.
+        if (header.readUInt32LE(SWARM_HEADER.offset.first_count) === 0) header.writeUInt32LE(0, SWARM_HEADER.offset.first_oldest);
+        if (header.readUInt32LE(SWARM_HEADER.offset.second_count) === 0) header.writeUInt32LE(0, SWARM_HEADER.offset.second_oldest);
+      }
+      out[name] = JSON.stringify(Object.entries(fields).map(([field, value]) => [Buffer.from(field, 'latin1').toString('hex'), value.toString('hex')]).sort());
+    } else {
+      out[name] = type;
+    }
+    out[`${name} has a TTL`] = String((await client.pttl(key)) > 0);
+  }
+  return out;
+}
+
+describe('announce cache: refresh against its model', () => {
+  let model: TestRedis;
+  let real: TestRedis;
+  let clock = 1_000_000;
+  const stores: RedisStore[] = [];
+  const clients: Redis[] = [];
+  const connect = async (redis: TestRedis, cached: boolean) => {
+    const store = await RedisStore.connect({
+      peerTtlSeconds: TTL,
+      wsPeerTtlSeconds: TTL,
+      now: () => clock,
+      target: redis.target,
+      timeoutMs: 5000,
+      onError: () => {},
+      ...(cached ? { announceCache: { ms: 600_000, sample: () => 50 } } : {}),
+      onRefreshError: (error) => assert.fail(`refresh failed: ${error.message} ${where}`),
+    });
+    stores.push(store);
+    return store;
+  };
+  before(async () => {
+    [model, real] = await Promise.all([startRedis('single'), startRedis('single')]);
+  });
+  after(async () => {
+    for (const store of stores) await store.close();
+    for (const client of clients) client.disconnect();
+    await Promise.all([model?.stop(), real?.stop()]);
+  });
+
+  it(`leaves Redis as the announces of the model do, over ${TRIALS} random trials ${where}`, async () => {
+    const exactA = await connect(model, false);
+    const exactB = await connect(real, false);
+    const cachedB = await connect(real, true);
+    const cache = (cachedB as unknown as { cache: AnnounceCache }).cache;
+    const [clientA, clientB] = [new Redis((model.target as { url: string }).url), new Redis((real.target as { url: string }).url)];
+    clients.push(clientA, clientB);
+    let state = seed || 1;
+    const random = (n: number) => {
+      state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+      return Math.floor((state / 0x1_0000_0000) * n);
+    };
+    const request = (infoHash: InfoHash, peer: Uint8Array, event: AnnounceEvent, seeder: boolean, numwant = 10): AnnounceRequest => ({
+      infoHash,
+      peer,
+      event,
+      seeder,
+      numwant: event === 'stopped' ? 0 : numwant,
+    });
+
+    for (let trial = 0; trial < TRIALS; trial++) {
+      const h = hash(trial + 1);
+      const pool = [...Array.from({ length: 1 + random(20) }, (_, i) => v4(i + 1)), ...Array.from({ length: random(12) }, (_, i) => v6(i + 1))];
+      // The swarm before: exact announces on both, spread over up to ~1.5 TTL.
+      for (let step = random(40); step > 0; step--) {
+        if (random(3) === 0) clock += random(40);
+        const r = request(h, pool[random(pool.length)]!, EVENTS[random(4)]!, random(2) === 0);
+        await exactA.announce(r);
+        await exactB.announce(r);
+      }
+      // Both families held by the cache.
+      for (const peer of [v4(100), v6(100)]) {
+        await exactA.announce(request(h, peer, 'started', false));
+        await cachedB.announce(request(h, peer, 'started', false));
+      }
+      const jump = random(6);
+      clock += [0, 1 + random(5), 60 + random(60), 150 + random(200), random(20), random(20)][jump]!;
+      // The announces, and what the cache collects of them (the model's copy).
+      const collected = new Map<string, { peer: Uint8Array; tags: number }>();
+      const applyModel = async () => {
+        for (const { peer, tags } of collected.values()) {
+          const seeder = (tags & REFRESH_TAGS.seeder) !== 0;
+          if (tags & REFRESH_TAGS.completed) await exactA.announce(request(h, peer, 'completed', seeder));
+          if (tags & REFRESH_TAGS.stopped) await exactA.announce(request(h, peer, 'stopped', seeder));
+          else if (!(tags & REFRESH_TAGS.completed)) await exactA.announce(request(h, peer, 'none', seeder));
+        }
+        collected.clear();
+      };
+      const peers = [...pool, v4(100), v6(100), v4(200), v4(201), v6(200)];
+      for (let step = random(30); step > 0; step--) {
+        const peer = peers[random(peers.length)]!;
+        const event = EVENTS[random(4)]!;
+        const seeder = random(2) === 0;
+        const kind = random(12);
+        if (kind === 0) {
+          // Another process, without the cache.
+          await exactA.announce(request(h, peer, event, seeder));
+          await exactB.announce(request(h, peer, event, seeder));
+        } else if (kind === 1 && event !== 'stopped') {
+          // Above the sample: a call, after the swarm's collected changes.
+          await applyModel();
+          await exactA.announce(request(h, peer, event, seeder, 60));
+          await cachedB.announce(request(h, peer, event, seeder, 60));
+        } else {
+          await cachedB.announce(request(h, peer, event, seeder));
+          const key = Buffer.from(peer).toString('hex');
+          const was = collected.get(key)?.tags ?? 0;
+          const completed = event === 'completed' || was & REFRESH_TAGS.completed ? REFRESH_TAGS.completed : 0;
+          const tags = event === 'stopped' ? (was & REFRESH_TAGS.seeder) | completed | REFRESH_TAGS.stopped : (seeder ? REFRESH_TAGS.seeder : 0) | completed;
+          const entry = collected.get(key);
+          if (entry) entry.tags = tags;
+          else collected.set(key, { peer, tags });
+        }
+      }
+      clock += random(3);
+      await applyModel();
+      await cache.sendAll();
+      assert.deepEqual(await dump(clientB), await dump(clientA), `trial ${trial} ${where}`);
+      await Promise.all([clientA.flushall(), clientB.flushall()]);
+      // The next trial starts with nothing held.
+      (cache as unknown as { swarms: Map<InfoHash, unknown> }).swarms.clear();
+    }
+  });
+});
