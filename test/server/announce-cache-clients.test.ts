@@ -69,7 +69,7 @@ for (const transport of ['http', 'udp'] as const) {
       await exact.stop();
     });
 
-    it('a joining leecher is answered from the seeder\'s reply, and reaches Redis within the period', async () => {
+    it('a joining leecher is answered from the seeder\'s reply, and reaches Redis by itself, with no other call', async () => {
       const infoHash = asciiInfoHash();
       const seeder = peer('seeder', cached, infoHash, 45001, 0);
       const leecher = peer('leecher', cached, infoHash, 45002, 100);
@@ -84,7 +84,8 @@ for (const transport of ['http', 'udp'] as const) {
       assert.deepEqual(counts(await next), { complete: 1, incomplete: 0 });
       await leecher.until('the seeder as a peer', () => leecher.peers.includes('127.0.0.1:45001'));
 
-      // Another tracker on the cluster sees the leecher once the cache's refresh went out.
+      // Another tracker on the cluster sees the leecher once the cache's refresh went out (due within CACHE_MS;
+      // the wait allows more, for a busy machine: how late is a bench's question, not a test's).
       const deadline = Date.now() + 5 * CACHE_MS + 2000;
       for (;;) {
         const scrape = await observer.scrape();
@@ -97,7 +98,7 @@ for (const transport of ['http', 'udp'] as const) {
       }
     });
 
-    it('`completed` and `stopped` answered from the cache reach Redis within the period', async () => {
+    it('`completed` and `stopped` answered from the cache reach Redis by themselves, with no other call', async () => {
       const infoHash = asciiInfoHash();
       const seeder = peer('seeder', cached, infoHash, 46001, 0);
       let left = 100;
