@@ -40,7 +40,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { startWatchdog } from './harness/lifetime.js';
-import { processTreeCpu, type CpuTime } from './harness/proc-cpu.js';
+import { processTreeCpu, processTreeRss, type CpuTime } from './harness/proc-cpu.js';
 
 const { values } = parseArgs({
   options: {
@@ -314,6 +314,7 @@ async function main(): Promise<void> {
       );
     }
   }
+  console.log(`tracker memory (RSS) at the end: ${[...trackers].map(([store, { pid }]) => `${store} ${(processTreeRss(pid) / 2 ** 20).toFixed(0)} MiB`).join(', ')}`);
   const errors = rows.reduce((a, r) => a + (Number.isNaN(r.errors) ? 0 : r.errors), 0);
   console.log(`errors and timeouts over all runs: ${errors}`);
 }
