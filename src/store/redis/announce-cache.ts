@@ -96,7 +96,23 @@ function positionOf(held: Buffer, peer: Uint8Array, from: number, to: number): n
   return -1;
 }
 
-/** `held` without the entry at position `self`. */
+/**
+ * What a swarm holds, `parts` one after the other, in a buffer of its own: a slice of Node's shared 8 KB pool
+ * (as Buffer.concat makes) would keep its whole slab alive for as long as it is held.
+ */
+function heldCopy(parts: readonly Uint8Array[]): Buffer {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const out = Buffer.allocUnsafeSlow(length);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
+  return out;
+}
+
+/** `held` without the entry at position `self` (for a reply). */
 function withoutEntry(held: Buffer, self: number, stride: number): Buffer {
   return Buffer.concat([held.subarray(0, self * stride), held.subarray((self + 1) * stride)]);
 }
@@ -199,7 +215,7 @@ export class AnnounceCache {
     const peer = request.peer;
     const v6 = peer.length === 18;
     if (asked > 0) {
-      const peers = Buffer.concat([result.peers, peer]);
+      const peers = heldCopy([result.peers, peer]);
       const until = this.now() + this.options.ms;
       if (v6) {
         swarm.v6 = peers;
@@ -315,6 +331,7 @@ export class AnnounceCache {
   /** `held` without `peer`'s entry. */
   private without(held: Buffer, peer: Uint8Array): Buffer {
     const self = positionOf(held, peer, 0, held.length / peer.length);
-    return self < 0 ? held : withoutEntry(held, self, peer.length);
+    const stride = peer.length;
+    return self < 0 ? held : heldCopy([held.subarray(0, self * stride), held.subarray((self + 1) * stride)]);
   }
 }
