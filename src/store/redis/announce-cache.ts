@@ -143,7 +143,7 @@ export class AnnounceCache {
     this.timer.unref();
   }
 
-  /** Swarms held (for tests and metrics). */
+  /** Swarms held, or with changes to send. */
   get size(): number {
     return this.swarms.size;
   }
