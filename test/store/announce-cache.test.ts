@@ -7,7 +7,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { AnnounceEvent, AnnounceRequest, InfoHash } from '../../src/protocol/types.js';
-import { AnnounceCache, type PeerKey } from '../../src/store/redis/announce-cache.js';
+import { AnnounceCache } from '../../src/store/redis/announce-cache.js';
+import type { PeerKey } from '../../src/store/redis/function-calls.js';
 import { REFRESH_TAGS } from '../../src/store/redis/function-contract.js';
 import { hash, peersOf, v4, v6 } from './conformance.js';
 

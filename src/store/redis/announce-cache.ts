@@ -15,6 +15,7 @@
  */
 import type { AnnounceEvent, AnnounceRequest, AnnounceResult, InfoHash, ScrapeCounts } from '../../protocol/types.js';
 import { REFRESH_TAGS } from './function-contract.js';
+import { peerKey, type PeerKey } from './function-calls.js';
 
 /** A swarm as the cache holds it. */
 interface CachedSwarm {
@@ -30,7 +31,7 @@ interface CachedSwarm {
   /** How many peers the held reply of each family was asked for: it answers announces wanting no more. */
   v4Asked: number;
   v6Asked: number;
-  /** Changes waiting to be sent: the peer (peerKey) → its REFRESH_TAGS bits; undefined once sent. */
+  /** Changes waiting to be sent: the peer (function-calls.ts peerKey) → its REFRESH_TAGS bits; undefined once sent. */
   refreshes: Map<PeerKey, number> | undefined;
 }
 
@@ -62,12 +63,6 @@ export interface AnnounceCacheOptions {
   readonly now?: () => number;
 }
 
-/**
- * A peer as a key of collected refreshes: an IPv4 peer as the number of its 6 bytes (no string made on the hot
- * path), an IPv6 peer as its 18 bytes in latin1.
- */
-export type PeerKey = number | string;
-
 /** A peer's collected change after one more announce of it (REFRESH_TAGS bits, `was`: 0 for none yet). */
 function collected(was: number, event: AnnounceEvent, seeder: boolean): number {
   const completed = event === 'completed' || (was & REFRESH_TAGS.completed) !== 0 ? REFRESH_TAGS.completed : 0;
@@ -76,10 +71,6 @@ function collected(was: number, event: AnnounceEvent, seeder: boolean): number {
   return (seeder ? REFRESH_TAGS.seeder : 0) | completed;
 }
 
-function peerKey(peer: Uint8Array): PeerKey {
-  if (peer.length === 6) return (((peer[0]! << 24) | (peer[1]! << 16) | (peer[2]! << 8) | peer[3]!) >>> 0) * 65536 + ((peer[4]! << 8) | peer[5]!);
-  return Buffer.from(peer.buffer, peer.byteOffset, peer.length).toString('latin1');
-}
 
 /**
  * The position of `peer`'s entry among entries `from` .. `to` - 1 of `held` (entries of its length), -1 when it
@@ -177,6 +168,15 @@ export class AnnounceCache {
       downloaded: swarm.downloaded,
       peers: this.pick((v6 ? swarm.v6 : swarm.v4)!, peer, request.numwant),
     };
+  }
+
+  /**
+   * How many peers a call for `request` asks for: the sample, to hold for later announces; 0 for a stop (sent no
+   * peers) or an announce wanting more than the sample (asking for its own numwant, nothing held).
+   */
+  asked(request: AnnounceRequest): number {
+    const sample = this.options.sample();
+    return request.event !== 'stopped' && request.numwant <= sample ? sample : 0;
   }
 
   /** An announce about to go to Redis: the swarm's collected changes go first, so Redis applies them before it. */

@@ -8,7 +8,6 @@ import type { AnnounceResult, InfoHash, ScrapeCounts } from '../../protocol/type
 import type { WsAnnounceResult, WsPeer } from '../store.js';
 import { ANNOUNCE_ARGUMENTS, GENERATIONS, HEADER_FIELD, REFRESH_ARGUMENTS, REFRESH_TAGS, SCRAPE_ARGUMENTS, STATS_BUCKET, STATS_COUNTS, STATS_HEAD, SWARM_HEADER, WS_CONFLICT } from './function-contract.js';
 import type { EventTail } from '../../events/store-events.js';
-import type { PeerKey } from './announce-cache.js';
 import type { Reply } from './resp.js';
 import { KEY_LENGTH, SLOTS, STATS_KEY_LENGTH, swarmSlot, writeKey, writeStatsKey, type EventPartitions } from './swarm-keys.js';
 
@@ -193,9 +192,20 @@ export function wsAnnounceCommand(
 }
 
 /**
+ * A peer as the announce cache keys its collected changes (announce-cache.ts), which refreshCommand writes back
+ * as bytes: an IPv4 peer as the number of its 6 bytes (no string made on the hot path), an IPv6 peer as its 18
+ * bytes in latin1.
+ */
+export type PeerKey = number | string;
+
+export function peerKey(peer: Uint8Array): PeerKey {
+  if (peer.length === 6) return (((peer[0]! << 24) | (peer[1]! << 16) | (peer[2]! << 8) | peer[3]!) >>> 0) * 65536 + ((peer[4]! << 8) | peer[5]!);
+  return Buffer.from(peer.buffer, peer.byteOffset, peer.length).toString('latin1');
+}
+
+/**
  * A refresh (the announce cache's collected changes of one swarm): the arguments, then each peer's tag byte
- * (REFRESH_TAGS) and compact address. `peers`: the peer (announce-cache.ts PeerKey: an IPv4 peer as the number
- * of its 6 bytes, an IPv6 peer as its 18 bytes in latin1) → its REFRESH_TAGS bits but `ipv6`.
+ * (REFRESH_TAGS) and compact address. `peers`: the peer (PeerKey) → its REFRESH_TAGS bits but `ipv6`.
  */
 export function refreshCommand(call: FunctionCall, infoHash: InfoHash, peers: ReadonlyMap<PeerKey, number>, now: number, ttl: number, limit: number): Buffer {
   let size = REFRESH_ARGUMENTS.size;

@@ -105,7 +105,6 @@ export class RedisStore implements Store {
   private readonly wsAnnounceDecoder: typeof decodeWsAnnounce;
   private readonly announceFailed: (() => void) | undefined;
   private readonly cache: AnnounceCache | undefined;
-  private readonly refreshCall: FunctionCall;
 
   private constructor(
     private readonly redis: Redis | Cluster,
@@ -126,28 +125,31 @@ export class RedisStore implements Store {
     this.announceWsCall = call(FUNCTIONS.announceWs, EVENT_ARGS.announce);
     this.scrapeCall = call(FUNCTIONS.scrape, EVENT_ARGS.scrape);
     this.scrapeWsCall = call(FUNCTIONS.scrapeWs, EVENT_ARGS.scrape);
-    this.refreshCall = new FunctionCall(`${FUNCTIONS.refresh.name}_${version}`, FUNCTIONS.refresh.keys);
     const cache = options.announceCache;
     if (cache !== undefined && options.events !== undefined) throw new Error('the announce cache cannot be used with swarm events');
-    this.cache =
-      cache === undefined
-        ? undefined
-        : new AnnounceCache({
-            ms: cache.ms,
-            sample: cache.sample,
-            refreshesPerCall: REFRESHES_PER_CALL,
-            refresh: (infoHash, peers) => {
-              const command = refreshCommand(this.refreshCall, infoHash, peers, this.options.now(), this.options.peerTtlSeconds, EXPIRY_LIMIT);
-              return this.client.call(swarmSlot(infoHash), command, (reply) => {
-                refreshesSent.inc(peers.size);
-                return decodeRefresh(reply);
-              });
-            },
-            onRefreshError: (error, peers) => {
-              refreshesFailed.inc(peers);
-              (options.onRefreshError ?? options.onError)(error, peers);
-            },
-          });
+    this.cache = cache === undefined ? undefined : this.makeAnnounceCache(cache, version);
+  }
+
+  /** The announce cache, its refreshes sent as calls of the `refresh` function of this library version. */
+  private makeAnnounceCache(cache: NonNullable<RedisStoreOptions['announceCache']>, version: string): AnnounceCache {
+    const refreshCall = new FunctionCall(`${FUNCTIONS.refresh.name}_${version}`, FUNCTIONS.refresh.keys);
+    const { options } = this;
+    return new AnnounceCache({
+      ms: cache.ms,
+      sample: cache.sample,
+      refreshesPerCall: REFRESHES_PER_CALL,
+      refresh: (infoHash, peers) => {
+        const command = refreshCommand(refreshCall, infoHash, peers, options.now(), options.peerTtlSeconds, EXPIRY_LIMIT);
+        return this.client.call(swarmSlot(infoHash), command, (reply) => {
+          refreshesSent.inc(peers.size);
+          return decodeRefresh(reply);
+        });
+      },
+      onRefreshError: (error, peers) => {
+        refreshesFailed.inc(peers);
+        (options.onRefreshError ?? options.onError)(error, peers);
+      },
+    });
   }
 
   /** Connects and waits until the node or cluster is ready (or fails after the timeout). */
@@ -173,9 +175,7 @@ export class RedisStore implements Store {
     }
     answeredByRedis.inc();
     cache.beforeCall(request.infoHash);
-    const sample = this.options.announceCache!.sample();
-    // A stop is sent no peers; a call wanting more than the sample is not held.
-    const asked = request.event !== 'stopped' && request.numwant <= sample ? sample : 0;
+    const asked = cache.asked(request);
     return this.call(request, asked > 0 ? asked : request.numwant).then((result) => {
       cache.learn(request, result, asked);
       const want = request.numwant * request.peer.length;
