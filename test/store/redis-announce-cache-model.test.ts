@@ -14,6 +14,7 @@ import type { AnnounceEvent, AnnounceRequest, InfoHash } from '../../src/protoco
 import type { AnnounceCache } from '../../src/store/redis/announce-cache.js';
 import { REFRESH_TAGS, SWARM_HEADER } from '../../src/store/redis/function-contract.js';
 import { RedisStore } from '../../src/store/redis/redis-store.js';
+import { WIRE_KEYS } from '../../src/store/redis/swarm-keys.js';
 import { fuzzSeed } from '../helpers/fuzz-seed.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { hash, v4, v6 } from './conformance.js';
@@ -23,14 +24,35 @@ const TRIALS = 150;
 const EVENTS: AnnounceEvent[] = ['none', 'started', 'completed', 'stopped'];
 const { seed, where } = fuzzSeed('redis-announce-cache-model');
 
-/** Every key of a node, its value as hex (a hash as its sorted fields), and whether it has a TTL. */
+const LISTS = [
+  { kind: WIRE_KEYS[1], stride: 6, count: SWARM_HEADER.offset.first_count, capacity: SWARM_HEADER.offset.first_capacity },
+  { kind: WIRE_KEYS[2], stride: 18, count: SWARM_HEADER.offset.second_count, capacity: SWARM_HEADER.offset.second_capacity },
+];
+
+/**
+ * A string key's value as hex; a peer list's as its capacity, its `count` entries and their generation bytes:
+ * the bytes beyond `count` are never read, and the two ways may leave different ones there (a removal copies the
+ * last entry into a hole and leaves its old bytes behind, before or after that entry was refreshed).
+ */
+async function listValue(client: Redis, key: Buffer): Promise<string> {
+  const value = (await client.getBuffer(key))!;
+  const list = LISTS.find(({ kind }) => key.toString('latin1', 0, 2) === kind);
+  const header = list && (await client.hgetBuffer(Buffer.concat([Buffer.from(WIRE_KEYS[0]), key.subarray(2)]), 'h'));
+  if (list === undefined || !header) return value.toString('hex');
+  const count = header.readUInt32LE(list.count);
+  const capacity = header.readUInt32LE(list.capacity);
+  const gens = capacity * list.stride;
+  return `${capacity} ${value.subarray(0, count * list.stride).toString('hex')} ${value.subarray(gens, gens + count).toString('hex')}`;
+}
+
+/** Every key of a node, its value as hex (a hash as its sorted fields, a peer list as listValue's), and whether it has a TTL. */
 async function dump(client: Redis): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   for (const key of await client.keysBuffer('*')) {
     const name = key.toString('hex');
     const type = await client.type(key);
     if (type === 'string') {
-      out[name] = (await client.getBuffer(key))!.toString('hex');
+      out[name] = await listValue(client, key);
     } else if (type === 'hash') {
       const fields = await client.hgetallBuffer(key);
       const header = fields.h;
