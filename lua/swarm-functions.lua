@@ -281,24 +281,35 @@ local function remove_positions(swarm, list, gone, entries, gens)
 end
 
 -- ===== Swarm events (docs/events.md; src/events/) =====
--- With events on, every function takes two more keys after the stats key, its event partition's stream and
--- expiry index, and event arguments after its own (function-contract.ts EVENT_ARGS): ARGV[2] the stream's
--- MAXLEN (approximate trim), then for an announce ARGV[3] its facts packed as field `a` (ih swarm time event
--- proto peer uploaded downloaded left seeder key), for a scrape ARGV[3] the swarm (`<ih> <swarm>`, as `a`
--- starts) and ARGV[4] `sweep` when it is the coordinator's expiry sweep. Every change appends one entry with the
--- fields of src/events/schema.ts EVENT_FIELDS in the same call (`n`: seq complete incomplete), numbered by the
--- swarm's next sequence number: field EVENT_SEQ_FIELD of its peers hash, which goes with the hash (a swarm
--- forgotten starts again at 1).
+-- With events on, every function takes one more key after the stats key, its event partition's pending records
+-- (the partition's stream and expiry index are named from it: partition_key), and event arguments after its own
+-- (function-contract.ts EVENT_ARGS):
+-- ARGV[2] the batch bytes, then for an announce ARGV[3] its facts (ih swarm time event proto peer uploaded
+-- downloaded left seeder key), for a scrape ARGV[3] the swarm (`<ih> <swarm>`, as the facts start) and ARGV[4]
+-- `sweep` when it is the coordinator's expiry sweep. Every change makes one record (src/events/schema.ts:
+-- `seq complete incomplete facts` and a newline) in the same call, numbered by the swarm's next sequence number:
+-- field EVENT_SEQ_FIELD of its peers hash, which goes with the hash (a swarm forgotten starts again at 1). The
+-- record is appended to the partition's pending string; once that holds the batch bytes, its records go to the
+-- stream as one entry (an XADD costs Redis more than the rest of an event), and events_flush, which every
+-- tracker process calls for every partition each --events-flush ms, moves what is left and trims the stream.
+-- Batch bytes 0: every record is an entry at once. Either way a partition's records reach its stream in the
+-- order its swarms applied them.
 -- The expiry index (a sorted set, member `<kind>:<info hash hex>`, score: when the swarm's keys expire) lets
 -- the coordinator visit the swarms whose keys are about to expire unannounced: its sweep reports their expired
 -- peers and keeps the keys of those with live peers (finish), so no peer vanishes unreported with its keys.
 -- Off, none of this runs.
 
+-- A key of the partition whose pending records are `pending`: the same tag, another suffix. (Only the pending
+-- key is declared: each key of a call costs Redis more than making a name here where one is needed.)
+local function partition_key(pending, suffix)
+  return string.sub(pending, 1, #pending - #PENDING_SUFFIX) .. suffix
+end
+
 -- The events context of a call, or nil with events off. (The announces' common path does without it.)
 local function events_of(keys, args, lists, now)
-  local stream = keys[lists + 3]
-  if not stream then return nil end
-  return { stream = stream, index = keys[lists + 4], args = args, now = now }
+  local pending = keys[lists + 3]
+  if not pending then return nil end
+  return { pending = pending, index = partition_key(pending, INDEX_SUFFIX), args = args, now = now }
 end
 
 -- `<ih> <swarm>`: the start of the facts of the call's swarm (ARGV[3] begins with it).
@@ -317,18 +328,35 @@ local function index_swarm(events, keys_until)
   end
 end
 
--- Appends an event to `stream` with the swarm's next sequence number: the facts (field `a`), the swarm's counts
--- after the change; `args`: the call's, with the event arguments. Strings, not numbers, to redis.call, and `n`
--- by string.format('%d'): Lua and Redis turn a number into text as a float (%.14g, %.17g), which costs more.
-local function emit(stream, args, hash, facts, complete, incomplete)
+-- Appends records to the stream of the partition whose pending records are `pending`, as one entry.
+local function add_entry(pending, records)
+  redis.call('XADD', partition_key(pending, STREAM_SUFFIX), '*', EVENT_VERSION_FIELD, EVENT_VERSION, EVENT_RECORDS_FIELD, records)
+end
+
+-- Moves a partition's pending records to its stream as one entry; returns them (false: none).
+local function append_pending(pending)
+  local records = redis.call('GETDEL', pending)
+  if records then add_entry(pending, records) end
+  return records
+end
+
+-- Records an event with the swarm's next sequence number: the facts, the swarm's counts after the change.
+-- `pending`: the partition's pending key; `batch`: the batch bytes (ARGV[2], text). Strings, not numbers, to
+-- redis.call, and the numbers by string.format('%d'): Lua and Redis turn a number into text as a float (%.14g,
+-- %.17g), which costs more.
+local function emit(pending, batch, hash, facts, complete, incomplete)
   local seq = redis.call('HINCRBY', hash, EVENT_SEQ_FIELD, '1')
-  redis.call('XADD', stream, 'MAXLEN', '~', args[2], '*', 'v', EVENT_VERSION,
-    'n', string.format('%d %d %d', seq, complete, incomplete), 'a', facts)
+  local record = string.format('%d %d %d %s\n', seq, complete, incomplete, facts)
+  if batch == '0' then
+    add_entry(pending, record)
+  elseif redis.call('APPEND', pending, record) >= tonumber(batch) then
+    append_pending(pending)
+  end
 end
 
 -- The announce's own event, its facts as the tracker sent them.
 local function emit_announce(events, hash, seeders, peers)
-  emit(events.stream, events.args, hash, events.args[3], seeders, peers - seeders)
+  emit(events.pending, events.args[2], hash, events.args[3], seeders, peers - seeders)
 end
 
 -- The swarm's seeders and peers, from its lists.
@@ -365,7 +393,7 @@ local function emit_expired(swarm, members, seeder, seeders, peers)
     peers = peers - 1
     seeders = seeders - seeder[j]
     -- schema.ts expiredFacts: no byte counts, no key.
-    emit(events.stream, events.args, swarm.hash, head .. peer_text(member, ws) .. '    ' .. seeder[j] .. ' ', seeders, peers - seeders)
+    emit(events.pending, events.args[2], swarm.hash, head .. peer_text(member, ws) .. '    ' .. seeder[j] .. ' ', seeders, peers - seeders)
   end
   return seeders, peers
 end
@@ -846,8 +874,8 @@ redis.register_function('announce_$V', function(keys, args)
       reply = fast_announce(raw, peer_value, keys[3], 18, second_count, second_capacity, generation, nil, numwant, random, seeder)
     end
     if reply then
-      -- Events on (the stream is keys[5]): no count changed, they are the header's.
-      if keys[5] then emit(keys[5], args, keys[1], args[3], seeders, first_count + second_count - seeders) end
+      -- Events on (the pending records are keys[5]): no count changed, they are the header's.
+      if keys[5] then emit(keys[5], args[2], keys[1], args[3], seeders, first_count + second_count - seeders) end
       return reply
     end
   end
@@ -881,8 +909,8 @@ redis.register_function('announce_ws_$V', function(keys, args)
   if generation then
     local reply = fast_announce(raw, peer_value, keys[2], width, first_count, first_capacity, generation, route, numwant, random, seeder)
     if reply then
-      -- Events on (the stream is keys[4]): no count changed, they are the header's.
-      if keys[4] and not reply[3] then emit(keys[4], args, keys[1], args[3], seeders, first_count - seeders) end
+      -- Events on (the pending records are keys[4]): no count changed, they are the header's.
+      if keys[4] and not reply[3] then emit(keys[4], args[2], keys[1], args[3], seeders, first_count - seeders) end
       return reply
     end
   end
@@ -1042,3 +1070,11 @@ end
 
 redis.register_function('scrape_$V', function(keys, args) return scrape(keys, args, false) end)
 redis.register_function('scrape_ws_$V', function(keys, args) return scrape(keys, args, true) end)
+
+-- Events on: moves a partition's pending records to its stream (see the events block) and trims the stream.
+-- KEYS: the pending records. ARGV[1]: the stream's MAXLEN (approximate). Replies the bytes moved.
+redis.register_function('events_flush_$V', function(keys, args)
+  local records = append_pending(keys[1])
+  redis.call('XTRIM', partition_key(keys[1], STREAM_SUFFIX), 'MAXLEN', '~', args[1])
+  return records and #records or 0
+end)

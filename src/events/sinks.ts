@@ -1,7 +1,8 @@
 /**
  * Where the embedded store sends its swarm events (the Redis store appends them in its own function calls):
  * the partition streams of a Redis used only for them, or JSON lines. A swarm's events are appended in the
- * order the swarm applied them: one connection per Redis node, commands in order on it.
+ * order the swarm applied them: one connection per Redis node, commands in order on it, a partition's records
+ * gathered into one entry in order.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Cluster, Redis } from 'ioredis';
@@ -13,33 +14,56 @@ import { ScriptClient } from '../store/redis/script-client.js';
 import { EventPartitions } from '../store/redis/swarm-keys.js';
 import { EventsMaintenance } from './maintenance.js';
 import { eventsAppended, eventAppendFailures } from './metrics.js';
-import { decimalDigits, entryFields, jsonLine, writeDecimal, writeLatin1, type EventValues } from './schema.js';
-import type { EventsOptions } from './store-events.js';
+import { EVENT_FIELDS, EVENT_SCHEMA_VERSION, decimalDigits, jsonLine, writeDecimal, writeLatin1, type EventRecord } from './schema.js';
+import { streamMaxlen, type EventsOptions } from './store-events.js';
 
 export interface EventSink {
   /** Appends one event of the swarm of `infoHash`; settles when the sink has it (Redis: acknowledged). */
-  append(infoHash: InfoHash, event: EventValues): Promise<void>;
+  append(infoHash: InfoHash, record: EventRecord): Promise<void>;
   close(): Promise<void>;
+}
+
+/** A partition's records gathered in one event-loop turn, and the promise of their entry. */
+class Batch {
+  records = '';
+  count = 0;
+  readonly appended: Promise<void>;
+  settle!: (error?: unknown) => void;
+
+  constructor() {
+    this.appended = new Promise<void>((resolve, reject) => {
+      this.settle = (error) => (error === undefined ? resolve() : reject(error));
+    });
+  }
 }
 
 /**
  * The events of the partition streams, from the embedded store: XADD commands written as bytes and sent on the
  * Redis store's own client (script-client.ts: one connection per node, the commands of one event-loop turn in
- * one write, routed by slot and redirected like the store's calls).
+ * one write, routed by slot and redirected like the store's calls). A partition's events of one event-loop
+ * turn go as one entry (up to `batchBytes` of records an entry; 0: an entry each).
  */
 export class RedisStreamSink implements EventSink {
   private readonly partitions: EventPartitions;
   private readonly heads: readonly (readonly string[])[];
   private readonly maintenance: EventsMaintenance;
+  /** Partition → the records gathered this turn. */
+  private readonly batches = new Map<number, Batch>();
+  private scheduled: NodeJS.Immediate | undefined;
+  private readonly sendAll = () => {
+    this.scheduled = undefined;
+    for (const [partition, batch] of this.batches) this.send(partition, batch);
+    this.batches.clear();
+  };
 
   private constructor(
     private readonly redis: Redis | Cluster,
     private readonly client: ScriptClient,
     private readonly topology: OwnedTopology,
-    options: EventsOptions,
+    private readonly options: EventsOptions,
   ) {
     this.partitions = new EventPartitions(options.partitions);
-    this.heads = this.partitions.streams.map((stream) => ['XADD', stream, 'MAXLEN', '~', String(options.maxlen), '*']);
+    this.heads = this.partitions.streams.map((stream) => ['XADD', stream, 'MAXLEN', '~', String(streamMaxlen(options)), '*', EVENT_FIELDS[0], String(EVENT_SCHEMA_VERSION), EVENT_FIELDS[1]]);
     this.maintenance = new EventsMaintenance(redis, this.partitions.streams, () => true);
   }
 
@@ -52,18 +76,41 @@ export class RedisStreamSink implements EventSink {
     return new RedisStreamSink(redis, client, topology, options);
   }
 
-  append(infoHash: InfoHash, event: EventValues): Promise<void> {
+  append(infoHash: InfoHash, record: EventRecord): Promise<void> {
     const partition = this.partitions.partitionOf(infoHash);
-    return this.client.call(this.partitions.slotOf(partition), xaddCommand(this.heads[partition]!, event), checkAdded).then(
-      () => eventsAppended.inc(),
+    let batch = this.batches.get(partition);
+    if (batch === undefined) {
+      batch = new Batch();
+      this.batches.set(partition, batch);
+      this.scheduled ??= setImmediate(this.sendAll);
+    }
+    batch.records += record;
+    batch.count++;
+    if (batch.records.length >= this.options.batchBytes) {
+      this.batches.delete(partition);
+      this.send(partition, batch);
+    }
+    return batch.appended;
+  }
+
+  private send(partition: number, batch: Batch): void {
+    this.client.call(this.partitions.slotOf(partition), xaddCommand(this.heads[partition]!, batch.records), checkAdded).then(
+      () => {
+        eventsAppended.inc(batch.count);
+        batch.settle();
+      },
       (error: unknown) => {
-        eventAppendFailures.inc();
-        throw error;
+        eventAppendFailures.inc(batch.count);
+        batch.settle(error);
       },
     );
   }
 
   async close(): Promise<void> {
+    if (this.scheduled !== undefined) clearImmediate(this.scheduled);
+    const sent = [...this.batches.values()].map((batch) => batch.appended.catch(() => {}));
+    this.sendAll();
+    await Promise.all(sent);
     await this.maintenance.close();
     this.client.close();
     this.topology.close();
@@ -71,9 +118,9 @@ export class RedisStreamSink implements EventSink {
   }
 }
 
-/** `XADD <stream> MAXLEN ~ <n> * <field> <value> …` as RESP. */
-function xaddCommand(head: readonly string[], event: EventValues): Buffer {
-  const args = head.concat(entryFields(event));
+/** `XADD <stream> MAXLEN ~ <n> * v <version> e <records>` as RESP. */
+function xaddCommand(head: readonly string[], records: string): Buffer {
+  const args = head.concat(records);
   const count = `*${args.length}\r\n`;
   const out = Buffer.allocUnsafe(count.length + bulksBytes(args));
   out.write(count, 0, 'latin1');
@@ -126,8 +173,8 @@ export class JsonLinesSink implements EventSink {
     this.out = file === '-' ? process.stdout : createWriteStream(file, { flags: 'a' });
   }
 
-  append(_infoHash: InfoHash, event: EventValues): Promise<void> {
-    this.lines += `${jsonLine(event)}\n`;
+  append(_infoHash: InfoHash, record: EventRecord): Promise<void> {
+    this.lines += `${jsonLine(record)}\n`;
     // At the end of the turn, or at 64 KiB when a turn has many (resolved promises chain within one).
     if (this.lines.length >= 65536) this.writeOut();
     else this.scheduled ??= setImmediate(this.flush);

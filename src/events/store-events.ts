@@ -12,18 +12,38 @@ import { SWARM_TEXT_LENGTH, announceFactsBound, decimalDigits, writeAnnounceFact
 export interface EventsOptions {
   /** Event partitions (streams) across the deployment; changing it is an offline operation (docs/events.md). */
   readonly partitions: number;
-  /** Approximate MAXLEN of each partition's stream. */
+  /** Events each partition's stream keeps, about (trimmed by whole entries: streamMaxlen). */
   readonly maxlen: number;
+  /**
+   * Bytes of records a partition gathers before they go to its stream as one entry (0: an entry each event).
+   * Redis store: gathered in Redis, in the partition's pending key, by the functions; embedded store: per
+   * event-loop turn by its sink.
+   */
+  readonly batchBytes: number;
+  /** Redis store: how often each process moves every partition's gathered records to its stream (ms). */
+  readonly flushMs: number;
 }
 
-/** An HTTP/UDP announce's facts (field `a`), as text for the embedded store's sinks. */
+/** Bytes of a typical record (an announce's, with byte counts and a key): what sizes the trim in entries. */
+const TYPICAL_RECORD_BYTES = 128;
+
+/**
+ * The MAXLEN of a partition's stream, in entries, that keeps about `maxlen` events when entries are full (each
+ * holds up to `batchBytes` of records); when the load is light, entries hold fewer events and the stream fewer
+ * events, never more bytes.
+ */
+export function streamMaxlen(options: EventsOptions): number {
+  return options.batchBytes <= TYPICAL_RECORD_BYTES ? options.maxlen : Math.max(1, Math.ceil((options.maxlen * TYPICAL_RECORD_BYTES) / options.batchBytes));
+}
+
+/** An HTTP/UDP announce's facts, as text for the embedded store's sinks. */
 export function wireAnnounceFacts(request: AnnounceRequest): string {
   return writtenText(announceFactsBound(request.peer, request), (out) =>
     writeAnnounceFacts(out, 0, request.infoHash, 'bt', Date.now(), request.event, request.peer, request.seeder, request, request.protocol ?? 'http'),
   );
 }
 
-/** A WebSocket announce's facts (field `a`), as text for the embedded store's sinks. */
+/** A WebSocket announce's facts, as text for the embedded store's sinks. */
 export function wsAnnounceFacts(request: WsAnnounceRequest): string {
   const event = request.removed === true ? 'removed' : request.event;
   return writtenText(announceFactsBound(request.peerId, request), (out) =>
@@ -41,20 +61,20 @@ export type EventTail = Buffer;
 const HEAD_ROOM = 12;
 
 /**
- * The event arguments of the Redis functions (function-contract.ts EVENT_ARGS): MAXLEN, then an announce's
- * facts (field `a`, the swarm first), or a scrape's swarm (`<ih> <swarm>`) and SWEEP_ARGUMENT or ''. Written
+ * The event arguments of the Redis functions (function-contract.ts EVENT_ARGS): the batch bytes, then an
+ * announce's facts (the swarm first), or a scrape's swarm (`<ih> <swarm>`) and SWEEP_ARGUMENT or ''. Written
  * into one buffer it reuses: no strings, no arrays per call.
  */
 export class RedisEventArgs {
-  /** `$<n>\r\n<maxlen>\r\n`. */
-  private readonly maxlen: Buffer;
-  /** Where the facts start: after MAXLEN's bulk and their own `$<length>\r\n`. */
+  /** `$<n>\r\n<batch bytes>\r\n`. */
+  private readonly batch: Buffer;
+  /** Where the facts start: after the batch bytes' bulk and their own `$<length>\r\n`. */
   private readonly valueAt: number;
   private out = Buffer.allocUnsafe(1024);
 
   constructor(options: EventsOptions) {
-    this.maxlen = Buffer.from(`$${String(options.maxlen).length}\r\n${options.maxlen}\r\n`, 'latin1');
-    this.valueAt = this.maxlen.length + HEAD_ROOM;
+    this.batch = Buffer.from(`$${String(options.batchBytes).length}\r\n${options.batchBytes}\r\n`, 'latin1');
+    this.valueAt = this.batch.length + HEAD_ROOM;
   }
 
   announce(request: AnnounceRequest): EventTail {
@@ -68,7 +88,7 @@ export class RedisEventArgs {
   /** A scrape, which may expire peers; `sweep`: the coordinator's expiry sweep. */
   scrape(infoHash: InfoHash, swarm: SwarmKind, sweep: boolean): EventTail {
     const out = this.out;
-    let at = copyBytes(out, 0, this.maxlen);
+    let at = copyBytes(out, 0, this.batch);
     at = copyBytes(out, at, SWARM_HEAD);
     at = writeHexOf(out, at, infoHash);
     out[at++] = 0x20;
@@ -84,10 +104,10 @@ export class RedisEventArgs {
     const end = writeAnnounceFacts(out, this.valueAt, infoHash, swarm, Date.now(), event, peer, seeder, facts, protocol);
     out[end] = 13;
     out[end + 1] = 10;
-    // `$<length>\r\n` right before the facts, MAXLEN's bulk before it.
+    // `$<length>\r\n` right before the facts, the batch bytes' bulk before it.
     const length = end - this.valueAt;
-    const start = this.valueAt - 3 - decimalDigits(length) - this.maxlen.length;
-    let at = copyBytes(out, start, this.maxlen);
+    const start = this.valueAt - 3 - decimalDigits(length) - this.batch.length;
+    let at = copyBytes(out, start, this.batch);
     out[at] = 0x24; // $
     at = writeDecimal(out, at + 1, length);
     out[at] = 13;

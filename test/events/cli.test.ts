@@ -35,7 +35,7 @@ describe('redswarm events', () => {
   before(async () => {
     redis = await startRedis('single');
     url = (redis.target as { url: string }).url;
-    const store = await RedisStore.connect({ peerTtlSeconds: 600, wsPeerTtlSeconds: 600, now: () => Math.floor(Date.now() / 1000), target: redis.target, timeoutMs: 5000, onError: () => {}, events: { partitions: PARTITIONS, maxlen: 1000 } });
+    const store = await RedisStore.connect({ peerTtlSeconds: 600, wsPeerTtlSeconds: 600, now: () => Math.floor(Date.now() / 1000), target: redis.target, timeoutMs: 5000, onError: () => {}, events: { partitions: PARTITIONS, maxlen: 1000, batchBytes: 4096, flushMs: 1000 } });
     await store.announce({ infoHash: hash(1), peer: v4(1), event: 'started', seeder: false, numwant: 0, protocol: 'udp', key: 0xabcdef01, uploaded: 0, downloaded: 0, left: 10 });
     await store.announce({ infoHash: hash(1), peer: v4(1), event: 'completed', seeder: true, numwant: 0, protocol: 'udp', key: 0xabcdef01, uploaded: 5, downloaded: 10, left: 0 });
     await store.close();

@@ -1,12 +1,14 @@
 /**
- * Swarm events of the Redis store (one real node): each change is one stream entry of the swarm's partition,
- * appended in the same function call, numbered 1, 2, 3 … per swarm; expiries found by a call are reported;
- * with events off no stream is written.
+ * Swarm events of the Redis store (one real node): each change is one record of the swarm's partition, made in
+ * the same function call, numbered 1, 2, 3 … per swarm; a partition's records go to its stream as one entry
+ * once they fill the batch bytes, and the rest at each flush; expiries found by a call are reported; with
+ * events off no stream is written.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { parseEntry, type SwarmEvent } from '../../src/events/schema.js';
+import { streamMaxlen } from '../../src/events/store-events.js';
 import { RedisStore } from '../../src/store/redis/redis-store.js';
 import { EventPartitions, crc16 } from '../../src/store/redis/swarm-keys.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
@@ -22,10 +24,12 @@ function keySlot(key: Buffer): number {
   return (close > open + 1 ? crc16(key, open + 1, close) : crc16(key)) & 16383;
 }
 
-async function readAll(admin: Redis, partitions: EventPartitions): Promise<SwarmEvent[]> {
+/** Every event in the streams, after the store moved its pending records there. */
+async function readAll(admin: Redis, partitions: EventPartitions, store: RedisStore): Promise<SwarmEvent[]> {
+  await store.flushEvents();
   const events: SwarmEvent[] = [];
   for (const stream of partitions.streams) {
-    for (const [, fields] of await admin.xrange(stream, '-', '+')) events.push(parseEntry(fields));
+    for (const [, fields] of await admin.xrange(stream, '-', '+')) events.push(...parseEntry(fields));
   }
   return events;
 }
@@ -43,7 +47,7 @@ describe('Redis store events', () => {
     await redis.stop();
   });
 
-  const connect = (events: boolean) =>
+  const connect = (events: boolean, batchBytes = 4096, flushMs = 60_000) =>
     RedisStore.connect({
       peerTtlSeconds: TTL,
       wsPeerTtlSeconds: TTL,
@@ -51,7 +55,7 @@ describe('Redis store events', () => {
       target: redis.target,
       timeoutMs: 5000,
       onError: () => {},
-      ...(events ? { events: { partitions: PARTITIONS, maxlen: 10_000 } } : {}),
+      ...(events ? { events: { partitions: PARTITIONS, maxlen: 10_000, batchBytes, flushMs } } : {}),
     });
 
   it('writes no stream and keeps the usual keys with events off', async () => {
@@ -76,7 +80,7 @@ describe('Redis store events', () => {
     await store.announce({ infoHash: ih, peer: v4(9), event: 'stopped', seeder: false, numwant: 0 }); // unknown: no change
     await store.announce({ infoHash: ih, peer: v4(1), event: 'stopped', seeder: true, numwant: 0 });
     const partitions = new EventPartitions(PARTITIONS);
-    const events = await readAll(admin, partitions);
+    const events = await readAll(admin, partitions, store);
     assert.deepEqual(events.map((e) => [e.seq, e.event, e.peer, e.complete, e.incomplete]), [
       [1, 'started', '10.0.0.1:6881', 0, 1],
       [2, 'update', '10.0.0.1:6881', 0, 1],
@@ -86,7 +90,7 @@ describe('Redis store events', () => {
     ]);
     assert.deepEqual(
       { ...events[1], time: 0 },
-      { v: 3, ih: Buffer.from(ih, 'latin1').toString('hex'), swarm: 'bt', seq: 2, time: 0, event: 'update', proto: 'udp', peer: '10.0.0.1:6881', key: 'k1', uploaded: 11, downloaded: 20, left: 30, seeder: false, complete: 0, incomplete: 1 },
+      { v: 4, ih: Buffer.from(ih, 'latin1').toString('hex'), swarm: 'bt', seq: 2, time: 0, event: 'update', proto: 'udp', peer: '10.0.0.1:6881', key: 'k1', uploaded: 11, downloaded: 20, left: 30, seeder: false, complete: 0, incomplete: 1 },
     );
     assert.equal(events[2]!.key, 'pk');
     assert.equal(events[2]!.uploaded, null);
@@ -111,7 +115,7 @@ describe('Redis store events', () => {
     assert.equal(await store.sweepExpiring(30), 0); // nothing expires within 30 s yet
     clock = start + 175;
     assert.equal(await store.sweepExpiring(30), 2);
-    const expired = async () => (await readAll(admin, partitions)).filter((e) => e.event === 'expired').map((e) => [e.ih.slice(0, 4), e.peer, e.complete + e.incomplete]);
+    const expired = async () => (await readAll(admin, partitions, store)).filter((e) => e.event === 'expired').map((e) => [e.ih.slice(0, 4), e.peer, e.complete + e.incomplete]);
     assert.deepEqual(await expired(), [['0400', '10.0.0.1:6881', 0], ['0500', '10.0.0.1:6881', 1]].sort());
     // hash(4) is gone; hash(5)'s keys were kept for its live peer, until it expires too.
     const indexed = async () => (await Promise.all(partitions.expiryIndexes.map((key) => admin.zrange(key, 0, -1, 'WITHSCORES')))).flat();
@@ -131,7 +135,7 @@ describe('Redis store events', () => {
     await store.announce({ infoHash: ih, peer: v6(2), event: 'started', seeder: false, numwant: 0 });
     clock += 3 * TTL;
     await store.announce({ infoHash: ih, peer: v4(3), event: 'started', seeder: false, numwant: 0 });
-    const events = await readAll(admin, new EventPartitions(PARTITIONS));
+    const events = await readAll(admin, new EventPartitions(PARTITIONS), store);
     assert.deepEqual(events.map((e) => [e.seq, e.event, e.peer, e.complete, e.incomplete]), [
       [1, 'started', '10.0.0.1:6881', 1, 0],
       [2, 'started', '[2001:db8:0:0:0:0:0:2]:6881', 1, 1],
@@ -152,7 +156,7 @@ describe('Redis store events', () => {
     await store.announceWs({ infoHash: ih, peerId: wsPeerId(1), route: 'a/1', event: 'stopped', seeder: false, numwant: 0, removed: true });
     clock += TTL + 10;
     await store.announce({ infoHash: ih, peer: v4(2), event: 'started', seeder: false, numwant: 10 });
-    const events = await readAll(admin, new EventPartitions(PARTITIONS));
+    const events = await readAll(admin, new EventPartitions(PARTITIONS), store);
     const bt = events.filter((e) => e.swarm === 'bt').map((e) => [e.seq, e.event, e.peer, e.proto, e.seeder, e.complete, e.incomplete]);
     const ws = events.filter((e) => e.swarm === 'ws').map((e) => [e.seq, e.event, e.proto, e.left]);
     assert.deepEqual(bt, [
@@ -165,5 +169,82 @@ describe('Redis store events', () => {
       [2, 'removed', 'ws', null],
     ]);
     await store.close();
+  });
+
+  /** Announces `count` re-announces of one peer to one swarm (after its start): one event each. */
+  async function announceMany(store: RedisStore, ih: string, count: number): Promise<void> {
+    await store.announce({ infoHash: ih, peer: v4(1), event: 'started', seeder: false, numwant: 0, protocol: 'udp', key: 'k', uploaded: 0, downloaded: 0, left: 9 });
+    for (let i = 1; i < count; i++) await store.announce({ infoHash: ih, peer: v4(1), event: 'none', seeder: false, numwant: 0, protocol: 'udp', key: 'k', uploaded: i, downloaded: 0, left: 9 });
+  }
+
+  it('gathers a partition\'s records into one entry once they fill the batch bytes; a flush moves the rest', async () => {
+    await redis.flush();
+    const store = await connect(true, 600);
+    const partitions = new EventPartitions(PARTITIONS);
+    const ih = hash(7);
+    const p = partitions.partitionOf(ih);
+    await announceMany(store, ih, 10);
+    const entries = await admin.xrange(partitions.streams[p]!, '-', '+');
+    const pending = await admin.get(partitions.pendingKeys[p]!);
+    // Each entry holds the records up to the one that reached 600 bytes; what is left waits.
+    assert.ok(entries.length >= 1 && entries.length < 10, `${entries.length} entries`);
+    for (const [, fields] of entries) {
+      assert.deepEqual([fields[0], fields[1], fields[2]], ['v', '4', 'e']);
+      const records = fields[3]!;
+      assert.ok(records.length >= 600 && records.length < 600 + 200, `${records.length} bytes`);
+      assert.ok(parseEntry(fields).length > 1);
+    }
+    assert.ok(pending !== null && pending.length < 600);
+    const inStream = entries.flatMap(([, fields]) => parseEntry(fields)).length;
+    assert.equal(inStream + pending.split('\n').length - 1, 10);
+    assert.ok(inStream < 10);
+    // The flush moves the rest as one entry: every event once, in order.
+    assert.equal(await store.flushEvents(), pending.length);
+    assert.equal(await admin.exists(partitions.pendingKeys[p]!), 0);
+    assert.deepEqual((await readAll(admin, partitions, store)).map((e) => [e.seq, e.uploaded]), Array.from({ length: 10 }, (_, i) => [i + 1, i]));
+    assert.equal(await admin.xlen(partitions.streams[p]!), entries.length + 1);
+    assert.equal(await store.flushEvents(), 0); // nothing pending: no entry
+    assert.equal(await admin.xlen(partitions.streams[p]!), entries.length + 1);
+    await store.close();
+  });
+
+  it('appends an entry per event with batch bytes 0', async () => {
+    await redis.flush();
+    const store = await connect(true, 0);
+    const partitions = new EventPartitions(PARTITIONS);
+    const ih = hash(8);
+    await announceMany(store, ih, 5);
+    const stream = partitions.streams[partitions.partitionOf(ih)]!;
+    const entries = await admin.xrange(stream, '-', '+');
+    assert.deepEqual(entries.map(([, fields]) => parseEntry(fields).map((e) => e.seq)), [[1], [2], [3], [4], [5]]);
+    assert.equal(await admin.exists(partitions.pendingKeys[partitions.partitionOf(ih)]!), 0);
+    await store.close();
+  });
+
+  it('moves pending records by its timer, trims the streams, and moves what is left when it closes', async () => {
+    await redis.flush();
+    const partitions = new EventPartitions(PARTITIONS);
+    const ih = hash(9);
+    const stream = partitions.streams[partitions.partitionOf(ih)]!;
+    const timed = await connect(true, 4096, 50);
+    await announceMany(timed, ih, 3);
+    const deadline = Date.now() + 10_000;
+    while ((await admin.xlen(stream)) === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual((await admin.xrange(stream, '-', '+')).flatMap(([, fields]) => parseEntry(fields).map((e) => e.seq)), [1, 2, 3]);
+    await timed.close();
+
+    // A flush trims to the entries that hold about maxlen (10,000) events of 4 KiB entries: 313 (whole nodes of
+    // 100 entries by default: at most ~100 more).
+    await redis.flush();
+    const maxlen = streamMaxlen({ partitions: PARTITIONS, maxlen: 10_000, batchBytes: 4096, flushMs: 60_000 });
+    assert.equal(maxlen, 313);
+    for (let i = 0; i < 1000; i++) await admin.xadd(stream, '*', 'v', '4', 'e', '');
+    const store = await connect(true);
+    await store.flushEvents();
+    const length = await admin.xlen(stream);
+    assert.ok(length >= maxlen && length <= maxlen + 100, `${length} entries`);
+    await announceMany(store, ih, 2);
+    await store.close();
+    assert.equal(await admin.xlen(stream), length + 1);
   });
 });

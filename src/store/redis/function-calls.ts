@@ -48,12 +48,13 @@ export interface EventCallShape {
 
 /**
  * An FCALL of one function on one swarm's keys and its slot's stats key (last): the constant head of the
- * command, encoded once. With events on, the partition's stream is one more key, and the event's arguments
- * (encoded by the caller, `tail`) follow the function's argument.
+ * command, encoded once. With events on, the partition's pending records are one more key (the functions name
+ * its stream and expiry index from it), and the event's arguments (encoded by the caller, `tail`) follow the
+ * function's argument.
  */
 export class FunctionCall {
   private readonly head: Buffer;
-  /** Each partition's stream and expiry index keys as RESP bulk strings (events on). */
+  /** Each partition's pending key as a RESP bulk string (events on). */
   private readonly streamBulks: readonly Buffer[] = [];
 
   constructor(
@@ -61,11 +62,10 @@ export class FunctionCall {
     private readonly kinds: readonly string[],
     private readonly events?: EventCallShape,
   ) {
-    const keys = kinds.length + 1 + (events === undefined ? 0 : 2);
+    const keys = kinds.length + 1 + (events === undefined ? 0 : 1);
     this.head = Buffer.from(`*${4 + keys + (events?.args ?? 0)}\r\n$5\r\nFCALL\r\n$${name.length}\r\n${name}\r\n$${String(keys).length}\r\n${keys}\r\n`, 'latin1');
     if (events !== undefined) {
-      const { streams, expiryIndexes } = events.partitions;
-      this.streamBulks = streams.map((stream, p) => Buffer.from(`$${stream.length}\r\n${stream}\r\n$${expiryIndexes[p]!.length}\r\n${expiryIndexes[p]}\r\n`, 'latin1'));
+      this.streamBulks = events.partitions.pendingKeys.map((key) => Buffer.from(`$${key.length}\r\n${key}\r\n`, 'latin1'));
     }
   }
 
