@@ -56,8 +56,8 @@ bench('uWS binary address -> compact peer (v4-mapped)', 2_000_000, () => compact
 // tracker side per announce is the facts written into the command (RedisEventArgs) and the longer command.
 const partitions = new EventPartitions(64);
 const plainCall = new FunctionCall('announce_x', FUNCTIONS.announce.keys);
-const eventsCall = new FunctionCall('announce_x', FUNCTIONS.announce.keys, { partitions, args: 2 });
-const eventArgs = new RedisEventArgs({ partitions: 64, maxlen: 100_000, batchBytes: 8192, flushMs: 1000 });
+const eventsCall = new FunctionCall('announce_x', FUNCTIONS.announce.keys, { partitions, args: 1 });
+const eventArgs = new RedisEventArgs();
 const announce: AnnounceRequest = {
   infoHash: Buffer.alloc(20, 0xab).toString('latin1'), peer: Uint8Array.of(10, 1, 2, 3, 0x1a, 0xe1), event: 'none', seeder: false, numwant: 50,
   protocol: 'udp', key: 0x8a3f12c4, uploaded: 123_456_789, downloaded: 987_654_321, left: 1_000_000,

@@ -12,7 +12,7 @@
  *   MEMORY USAGE (SAMPLES 0) of the stream over the events its entries hold.
  *
  *   flock /tmp/redswarm-bench.lock node --import tsx bench/events.ts [--peers 20000] [--swarms 2000]
- *        [--announces 100000] [--rounds 3] [--window 256] [--fill 150000] [--maxlen 100000] [--batch-bytes 8192]
+ *        [--announces 100000] [--rounds 3] [--window 256] [--fill 150000] [--maxlen 100000] [--batch-bytes 8000]
  *
  * Everything is on 127.0.0.1, bounded in count; the Redis node is stopped at the end (or on SIGINT/SIGTERM).
  */
@@ -40,7 +40,7 @@ const { values } = parseArgs({
     window: { type: 'string', default: '256' },
     fill: { type: 'string', default: '150000' },
     maxlen: { type: 'string', default: '100000' },
-    'batch-bytes': { type: 'string', default: '8192' },
+    'batch-bytes': { type: 'string', default: '8000' },
     partitions: { type: 'string', default: '64' },
     'bench-cpu': { type: 'string', default: '0' },
     'redis-cpu': { type: 'string', default: '1' },

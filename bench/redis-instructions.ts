@@ -24,7 +24,7 @@
  *   (one per swarm), per announce: what a re-announce costs Redis once its swarm is held;
  * - stop: --calls loaded peers announce `stopped` (general path: a peer removed).
  * --events P: swarm events on (docs/events.md), P partitions, the default trim, entries of --events-batch-bytes
- * (default 8192; 0: an entry per event); each announce carries uploaded, downloaded, left and a key, as in
+ * (default 8000; 0: an entry per event); each announce carries uploaded, downloaded, left and a key, as in
  * bench/events.ts (no `plain`, `cached` or `refreshed` phase then; nor with --ws).
  * Per call it prints Redis' instructions in all, and where they went (inclusive counts of redis-server's own
  * functions; the Debian binary is stripped, so Lua's internals have no names): the function call
@@ -57,7 +57,7 @@ const { values } = parseArgs({
     phases: { type: 'string', default: 'join,reannounce,reannounce0,plain,cached,refreshed,stop' },
     ws: { type: 'boolean', default: false },
     events: { type: 'string', default: '0' },
-    'events-batch-bytes': { type: 'string', default: '8192' },
+    'events-batch-bytes': { type: 'string', default: '8000' },
   },
 });
 const peers = Number(values.peers);

@@ -122,10 +122,8 @@ export class GroupConsumer {
       const reply = (await this.redis.xreadgroup('GROUP', group, consumer, 'COUNT', batch, 'STREAMS', stream, from)) as [string, Entries][] | null;
       const entries = reply?.[0]?.[1] ?? [];
       if (entries.length === 0) return handled;
+      // Pending entries with no fields (trimmed since) are acknowledged too, or `0` would return them forever.
       handled += await this.handleAll(stream, entries, handle, signal);
-      // Pending entries with no fields (trimmed since): acknowledged, or `0` would return them forever.
-      const empty = entries.filter(([, fields]) => !fields || fields.length === 0).map(([id]) => id);
-      if (empty.length > 0) await this.redis.xack(stream, group, ...empty);
       if (entries.length < batch) return handled;
     }
     return handled;
@@ -147,11 +145,13 @@ export class GroupConsumer {
 
   private async handleAll(stream: string, entries: Entries, handle: (entry: StreamEvent) => Promise<void>, signal: AbortSignal): Promise<number> {
     let handled = 0;
-    for (const events of eventsOf(stream, entries)) {
+    const entryEvents = eventsOf(stream, entries);
+    for (const [i, [id]] of entries.entries()) {
       if (signal.aborted) break;
-      if (events.length === 0) continue;
+      const events = entryEvents[i]!;
       for (const event of events) await handle(event);
-      await this.redis.xack(stream, this.options.group, events[0]!.id);
+      // Acknowledged once all its events are handled (an entry with none, too: it would be pending for good).
+      await this.redis.xack(stream, this.options.group, id);
       handled += events.length;
     }
     return handled;

@@ -357,7 +357,7 @@ export function parseEntry(fields: readonly string[]): SwarmEvent[] {
     for (let from = 0; from < records.length; ) {
       const end = records.indexOf('\n', from);
       const to = end < 0 ? records.length : end;
-      events.push(eventOfRecord(records.slice(from, to), v));
+      if (to > from) events.push(eventOfRecord(records.slice(from, to), v)); // no record is empty
       from = to + 1;
     }
     return events;

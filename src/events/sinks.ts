@@ -15,7 +15,7 @@ import { EventPartitions } from '../store/redis/swarm-keys.js';
 import { EventsMaintenance } from './maintenance.js';
 import { eventsAppended, eventAppendFailures } from './metrics.js';
 import { EVENT_FIELDS, EVENT_SCHEMA_VERSION, decimalDigits, jsonLine, writeDecimal, writeLatin1, type EventRecord } from './schema.js';
-import { streamMaxlen, type EventsOptions } from './store-events.js';
+import type { EventsOptions } from './store-events.js';
 
 export interface EventSink {
   /** Appends one event of the swarm of `infoHash`; settles when the sink has it (Redis: acknowledged). */
@@ -41,14 +41,20 @@ class Batch {
  * The events of the partition streams, from the embedded store: XADD commands written as bytes and sent on the
  * Redis store's own client (script-client.ts: one connection per node, the commands of one event-loop turn in
  * one write, routed by slot and redirected like the store's calls). A partition's events of one event-loop
- * turn go as one entry (up to `batchBytes` of records an entry; 0: an entry each).
+ * turn go as one entry (up to `batchBytes` of records an entry; 0: an entry each). Each XADD trims its stream to
+ * the entries that hold about `maxlen` events, by the partition's events per entry so far (as events_flush of
+ * lua/swarm-functions.lua does for the Redis store).
  */
 export class RedisStreamSink implements EventSink {
   private readonly partitions: EventPartitions;
-  private readonly heads: readonly (readonly string[])[];
   private readonly maintenance: EventsMaintenance;
   /** Partition → the records gathered this turn. */
   private readonly batches = new Map<number, Batch>();
+  /** Entries sent and not yet answered (close waits for them). */
+  private readonly sending = new Set<Promise<void>>();
+  /** Each partition's events and entries so far, halved as they grow. */
+  private readonly events: Float64Array;
+  private readonly entries: Float64Array;
   private scheduled: NodeJS.Immediate | undefined;
   private readonly sendAll = () => {
     this.scheduled = undefined;
@@ -63,7 +69,8 @@ export class RedisStreamSink implements EventSink {
     private readonly options: EventsOptions,
   ) {
     this.partitions = new EventPartitions(options.partitions);
-    this.heads = this.partitions.streams.map((stream) => ['XADD', stream, 'MAXLEN', '~', String(streamMaxlen(options)), '*', EVENT_FIELDS[0], String(EVENT_SCHEMA_VERSION), EVENT_FIELDS[1]]);
+    this.events = new Float64Array(options.partitions);
+    this.entries = new Float64Array(options.partitions);
     this.maintenance = new EventsMaintenance(redis, this.partitions.streams, () => true);
   }
 
@@ -94,7 +101,17 @@ export class RedisStreamSink implements EventSink {
   }
 
   private send(partition: number, batch: Batch): void {
-    this.client.call(this.partitions.slotOf(partition), xaddCommand(this.heads[partition]!, batch.records), checkAdded).then(
+    let events = this.events[partition]! + batch.count;
+    let entries = this.entries[partition]! + 1;
+    if (events > 4 * this.options.maxlen) {
+      events = Math.ceil(events / 2);
+      entries = Math.ceil(entries / 2);
+    }
+    this.events[partition] = events;
+    this.entries[partition] = entries;
+    const maxlen = Math.max(1, Math.ceil((this.options.maxlen * entries) / events));
+    const command = xaddCommand(['XADD', this.partitions.streams[partition]!, 'MAXLEN', '~', String(maxlen), '*', EVENT_FIELDS[0], VERSION_TEXT, EVENT_FIELDS[1], batch.records]);
+    const sent: Promise<void> = this.client.call(this.partitions.slotOf(partition), command, checkAdded).then(
       () => {
         eventsAppended.inc(batch.count);
         batch.settle();
@@ -104,13 +121,14 @@ export class RedisStreamSink implements EventSink {
         batch.settle(error);
       },
     );
+    this.sending.add(sent);
+    void sent.finally(() => this.sending.delete(sent));
   }
 
   async close(): Promise<void> {
     if (this.scheduled !== undefined) clearImmediate(this.scheduled);
-    const sent = [...this.batches.values()].map((batch) => batch.appended.catch(() => {}));
     this.sendAll();
-    await Promise.all(sent);
+    await Promise.all(this.sending);
     await this.maintenance.close();
     this.client.close();
     this.topology.close();
@@ -118,9 +136,10 @@ export class RedisStreamSink implements EventSink {
   }
 }
 
+const VERSION_TEXT = String(EVENT_SCHEMA_VERSION);
+
 /** `XADD <stream> MAXLEN ~ <n> * v <version> e <records>` as RESP. */
-function xaddCommand(head: readonly string[], records: string): Buffer {
-  const args = head.concat(records);
+function xaddCommand(args: readonly string[]): Buffer {
   const count = `*${args.length}\r\n`;
   const out = Buffer.allocUnsafe(count.length + bulksBytes(args));
   out.write(count, 0, 'latin1');

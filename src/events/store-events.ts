@@ -12,28 +12,15 @@ import { SWARM_TEXT_LENGTH, announceFactsBound, decimalDigits, writeAnnounceFact
 export interface EventsOptions {
   /** Event partitions (streams) across the deployment; changing it is an offline operation (docs/events.md). */
   readonly partitions: number;
-  /** Events each partition's stream keeps, about (trimmed by whole entries: streamMaxlen). */
+  /** Events each partition's stream keeps, about (trimmed by whole entries). */
   readonly maxlen: number;
   /**
-   * Bytes of records a partition gathers before they go to its stream as one entry (0: an entry each event).
-   * Redis store: gathered in Redis, in the partition's pending key, by the functions; embedded store: per
-   * event-loop turn by its sink.
+   * Bytes of records a stream entry holds, about (0: an entry each event). Redis store: the records wait in the
+   * partition's pending string until a flush; embedded store: a partition's records of one event-loop turn.
    */
   readonly batchBytes: number;
-  /** Redis store: how often each process moves every partition's gathered records to its stream (ms). */
+  /** Redis store: how often each process moves every partition's pending records to its stream (ms). */
   readonly flushMs: number;
-}
-
-/** Bytes of a typical record (an announce's, with byte counts and a key): what sizes the trim in entries. */
-const TYPICAL_RECORD_BYTES = 128;
-
-/**
- * The MAXLEN of a partition's stream, in entries, that keeps about `maxlen` events when entries are full (each
- * holds up to `batchBytes` of records); when the load is light, entries hold fewer events and the stream fewer
- * events, never more bytes.
- */
-export function streamMaxlen(options: EventsOptions): number {
-  return options.batchBytes <= TYPICAL_RECORD_BYTES ? options.maxlen : Math.max(1, Math.ceil((options.maxlen * TYPICAL_RECORD_BYTES) / options.batchBytes));
 }
 
 /** An HTTP/UDP announce's facts, as text for the embedded store's sinks. */
@@ -61,21 +48,12 @@ export type EventTail = Buffer;
 const HEAD_ROOM = 12;
 
 /**
- * The event arguments of the Redis functions (function-contract.ts EVENT_ARGS): the batch bytes, then an
- * announce's facts (the swarm first), or a scrape's swarm (`<ih> <swarm>`) and SWEEP_ARGUMENT or ''. Written
- * into one buffer it reuses: no strings, no arrays per call.
+ * The event arguments of the Redis functions (function-contract.ts EVENT_ARGS): an announce's facts (the swarm
+ * first), or a scrape's swarm (`<ih> <swarm>`) and SWEEP_ARGUMENT or ''. Written into one buffer it reuses: no
+ * strings, no arrays per call.
  */
 export class RedisEventArgs {
-  /** `$<n>\r\n<batch bytes>\r\n`. */
-  private readonly batch: Buffer;
-  /** Where the facts start: after the batch bytes' bulk and their own `$<length>\r\n`. */
-  private readonly valueAt: number;
   private out = Buffer.allocUnsafe(1024);
-
-  constructor(options: EventsOptions) {
-    this.batch = Buffer.from(`$${String(options.batchBytes).length}\r\n${options.batchBytes}\r\n`, 'latin1');
-    this.valueAt = this.batch.length + HEAD_ROOM;
-  }
 
   announce(request: AnnounceRequest): EventTail {
     return this.announceTail(request.infoHash, 'bt', request.event, request.peer, request.seeder, request, request.protocol ?? 'http');
@@ -88,8 +66,7 @@ export class RedisEventArgs {
   /** A scrape, which may expire peers; `sweep`: the coordinator's expiry sweep. */
   scrape(infoHash: InfoHash, swarm: SwarmKind, sweep: boolean): EventTail {
     const out = this.out;
-    let at = copyBytes(out, 0, this.batch);
-    at = copyBytes(out, at, SWARM_HEAD);
+    let at = copyBytes(out, 0, SWARM_HEAD);
     at = writeHexOf(out, at, infoHash);
     out[at++] = 0x20;
     at = writeLatin1(out, at, swarm);
@@ -98,18 +75,17 @@ export class RedisEventArgs {
   }
 
   private announceTail(infoHash: InfoHash, swarm: SwarmKind, event: AnnounceRequest['event'] | 'removed', peer: Uint8Array | string, seeder: boolean, facts: AnnounceFacts, protocol: EventProtocol): EventTail {
-    const bound = this.valueAt + announceFactsBound(peer, facts) + 2;
+    const bound = HEAD_ROOM + announceFactsBound(peer, facts) + 2;
     if (this.out.length < bound) this.out = Buffer.allocUnsafe(2 * bound);
     const out = this.out;
-    const end = writeAnnounceFacts(out, this.valueAt, infoHash, swarm, Date.now(), event, peer, seeder, facts, protocol);
+    const end = writeAnnounceFacts(out, HEAD_ROOM, infoHash, swarm, Date.now(), event, peer, seeder, facts, protocol);
     out[end] = 13;
     out[end + 1] = 10;
-    // `$<length>\r\n` right before the facts, the batch bytes' bulk before it.
-    const length = end - this.valueAt;
-    const start = this.valueAt - 3 - decimalDigits(length) - this.batch.length;
-    let at = copyBytes(out, start, this.batch);
-    out[at] = 0x24; // $
-    at = writeDecimal(out, at + 1, length);
+    // `$<length>\r\n` right before the facts.
+    const length = end - HEAD_ROOM;
+    const start = HEAD_ROOM - 3 - decimalDigits(length);
+    out[start] = 0x24; // $
+    const at = writeDecimal(out, start + 1, length);
     out[at] = 13;
     out[at + 1] = 10;
     return out.subarray(start, end + 2);

@@ -5,10 +5,9 @@
  * events off no stream is written.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it } from 'node:test';
+import { after, afterEach, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { parseEntry, type SwarmEvent } from '../../src/events/schema.js';
-import { streamMaxlen } from '../../src/events/store-events.js';
 import { RedisStore } from '../../src/store/redis/redis-store.js';
 import { EventPartitions, crc16 } from '../../src/store/redis/swarm-keys.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
@@ -26,7 +25,7 @@ function keySlot(key: Buffer): number {
 
 /** Every event in the streams, after the store moved its pending records there. */
 async function readAll(admin: Redis, partitions: EventPartitions, store: RedisStore): Promise<SwarmEvent[]> {
-  await store.flushEvents();
+  await store.flushEvents(true);
   const events: SwarmEvent[] = [];
   for (const stream of partitions.streams) {
     for (const [, fields] of await admin.xrange(stream, '-', '+')) events.push(...parseEntry(fields));
@@ -47,16 +46,30 @@ describe('Redis store events', () => {
     await redis.stop();
   });
 
-  const connect = (events: boolean, batchBytes = 4096, flushMs = 60_000) =>
-    RedisStore.connect({
+  /** Stores a test left open (it failed before closing them): closed after it, so that the run ends. */
+  const open = new Set<RedisStore>();
+  afterEach(async () => {
+    await Promise.allSettled([...open].map((store) => store.close()));
+  });
+
+  const connect = async (events: boolean, { batchBytes = 4096, flushMs = 60_000, maxlen = 10_000 } = {}): Promise<RedisStore> => {
+    const store = await RedisStore.connect({
       peerTtlSeconds: TTL,
       wsPeerTtlSeconds: TTL,
       now: () => clock,
       target: redis.target,
       timeoutMs: 5000,
       onError: () => {},
-      ...(events ? { events: { partitions: PARTITIONS, maxlen: 10_000, batchBytes, flushMs } } : {}),
+      ...(events ? { events: { partitions: PARTITIONS, maxlen, batchBytes, flushMs } } : {}),
     });
+    open.add(store);
+    const close = store.close.bind(store);
+    store.close = () => {
+      open.delete(store);
+      return close();
+    };
+    return store;
+  };
 
   it('writes no stream and keeps the usual keys with events off', async () => {
     await redis.flush();
@@ -177,74 +190,82 @@ describe('Redis store events', () => {
     for (let i = 1; i < count; i++) await store.announce({ infoHash: ih, peer: v4(1), event: 'none', seeder: false, numwant: 0, protocol: 'udp', key: 'k', uploaded: i, downloaded: 0, left: 9 });
   }
 
-  it('gathers a partition\'s records into one entry once they fill the batch bytes; a flush moves the rest', async () => {
+  /** Every entry of a stream: its events' sequence numbers. */
+  const seqs = async (stream: string) => (await admin.xrange(stream, '-', '+')).map(([, fields]) => parseEntry(fields).map((e) => e.seq));
+
+  it('keeps records pending until a flush, which moves them in entries of about the batch bytes, in order, once a period', async () => {
     await redis.flush();
-    const store = await connect(true, 600);
+    const store = await connect(true, { batchBytes: 600 });
+    const other = await connect(true, { batchBytes: 600 }); // another process
     const partitions = new EventPartitions(PARTITIONS);
     const ih = hash(7);
     const p = partitions.partitionOf(ih);
+    const stream = partitions.streams[p]!;
     await announceMany(store, ih, 10);
-    const entries = await admin.xrange(partitions.streams[p]!, '-', '+');
-    const pending = await admin.get(partitions.pendingKeys[p]!);
-    // Each entry holds the records up to the one that reached 600 bytes; what is left waits.
-    assert.ok(entries.length >= 1 && entries.length < 10, `${entries.length} entries`);
-    for (const [, fields] of entries) {
-      assert.deepEqual([fields[0], fields[1], fields[2]], ['v', '4', 'e']);
-      const records = fields[3]!;
-      assert.ok(records.length >= 600 && records.length < 600 + 200, `${records.length} bytes`);
-      assert.ok(parseEntry(fields).length > 1);
-    }
-    assert.ok(pending !== null && pending.length < 600);
-    const inStream = entries.flatMap(([, fields]) => parseEntry(fields)).length;
-    assert.equal(inStream + pending.split('\n').length - 1, 10);
-    assert.ok(inStream < 10);
-    // The flush moves the rest as one entry: every event once, in order.
+    assert.equal(await admin.exists(stream), 0);
+    const pending = (await admin.get(partitions.pendingKeys[p]!))!;
+    assert.equal(pending.split('\n').length, 11);
     assert.equal(await store.flushEvents(), pending.length);
     assert.equal(await admin.exists(partitions.pendingKeys[p]!), 0);
-    assert.deepEqual((await readAll(admin, partitions, store)).map((e) => [e.seq, e.uploaded]), Array.from({ length: 10 }, (_, i) => [i + 1, i]));
-    assert.equal(await admin.xlen(partitions.streams[p]!), entries.length + 1);
-    assert.equal(await store.flushEvents(), 0); // nothing pending: no entry
-    assert.equal(await admin.xlen(partitions.streams[p]!), entries.length + 1);
-    await store.close();
+    const entries = await admin.xrange(stream, '-', '+');
+    assert.ok(entries.length > 1 && entries.length < 10, `${entries.length} entries`);
+    for (const [i, [, fields]] of entries.entries()) {
+      assert.deepEqual([fields[0], fields[1], fields[2]], ['v', '4', 'e']);
+      const records = fields[3]!;
+      assert.ok(records.endsWith('\n'));
+      // At least the batch bytes, cut after the record that reached them; the last entry what was left.
+      if (i < entries.length - 1) assert.ok(records.length >= 600 && records.length < 600 + 200, `${records.length} bytes`);
+    }
+    assert.deepEqual((await seqs(stream)).flat(), Array.from({ length: 10 }, (_, i) => i + 1));
+
+    // Within the period nobody moves them again, this process nor another; now = regardless.
+    await announceMany(store, ih, 2);
+    assert.equal(await store.flushEvents(), 0);
+    assert.equal(await other.flushEvents(), 0);
+    assert.equal(await admin.xlen(stream), entries.length);
+    assert.ok((await other.flushEvents(true)) > 0);
+    assert.deepEqual((await seqs(stream)).slice(entries.length), [[11, 12]]);
+    await Promise.all([store.close(), other.close()]);
   });
 
   it('appends an entry per event with batch bytes 0', async () => {
     await redis.flush();
-    const store = await connect(true, 0);
+    const store = await connect(true, { batchBytes: 0 });
     const partitions = new EventPartitions(PARTITIONS);
     const ih = hash(8);
     await announceMany(store, ih, 5);
-    const stream = partitions.streams[partitions.partitionOf(ih)]!;
-    const entries = await admin.xrange(stream, '-', '+');
-    assert.deepEqual(entries.map(([, fields]) => parseEntry(fields).map((e) => e.seq)), [[1], [2], [3], [4], [5]]);
-    assert.equal(await admin.exists(partitions.pendingKeys[partitions.partitionOf(ih)]!), 0);
+    await store.flushEvents();
+    assert.deepEqual(await seqs(partitions.streams[partitions.partitionOf(ih)]!), [[1], [2], [3], [4], [5]]);
     await store.close();
   });
 
-  it('moves pending records by its timer, trims the streams, and moves what is left when it closes', async () => {
+  it('moves pending records by its timer and when it closes; trims a stream to about maxlen events', async () => {
     await redis.flush();
     const partitions = new EventPartitions(PARTITIONS);
     const ih = hash(9);
     const stream = partitions.streams[partitions.partitionOf(ih)]!;
-    const timed = await connect(true, 4096, 50);
+    const timed = await connect(true, { flushMs: 50 });
     await announceMany(timed, ih, 3);
     const deadline = Date.now() + 10_000;
     while ((await admin.xlen(stream)) === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-    assert.deepEqual((await admin.xrange(stream, '-', '+')).flatMap(([, fields]) => parseEntry(fields).map((e) => e.seq)), [1, 2, 3]);
+    assert.deepEqual((await seqs(stream)).flat(), [1, 2, 3]);
+    await announceMany(timed, ih, 2);
     await timed.close();
+    assert.deepEqual((await seqs(stream)).flat(), [1, 2, 3, 4, 5]);
 
-    // A flush trims to the entries that hold about maxlen (10,000) events of 4 KiB entries: 313 (whole nodes of
-    // 100 entries by default: at most ~100 more).
-    await redis.flush();
-    const maxlen = streamMaxlen({ partitions: PARTITIONS, maxlen: 10_000, batchBytes: 4096, flushMs: 60_000 });
-    assert.equal(maxlen, 313);
-    for (let i = 0; i < 1000; i++) await admin.xadd(stream, '*', 'v', '4', 'e', '');
-    const store = await connect(true);
-    await store.flushEvents();
-    const length = await admin.xlen(stream);
-    assert.ok(length >= maxlen && length <= maxlen + 100, `${length} entries`);
-    await announceMany(store, ih, 2);
-    await store.close();
-    assert.equal(await admin.xlen(stream), length + 1);
+    // The trim keeps the entries that hold about maxlen events, by the events per entry so far: whole nodes of
+    // 100 entries (MAXLEN ~), so between maxlen and 100 entries' more.
+    for (const [batchBytes, perEntry] of [[0, 1], [300, 3]] as const) {
+      await redis.flush();
+      const store = await connect(true, { batchBytes, maxlen: 150 });
+      await announceMany(store, ih, 900);
+      await store.flushEvents();
+      const kept = await seqs(stream);
+      assert.ok(kept.every((events, i) => i === kept.length - 1 || events.length === perEntry), JSON.stringify(kept.slice(0, 3)));
+      const events = kept.flat();
+      assert.ok(events.length >= 150 && kept.length <= 150 / perEntry + 100, `${kept.length} entries, ${events.length} events`);
+      assert.equal(events.at(-1), 900);
+      await store.close();
+    }
   });
 });

@@ -28,13 +28,13 @@ function bulks(tail: Buffer): string[] {
 const base = { infoHash: hash(3), peer: v4(9), event: 'none', seeder: false, numwant: 50 } as const satisfies AnnounceRequest;
 
 describe('event arguments of the Redis functions', () => {
-  const args = new RedisEventArgs({ partitions: 64, maxlen: 100_000, batchBytes: 1234, flushMs: 1000 });
+  const args = new RedisEventArgs();
 
-  it('writes the batch bytes and the facts (the swarm first), which decode to the announce', () => {
+  it('writes the facts (the swarm first), which decode to the announce', () => {
     for (const uploaded of [0, 7, 99_999_999, 100_000_000, 100_000_001, 1e15 + 7, 2 ** 53 - 2, 12.9]) {
       const request: AnnounceRequest = { ...base, protocol: 'udp', key: 0x00ab0001, uploaded, downloaded: 10_000_000_000, left: Number.MAX_SAFE_INTEGER };
-      const [batch, facts] = bulks(args.announce(request));
-      assert.equal(batch, '1234');
+      const [facts, ...more] = bulks(args.announce(request));
+      assert.deepEqual(more, []);
       const time = facts!.split(' ')[2]!;
       assert.equal(facts, wireAnnounceFacts(request).replace(/^(\S+ \S+ )\d+/, `$1${time}`));
       const event = eventOfRecord(eventRecord(1, facts!, 0, 1));
@@ -47,12 +47,12 @@ describe('event arguments of the Redis functions', () => {
 
   it('leaves out what cannot be written: negative counts, a key that is not latin1 or has a control byte; writes IPv6 as 8 groups', () => {
     for (const key of ['\n', 'a\nb', 'a\rb', 'a\x00b']) {
-      const [, facts] = bulks(args.announce({ ...base, key }));
+      const [facts] = bulks(args.announce({ ...base, key }));
       assert.ok(!facts!.includes(key), JSON.stringify(key));
       assert.equal(eventOfRecord(eventRecord(1, facts!, 0, 1)).key, null);
     }
     const request: AnnounceRequest = { ...base, peer: v6(2), event: 'completed', seeder: true, protocol: 'http', key: 'k\u4e00y', uploaded: -1 };
-    const [, facts] = bulks(args.announce(request));
+    const [facts] = bulks(args.announce(request));
     const event = eventOfRecord(eventRecord(1, facts!, 1, 0));
     assert.equal(event.key, null);
     assert.equal(event.uploaded, null);
@@ -63,8 +63,8 @@ describe('event arguments of the Redis functions', () => {
 
   it('writes a scrape’s swarm and sweep argument', () => {
     const hex = Buffer.from(base.infoHash, 'latin1').toString('hex');
-    assert.deepEqual(bulks(args.scrape(base.infoHash, 'ws', true)), ['1234', `${hex} ws`, 'sweep']);
-    assert.deepEqual(bulks(args.scrape(base.infoHash, 'bt', false)), ['1234', `${hex} bt`, '']);
+    assert.deepEqual(bulks(args.scrape(base.infoHash, 'ws', true)), [`${hex} ws`, 'sweep']);
+    assert.deepEqual(bulks(args.scrape(base.infoHash, 'bt', false)), [`${hex} bt`, '']);
   });
 });
 
@@ -87,6 +87,7 @@ describe('stream entries of every schema version', () => {
       { v: 4, ...expected, seq: 5, time: 1764633601000, event: 'expired', proto: null, peer: '10.0.12.35:6881', key: null, uploaded: null, left: null, complete: 2 },
       { v: 4, ...expected },
     ]);
+    assert.deepEqual(parseEntry(['v', '4', 'e', `\n${record}\n${record}`]), [{ v: 4, ...expected }, { v: 4, ...expected }]); // no empty record
     assert.deepEqual(JSON.parse(jsonLine(record)), { v: 4, ...expected });
     assert.throws(() => parseEntry(['v', '5', 'e', record]), /not a version 1 to 4/);
   });

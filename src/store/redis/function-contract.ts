@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { EVENT_FIELDS, EVENT_SCHEMA_VERSION, SWARM_TEXT_LENGTH } from '../../events/schema.js';
 import type { AnnounceEvent } from '../../protocol/types.js';
-import { PARTITION_KEY_SUFFIXES, WIRE_KEYS, WS_KEYS } from './swarm-keys.js';
+import { WIRE_KEYS, WS_KEYS } from './swarm-keys.js';
 
 /** The `struct` field types the contract uses (Redis' Lua `struct` library, no alignment). */
 const FIELD_BYTES = { I4: 4, i4: 4, B: 1, d: 8 } as const;
@@ -175,13 +175,13 @@ export const FUNCTIONS = Object.freeze({
   scrapeWs: { name: 'scrape_ws', keys: WS_KEYS, argument: SCRAPE_ARGUMENTS },
 });
 
-// ----- Swarm events (docs/events.md): with events on, the functions take the partition's pending records as
-// one more key (after the stats key; they name the partition's stream and expiry index from it, by
-// PARTITION_KEY_SUFFIXES) and these arguments after their own: the batch bytes (EventsOptions.batchBytes), then
-// for an announce its facts (src/events/schema.ts, one string, which starts with the swarm: `<info hash in hex>
-// <kind>`), for a scrape the swarm (`<info hash in hex> <kind>`) and SWEEP_ARGUMENT or ''. EVENTS_FLUSH (KEYS: a
-// partition's pending records; ARGV: its stream's MAXLEN) moves the pending records to the stream and trims it.
-export const EVENT_ARGS = Object.freeze({ announce: 2, scrape: 3 });
+// ----- Swarm events (docs/events.md): with events on, the functions take the partition's expiry index and
+// pending records as two more keys (after the stats key) and these arguments after their own: for an announce
+// its facts (src/events/schema.ts, one string, which starts with the swarm: `<info hash in hex> <kind>`), for a
+// scrape the swarm (`<info hash in hex> <kind>`) and SWEEP_ARGUMENT or ''. EVENTS_FLUSH (KEYS: a partition's
+// pending records, stream and flush state; ARGV: the events to keep, the batch bytes, the period in ms) moves
+// the pending records to the stream and trims it.
+export const EVENT_ARGS = Object.freeze({ announce: 1, scrape: 2 });
 export const EVENTS_FLUSH = 'events_flush';
 /** The last event argument of a scrape that is the coordinator's expiry sweep. */
 export const SWEEP_ARGUMENT = 'sweep';
@@ -215,7 +215,6 @@ export function luaConstants(): string {
     `local WS_CONFLICT = ${WS_CONFLICT}`,
     `local EVENT_VERSION, EVENT_SEQ_FIELD, SWARM_TEXT_LENGTH = '${EVENT_SCHEMA_VERSION}', '${EVENT_SEQ_FIELD}', ${SWARM_TEXT_LENGTH}`,
     `local EVENT_VERSION_FIELD, EVENT_RECORDS_FIELD = '${EVENT_FIELDS[0]}', '${EVENT_FIELDS[1]}' -- a stream entry's fields`,
-    `local STREAM_SUFFIX, INDEX_SUFFIX, PENDING_SUFFIX = '${PARTITION_KEY_SUFFIXES.stream}', '${PARTITION_KEY_SUFFIXES.index}', '${PARTITION_KEY_SUFFIXES.pending}' -- a partition's keys: its tag, then these`,
     '',
   ].join('\n');
 }

@@ -32,7 +32,7 @@ import {
   wsAnnounceCommand,
 } from './function-calls.js';
 import { countAppendFailure, countingEvents } from '../../events/metrics.js';
-import { RedisEventArgs, streamMaxlen, type EventsOptions } from '../../events/store-events.js';
+import { RedisEventArgs, type EventsOptions } from '../../events/store-events.js';
 import { EVENT_ARGS, EVENT_CODES, EVENTS_FLUSH, FUNCTIONS, PEER_FLAGS, functionLibrary } from './function-contract.js';
 import { encodeCommand, type Reply } from './resp.js';
 import { ScriptClient } from './script-client.js';
@@ -51,8 +51,8 @@ export interface RedisStoreOptions extends StoreOptions {
   onError: (error: Error) => void;
   /**
    * Swarm events on (docs/events.md): swarm keys take their event partition's tag, and every change is
-   * recorded for the partition's stream in the same function call; every `flushMs` this process moves each
-   * partition's pending records to its stream (flushEvents). Absent: off, nothing of it runs.
+   * recorded in its partition's pending records in the same function call; every `flushMs` this process moves
+   * each partition's pending records to its stream (flushEvents). Absent: off, nothing of it runs.
    */
   events?: EventsOptions;
   /**
@@ -112,8 +112,9 @@ export class RedisStore implements Store {
   private readonly wsAnnounceDecoder: typeof decodeWsAnnounce;
   private readonly announceFailed: (() => void) | undefined;
   private readonly cache: AnnounceCache | undefined;
-  /** Events on: each partition's events_flush call, and the timer that makes them. */
+  /** Events on: each partition's events_flush call (moving records a period after the last move, or now). */
   private readonly flushCommands: readonly Buffer[] = [];
+  private readonly forcedFlushCommands: readonly Buffer[] = [];
   private readonly flushTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<unknown> | undefined;
 
@@ -126,7 +127,7 @@ export class RedisStore implements Store {
   ) {
     const partitions = options.events === undefined ? undefined : new EventPartitions(options.events.partitions);
     this.partitions = partitions;
-    this.eventArgs = options.events === undefined ? undefined : new RedisEventArgs(options.events);
+    this.eventArgs = options.events === undefined ? undefined : new RedisEventArgs();
     this.announceDecoder = options.events === undefined ? decodeAnnounce : countingEvents(decodeAnnounce);
     this.wsAnnounceDecoder = options.events === undefined ? decodeWsAnnounce : countingEvents(decodeWsAnnounce);
     this.announceFailed = options.events === undefined ? undefined : countAppendFailure;
@@ -140,8 +141,13 @@ export class RedisStore implements Store {
     if (cache !== undefined && options.events !== undefined) throw new Error('the announce cache cannot be used with swarm events');
     this.cache = cache === undefined ? undefined : this.makeAnnounceCache(cache, version);
     if (partitions !== undefined && options.events !== undefined) {
-      const maxlen = String(streamMaxlen(options.events));
-      this.flushCommands = partitions.pendingKeys.map((pending) => encodeCommand(['FCALL', `${EVENTS_FLUSH}_${version}`, '1', pending, maxlen]));
+      const { maxlen, batchBytes, flushMs } = options.events;
+      const flushCommands = (period: number) =>
+        partitions.pendingKeys.map((pending, p) =>
+          encodeCommand(['FCALL', `${EVENTS_FLUSH}_${version}`, '3', pending, partitions.streams[p]!, partitions.flushKeys[p]!, String(maxlen), String(batchBytes), String(period)]),
+        );
+      this.flushCommands = flushCommands(flushMs);
+      this.forcedFlushCommands = flushCommands(0);
       this.flushTimer = setInterval(() => {
         this.flushing ??= this.flushEvents()
           .catch(options.onError) // Redis away: the next round moves them
@@ -154,14 +160,16 @@ export class RedisStore implements Store {
   }
 
   /**
-   * Events on: moves every partition's pending records to its stream as one entry and trims the stream
-   * (lua/swarm-functions.lua events_flush). Every process does it every --events-flush ms, so records wait at
-   * most that long, even when the process that recorded them is gone. Returns the bytes moved.
+   * Events on: moves every partition's pending records to its stream and trims the stream
+   * (lua/swarm-functions.lua events_flush), where no process did it less than --events-flush ms ago (`now`:
+   * regardless). Every process calls it every --events-flush ms, so records wait about that long at most, even
+   * when the process that recorded them is gone. Returns the bytes moved.
    */
-  async flushEvents(): Promise<number> {
+  async flushEvents(now = false): Promise<number> {
     const { partitions } = this;
     if (partitions === undefined) return 0;
-    const moved = await Promise.all(this.flushCommands.map((command, p) => this.client.call(partitions.slotOf(p), command, movedBytes)));
+    const commands = now ? this.forcedFlushCommands : this.flushCommands;
+    const moved = await Promise.all(commands.map((command, p) => this.client.call(partitions.slotOf(p), command, movedBytes)));
     return moved.reduce((sum, bytes) => sum + bytes, 0);
   }
 
@@ -325,7 +333,7 @@ export class RedisStore implements Store {
     if (this.flushTimer !== undefined) {
       clearInterval(this.flushTimer);
       await this.flushing;
-      await this.flushEvents().catch(() => {}); // what is left: another process's timer moves it otherwise
+      await this.flushEvents(true).catch(() => {}); // what is left: another process's timer moves it otherwise
     }
     this.client.close();
     this.topology.close();
