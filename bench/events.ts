@@ -2,17 +2,16 @@
  * The cost of swarm events (docs/events.md), side by side in one run on one local Redis node (pinned to
  * --redis-cpu; this process to --bench-cpu):
  * - Redis store: the same re-announces (HTTP/UDP, numwant 50, --window in flight, with uploaded/downloaded/left
- *   and a key) against a store with events off, one with events on gathered into entries of --batch-bytes, and
- *   one with an entry per event (batch bytes 0), in turn, --rounds times: Redis CPU per announce (INFO cpu), the
- *   FCALL's own µs (INFO commandstats) and this process's CPU per announce (the tracker side: encoding the
- *   command and its event arguments).
+ *   and a key) against a store with events off and one with events on, alternating, --rounds times: Redis CPU
+ *   per announce (INFO cpu), the FCALL's own µs (INFO commandstats) and this process's CPU per announce (the
+ *   tracker side: encoding the command and its event arguments).
  * - Embedded store: this process's CPU per announce with events off, as JSON lines (to /dev/null) and to the
  *   Redis node's streams (and that node's CPU per event appended).
- * - Stream memory per event: --fill announces into one partition (P = 1) trimmed to --maxlen entries, then
- *   MEMORY USAGE (SAMPLES 0) of the stream over the events its entries hold.
+ * - Stream memory per event at the default trim: --fill announces into one partition (P = 1) trimmed to
+ *   --maxlen, then MEMORY USAGE (SAMPLES 0) of the stream over XLEN.
  *
  *   flock /tmp/redswarm-bench.lock node --import tsx bench/events.ts [--peers 20000] [--swarms 2000]
- *        [--announces 100000] [--rounds 3] [--window 256] [--fill 150000] [--maxlen 100000] [--batch-bytes 8000]
+ *        [--announces 100000] [--rounds 3] [--window 256] [--fill 150000] [--maxlen 100000]
  *
  * Everything is on 127.0.0.1, bounded in count; the Redis node is stopped at the end (or on SIGINT/SIGTERM).
  */
@@ -40,7 +39,6 @@ const { values } = parseArgs({
     window: { type: 'string', default: '256' },
     fill: { type: 'string', default: '150000' },
     maxlen: { type: 'string', default: '100000' },
-    'batch-bytes': { type: 'string', default: '8000' },
     partitions: { type: 'string', default: '64' },
     'bench-cpu': { type: 'string', default: '0' },
     'redis-cpu': { type: 'string', default: '1' },
@@ -52,8 +50,6 @@ const announces = Number(values.announces);
 const rounds = Number(values.rounds);
 const windowSize = Number(values.window);
 const maxlen = Number(values.maxlen);
-const batchBytes = Number(values['batch-bytes']);
-const events = (partitions: number, batch = batchBytes) => ({ partitions, maxlen, batchBytes: batch, flushMs: 1000 });
 startWatchdog(900, 'bench/events.ts: still running after 15 minutes, giving up', 3);
 execFileSync('taskset', ['-p', '-c', values['bench-cpu'], String(process.pid)], { stdio: 'ignore' });
 
@@ -99,8 +95,7 @@ const now = () => Math.floor(Date.now() / 1000);
 const common = { peerTtlSeconds: 3600, wsPeerTtlSeconds: 3600, now, target, timeoutMs: 5000, onError: () => {} };
 const variants = [
   { name: 'redis, events off', prefix: 1, store: await RedisStore.connect(common) as Store },
-  { name: `redis, events on (entries of ${batchBytes} B)`, prefix: 2, store: await RedisStore.connect({ ...common, events: events(Number(values.partitions)) }) as Store },
-  { name: 'redis, events on (an entry each)', prefix: 5, store: await RedisStore.connect({ ...common, events: events(Number(values.partitions), 0) }) as Store },
+  { name: 'redis, events on', prefix: 2, store: await RedisStore.connect({ ...common, events: { partitions: Number(values.partitions), maxlen } }) as Store },
 ];
 for (const v of variants) await run(v.store, peers, (k) => request(v.prefix, k, 'started', 0));
 console.log(`Redis store: ${peers} peers in ${swarms} swarms loaded per variant; ${announces} re-announces a round, ${windowSize} in flight`);
@@ -128,7 +123,7 @@ for (const v of variants) await v.store.close();
 const memoryVariants = [
   { name: 'memory, events off', store: new MemoryStore(common) },
   { name: 'memory, events as JSON lines', store: new MemoryStore(common, new SwarmEventRecorder(new JsonLinesSink('/dev/null'))) },
-  { name: 'memory, events to Redis', store: new MemoryStore(common, new SwarmEventRecorder(await RedisStreamSink.connect(target, events(Number(values.partitions)), 5000))) },
+  { name: 'memory, events to Redis', store: new MemoryStore(common, new SwarmEventRecorder(await RedisStreamSink.connect(target, { partitions: Number(values.partitions), maxlen }, 5000))) },
 ];
 for (const v of memoryVariants) await run(v.store, peers, (k) => request(3, k, 'started', 0));
 for (let round = 1; round <= rounds; round++) {
@@ -143,22 +138,17 @@ for (let round = 1; round <= rounds; round++) {
 }
 for (const v of memoryVariants) await v.store.close();
 
-// Stream memory per event: one partition, so that it fills.
+// Stream memory per event at the trim: one partition, so that it fills.
 const fill = Number(values.fill);
-const one = await RedisStore.connect({ ...common, events: events(1) });
+const one = await RedisStore.connect({ ...common, events: { partitions: 1, maxlen } });
 await run(one, fill, (i) => request(4, i % peers, i < peers ? 'started' : 'none', 1 + Math.floor(i / peers)));
 await one.close();
 const stream = new EventPartitions(1).streams[0]!;
 const length = await admin.xlen(stream);
 const bytes = Number(await admin.call('MEMORY', 'USAGE', stream, 'SAMPLES', '0'));
-let kept = 0;
-for (let from = '-'; ; ) {
-  const entries = await admin.xrange(stream, from, '+', 'COUNT', 1000);
-  for (const [, fields] of entries) kept += (fields[3]?.match(/\n/g) ?? []).length;
-  if (entries.length < 1000) break;
-  from = `(${entries[entries.length - 1]![0]}`;
-}
-console.log(`stream memory: ${fill} events recorded, MAXLEN ~ ${maxlen} entries: XLEN ${length} entries holding ${kept} events (${(kept / length).toFixed(1)} an entry), MEMORY USAGE ${(bytes / 1048576).toFixed(1)} MiB, ${(bytes / kept).toFixed(1)} B/event`);
+const fields = (await admin.xrevrange(stream, '+', '-', 'COUNT', 1))[0]![1];
+const valueBytes = fields.filter((_, i) => i % 2 === 1).reduce((sum, value) => sum + Buffer.byteLength(value), 0);
+console.log(`stream memory: ${fill} events appended, MAXLEN ~ ${maxlen}: XLEN ${length}, MEMORY USAGE ${(bytes / 1048576).toFixed(1)} MiB, ${(bytes / length).toFixed(1)} B/event (the last event's values: ${valueBytes} B)`);
 admin.disconnect();
 stopRedis();
 process.exit(0);

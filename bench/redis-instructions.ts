@@ -23,9 +23,8 @@
  * - refreshed: the same announces again through that store, every one answered from it: only the refresh calls
  *   (one per swarm), per announce: what a re-announce costs Redis once its swarm is held;
  * - stop: --calls loaded peers announce `stopped` (general path: a peer removed).
- * --events P: swarm events on (docs/events.md), P partitions, the default trim, entries of --events-batch-bytes
- * (default 8000; 0: an entry per event); each announce carries uploaded, downloaded, left and a key, as in
- * bench/events.ts (no `plain`, `cached` or `refreshed` phase then; nor with --ws).
+ * --events P: swarm events on (docs/events.md), P partitions, the default trim; each announce carries uploaded,
+ * downloaded, left and a key, as in bench/events.ts (no `plain`, `cached` or `refreshed` phase then; nor with --ws).
  * Per call it prints Redis' instructions in all, and where they went (inclusive counts of redis-server's own
  * functions; the Debian binary is stripped, so Lua's internals have no names): the function call
  * (`luaCallFunction`: the library's Lua code, its `redis.call`s and the reply), of it the commands the Lua code
@@ -57,7 +56,6 @@ const { values } = parseArgs({
     phases: { type: 'string', default: 'join,reannounce,reannounce0,plain,cached,refreshed,stop' },
     ws: { type: 'boolean', default: false },
     events: { type: 'string', default: '0' },
-    'events-batch-bytes': { type: 'string', default: '8000' },
   },
 });
 const peers = Number(values.peers);
@@ -117,7 +115,7 @@ try {
     timeoutMs: 60_000,
     onError: (error: Error) => console.error('redis:', error.message),
   };
-  const store = await RedisStore.connect({ ...storeOptions, ...(partitions > 0 ? { events: { partitions, maxlen: 100_000, batchBytes: Number(values['events-batch-bytes']), flushMs: 1000 } } : {}) });
+  const store = await RedisStore.connect({ ...storeOptions, ...(partitions > 0 ? { events: { partitions, maxlen: 100_000 } } : {}) });
 
   /** Announces of peers from..from+count (peer p in swarm swarmOf[p]), 64 in flight. */
   const announce = async (from: number, count: number, event: AnnounceEvent, numwant: number, through = store) => {
@@ -201,7 +199,7 @@ try {
   await cached.close();
   await store.close();
   admin.disconnect();
-  console.log(`\nRedis instructions per call (${ws ? 'WebSocket' : 'HTTP/UDP'} announces${partitions > 0 ? `, events on (${partitions} partitions, entries of ${values['events-batch-bytes']} B)` : ''}; ${peers} peers in ${swarms} swarms, Zipf 1; redis-server ${execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).match(/v=(\S+)/)?.[1]})`);
+  console.log(`\nRedis instructions per call (${ws ? 'WebSocket' : 'HTTP/UDP'} announces${partitions > 0 ? `, events on (${partitions} partitions)` : ''}; ${peers} peers in ${swarms} swarms, Zipf 1; redis-server ${execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).match(/v=(\S+)/)?.[1]})`);
   console.log(`| phase | in all | ${PARTS.map(([, label]) => label).join(' | ')} |`);
   console.log(`| --- | ---: | ${PARTS.map(() => '---:').join(' | ')} |`);
   for (const row of rows) console.log(row);

@@ -281,16 +281,14 @@ local function remove_positions(swarm, list, gone, entries, gens)
 end
 
 -- ===== Swarm events (docs/events.md; src/events/) =====
--- With events on, every function takes two more keys after the stats key, its event partition's expiry index
--- and pending records, and event arguments after its own (function-contract.ts EVENT_ARGS): for an announce
--- ARGV[2] its facts (ih swarm time event proto peer uploaded downloaded left seeder key), for a scrape ARGV[2]
--- the swarm (`<ih> <swarm>`, as the facts start) and ARGV[3] `sweep` when it is the coordinator's expiry sweep.
--- Every change makes one record (src/events/schema.ts: `seq complete incomplete facts` and a newline) in the
--- same call, numbered by the swarm's next sequence number: field EVENT_SEQ_FIELD of its peers hash, which goes
--- with the hash (a swarm forgotten starts again at 1). The record is appended to the partition's pending string
--- (an XADD costs Redis more than the rest of an event); events_flush, which every tracker process calls for
--- every partition each --events-flush ms, moves the records to the stream in entries of about the batch bytes,
--- at most once a period, so a partition's records reach its stream in the order its swarms applied them.
+-- With events on, every function takes two more keys after the stats key, its event partition's stream and
+-- expiry index, and event arguments after its own (function-contract.ts EVENT_ARGS): ARGV[2] the stream's
+-- MAXLEN (approximate trim), then for an announce ARGV[3] its facts packed as field `a` (ih swarm time event
+-- proto peer uploaded downloaded left seeder key), for a scrape ARGV[3] the swarm (`<ih> <swarm>`, as `a`
+-- starts) and ARGV[4] `sweep` when it is the coordinator's expiry sweep. Every change appends one entry with the
+-- fields of src/events/schema.ts EVENT_FIELDS in the same call (`n`: seq complete incomplete), numbered by the
+-- swarm's next sequence number: field EVENT_SEQ_FIELD of its peers hash, which goes with the hash (a swarm
+-- forgotten starts again at 1).
 -- The expiry index (a sorted set, member `<kind>:<info hash hex>`, score: when the swarm's keys expire) lets
 -- the coordinator visit the swarms whose keys are about to expire unannounced: its sweep reports their expired
 -- peers and keeps the keys of those with live peers (finish), so no peer vanishes unreported with its keys.
@@ -298,19 +296,19 @@ end
 
 -- The events context of a call, or nil with events off. (The announces' common path does without it.)
 local function events_of(keys, args, lists, now)
-  local index = keys[lists + 3]
-  if not index then return nil end
-  return { index = index, pending = keys[lists + 4], args = args, now = now }
+  local stream = keys[lists + 3]
+  if not stream then return nil end
+  return { stream = stream, index = keys[lists + 4], args = args, now = now }
 end
 
--- `<ih> <swarm>`: the start of the facts of the call's swarm (ARGV[2] begins with it).
+-- `<ih> <swarm>`: the start of the facts of the call's swarm (ARGV[3] begins with it).
 local function swarm_text(events)
-  return string.sub(events.args[2], 1, SWARM_TEXT_LENGTH)
+  return string.sub(events.args[3], 1, SWARM_TEXT_LENGTH)
 end
 
 -- Puts the swarm in its partition's expiry index at `keys_until`, or takes it out (nil).
 local function index_swarm(events, keys_until)
-  local swarm = events.args[2] -- `<ih> <kind>`, the kind 2 characters
+  local swarm = events.args[3] -- `<ih> <kind>`, the kind 2 characters
   local member = string.sub(swarm, SWARM_TEXT_LENGTH - 1, SWARM_TEXT_LENGTH) .. ':' .. string.sub(swarm, 1, SWARM_TEXT_LENGTH - 3)
   if keys_until then
     redis.call('ZADD', events.index, keys_until, member)
@@ -319,17 +317,18 @@ local function index_swarm(events, keys_until)
   end
 end
 
--- Records an event with the swarm's next sequence number: the facts, the swarm's counts after the change, in
--- the partition's `pending` records. Strings, not numbers, to redis.call, and the numbers by
--- string.format('%d'): Lua and Redis turn a number into text as a float (%.14g, %.17g), which costs more.
-local function emit(pending, hash, facts, complete, incomplete)
+-- Appends an event to `stream` with the swarm's next sequence number: the facts (field `a`), the swarm's counts
+-- after the change; `args`: the call's, with the event arguments. Strings, not numbers, to redis.call, and `n`
+-- by string.format('%d'): Lua and Redis turn a number into text as a float (%.14g, %.17g), which costs more.
+local function emit(stream, args, hash, facts, complete, incomplete)
   local seq = redis.call('HINCRBY', hash, EVENT_SEQ_FIELD, '1')
-  redis.call('APPEND', pending, string.format('%d %d %d %s\n', seq, complete, incomplete, facts))
+  redis.call('XADD', stream, 'MAXLEN', '~', args[2], '*', 'v', EVENT_VERSION,
+    'n', string.format('%d %d %d', seq, complete, incomplete), 'a', facts)
 end
 
 -- The announce's own event, its facts as the tracker sent them.
 local function emit_announce(events, hash, seeders, peers)
-  emit(events.pending, hash, events.args[2], seeders, peers - seeders)
+  emit(events.stream, events.args, hash, events.args[3], seeders, peers - seeders)
 end
 
 -- The swarm's seeders and peers, from its lists.
@@ -366,7 +365,7 @@ local function emit_expired(swarm, members, seeder, seeders, peers)
     peers = peers - 1
     seeders = seeders - seeder[j]
     -- schema.ts expiredFacts: no byte counts, no key.
-    emit(events.pending, swarm.hash, head .. peer_text(member, ws) .. '    ' .. seeder[j] .. ' ', seeders, peers - seeders)
+    emit(events.stream, events.args, swarm.hash, head .. peer_text(member, ws) .. '    ' .. seeder[j] .. ' ', seeders, peers - seeders)
   end
   return seeders, peers
 end
@@ -847,8 +846,8 @@ redis.register_function('announce_$V', function(keys, args)
       reply = fast_announce(raw, peer_value, keys[3], 18, second_count, second_capacity, generation, nil, numwant, random, seeder)
     end
     if reply then
-      -- Events on (the pending records are keys[6]): no count changed, they are the header's.
-      if keys[6] then emit(keys[6], keys[1], args[2], seeders, first_count + second_count - seeders) end
+      -- Events on (the stream is keys[5]): no count changed, they are the header's.
+      if keys[5] then emit(keys[5], args, keys[1], args[3], seeders, first_count + second_count - seeders) end
       return reply
     end
   end
@@ -882,8 +881,8 @@ redis.register_function('announce_ws_$V', function(keys, args)
   if generation then
     local reply = fast_announce(raw, peer_value, keys[2], width, first_count, first_capacity, generation, route, numwant, random, seeder)
     if reply then
-      -- Events on (the pending records are keys[5]): no count changed, they are the header's.
-      if keys[5] and not reply[3] then emit(keys[5], keys[1], args[2], seeders, first_count - seeders) end
+      -- Events on (the stream is keys[4]): no count changed, they are the header's.
+      if keys[4] and not reply[3] then emit(keys[4], args, keys[1], args[3], seeders, first_count - seeders) end
       return reply
     end
   end
@@ -1022,7 +1021,7 @@ end)
 local function scrape(keys, args, ws)
   local now, limit, ttl = struct.unpack(SCRAPE_ARGS, args[1])
   -- Events on: the coordinator's sweep of a swarm whose keys are about to expire (see the events block).
-  local sweep = args[3] == 'sweep'
+  local sweep = args[4] == 'sweep'
   local raw = redis.call('HGET', keys[1], HEADER_FIELD)
   if not raw then
     if sweep then index_swarm(events_of(keys, args, ws and 1 or 2, now), nil) end
@@ -1043,36 +1042,3 @@ end
 
 redis.register_function('scrape_$V', function(keys, args) return scrape(keys, args, false) end)
 redis.register_function('scrape_ws_$V', function(keys, args) return scrape(keys, args, true) end)
-
--- Events on: moves a partition's pending records to its stream (see the events block), unless records were
--- moved less than a period ago (every process calls this each period: the first one after it moves them, so a
--- light load makes one entry a period, not one per process), and trims the stream; writes nothing when nothing
--- is pending. Records go in entries of `batch`
--- bytes or a little more, cut after a record (0: a record each). The trim keeps about `maxlen` events: the
--- entries that many take by the partition's events per entry so far (counts halved as they grow, so they follow
--- the load). KEYS: the pending records, the stream, the flush state (a hash: `at`, when its records were last
--- moved, ms; `events`, `entries`). ARGV: maxlen, batch bytes, period (ms; 0: move now). Replies the bytes moved.
-redis.register_function('events_flush_$V', function(keys, args)
-  local pending, stream, state = keys[1], keys[2], keys[3]
-  local maxlen, batch, period = tonumber(args[1]), tonumber(args[2]), tonumber(args[3])
-  local time = redis.call('TIME')
-  local now = time[1] * 1000 + math.floor(time[2] / 1000)
-  local got = redis.call('HMGET', state, 'at', 'events', 'entries')
-  local at, events, entries = tonumber(got[1]), tonumber(got[2]) or 0, tonumber(got[3]) or 0
-  if at and now >= at and now - at < period then return 0 end
-  local records = redis.call('GETDEL', pending)
-  if not records then return 0 end
-  local from, size = 1, #records
-  while from <= size do
-    local cut = string.find(records, '\n', math.min(from + math.max(batch, 1) - 1, size), true) or size
-    redis.call('XADD', stream, '*', EVENT_VERSION_FIELD, EVENT_VERSION, EVENT_RECORDS_FIELD, string.sub(records, from, cut))
-    entries = entries + 1
-    from = cut + 1
-  end
-  local _, moved = string.gsub(records, '\n', '')
-  events = events + moved
-  if events > 4 * maxlen then events, entries = math.ceil(events / 2), math.ceil(entries / 2) end
-  redis.call('HSET', state, 'at', string.format('%d', now), 'events', string.format('%d', events), 'entries', string.format('%d', entries))
-  redis.call('XTRIM', stream, 'MAXLEN', '~', string.format('%d', math.max(1, math.ceil(maxlen * entries / events))))
-  return size
-end)

@@ -3,15 +3,12 @@ import { hostname } from 'node:os';
 import type { TrackerConfig } from '../config/index.js';
 import { Accounting } from '../events/accounting.js';
 import { GroupConsumer, connectEvents, follow, partitionStreams, type StreamEvent } from '../events/consumer.js';
-import { eventsOptions } from '../events/setup.js';
-import { redisTarget, storeOptions } from '../store/create-store.js';
-import { RedisStore } from '../store/redis/redis-store.js';
+import { redisTarget } from '../store/create-store.js';
 
 export const usage = `Usage: redswarm events tail [json] [all]   follow every partition stream (all: from the oldest entry kept)
        redswarm events account [CONSUMER]    the reference consumer: per-key and per-torrent totals in Redis
        redswarm events totals                print those totals as JSON
        redswarm events streams               the partition streams' names
-       redswarm events flush                 Redis store: move every partition's pending events to its stream now
 With the Redis of --events-redis, else of --redis/--redis-cluster, and --events-partitions as the trackers'
 (docs/events.md).
 `;
@@ -26,10 +23,10 @@ function eventsTarget(config: TrackerConfig): { url: string } | { cluster: strin
 }
 
 /** One line an event: time, info hash, swarm and seq, what happened, who, and the counts. */
-export function humanLine({ stream, id, index, event: e }: StreamEvent): string {
+export function humanLine({ stream, id, event: e }: StreamEvent): string {
   const bytes = e.uploaded === null ? '' : ` up=${e.uploaded} down=${e.downloaded} left=${e.left}`;
   const key = e.key === null ? '' : ` key=${e.key}`;
-  return `${new Date(e.time).toISOString()} ${e.ih} ${e.swarm}#${e.seq} ${e.event} ${e.proto ?? '-'} ${e.peer}${e.seeder ? ' seeder' : ''}${key}${bytes} [${e.complete}/${e.incomplete}] ${stream} ${id}/${index}\n`;
+  return `${new Date(e.time).toISOString()} ${e.ih} ${e.swarm}#${e.seq} ${e.event} ${e.proto ?? '-'} ${e.peer}${e.seeder ? ' seeder' : ''}${key}${bytes} [${e.complete}/${e.incomplete}] ${stream} ${id}\n`;
 }
 
 /** Stops on SIGINT/SIGTERM. */
@@ -46,7 +43,6 @@ export async function run(args: readonly string[], config: TrackerConfig): Promi
     process.stdout.write(`${streams.join('\n')}\n`);
     return 0;
   }
-  if (verb === 'flush') return flush(config);
   if (verb !== 'tail' && verb !== 'account' && verb !== 'totals') {
     process.stderr.write(usage);
     return 2;
@@ -55,7 +51,7 @@ export async function run(args: readonly string[], config: TrackerConfig): Promi
   try {
     if (verb === 'tail') {
       const json = rest.includes('json');
-      await follow(redis, streams, rest.includes('all') ? '0' : '$', (entry) => process.stdout.write(json ? `${JSON.stringify({ stream: entry.stream, id: entry.id, index: entry.index, ...entry.event })}\n` : humanLine(entry)), untilSignal());
+      await follow(redis, streams, rest.includes('all') ? '0' : '$', (entry) => process.stdout.write(json ? `${JSON.stringify({ stream: entry.stream, id: entry.id, ...entry.event })}\n` : humanLine(entry)), untilSignal());
     } else if (verb === 'account') {
       const accounting = new Accounting(redis);
       const consumer = new GroupConsumer(redis, { streams, group: 'accounting', consumer: rest[0] ?? hostname(), claimIdleMs: 30_000 });
@@ -66,23 +62,6 @@ export async function run(args: readonly string[], config: TrackerConfig): Promi
     }
   } finally {
     redis.disconnect();
-  }
-  return 0;
-}
-
-/**
- * Moves every partition's pending events to its stream (the Redis store's trackers do it every --events-flush
- * ms): for a deployment whose trackers are gone without moving them, before changing the partitions or turning
- * events off (docs/events.md).
- */
-async function flush(config: TrackerConfig): Promise<number> {
-  const target = redisTarget(config);
-  if (target === null) throw new Error('events flush is for the Redis store: give --redis or --redis-cluster');
-  const store = await RedisStore.connect({ ...storeOptions(config), target, timeoutMs: config.storeTimeout, onError: () => {}, events: eventsOptions(config) });
-  try {
-    process.stdout.write(`moved ${await store.flushEvents(true)} bytes of pending events\n`);
-  } finally {
-    await store.close();
   }
   return 0;
 }

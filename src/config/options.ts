@@ -145,12 +145,8 @@ export interface TrackerConfig {
   events: EventSinkKind;
   /** Event partitions (streams); changing it is an offline operation (docs/events.md). */
   eventsPartitions: number;
-  /** Events each partition's stream keeps, about (trimmed by whole entries). */
+  /** Approximate MAXLEN of each partition's stream. */
   eventsMaxlen: number;
-  /** Bytes of events one stream entry holds, about (0: an entry each). */
-  eventsBatchBytes: number;
-  /** Redis store: ms between moves of each partition's pending events to its stream. */
-  eventsFlush: number;
   /** Embedded store only: the Redis (`redis://host:port`, or cluster seeds `host:port,…`) that takes the events. */
   eventsRedis: string[];
   /** The JSON-lines file (`-`: standard output). */
@@ -252,9 +248,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'shutdownTimeout', section: 'operations', flag: 'shutdown-timeout', env: 'SHUTDOWN_TIMEOUT', kind: 'int', min: 0, max: 600, default: 10, reload: true, help: 'seconds to finish requests in flight on SIGTERM' },
   { key: 'events', section: 'events', flag: 'events', env: 'EVENTS', kind: 'choice', choices: EVENT_SINKS, default: 'off', reload: false, help: 'swarm events (docs/events.md): `redis` appends them to Redis Streams (the store\'s Redis, or `events-redis` with the embedded store), `jsonl` writes JSON lines to `events-file`' },
   { key: 'eventsPartitions', section: 'events', flag: 'events-partitions', env: 'EVENTS_PARTITIONS', kind: 'int', min: 1, max: 1024, default: 64, reload: false, help: 'event partitions (Redis streams, swarms by info hash); with the Redis store also where swarm keys live; changing it is offline (docs/events.md)' },
-  { key: 'eventsMaxlen', section: 'events', flag: 'events-maxlen', env: 'EVENTS_MAXLEN', kind: 'int', min: 100, max: 1_000_000_000, default: 100_000, reload: false, help: 'events each partition\'s stream keeps, about: it is trimmed by whole entries, as many as hold that many events by its events per entry so far (docs/events.md)' },
-  { key: 'eventsBatchBytes', section: 'events', flag: 'events-batch-bytes', env: 'EVENTS_BATCH_BYTES', kind: 'int', min: 0, max: 65_536, default: 8000, reload: false, help: 'bytes of events (~130 each) one stream entry holds, about; 0 = an entry per event (docs/events.md)' },
-  { key: 'eventsFlush', section: 'events', flag: 'events-flush', env: 'EVENTS_FLUSH', kind: 'int', min: 10, max: 60_000, default: 1000, reload: false, help: 'Redis store: ms between moves of each partition\'s pending events to its stream (every process tries, the first after the period moves them): about the longest an event waits before consumers can read it' },
+  { key: 'eventsMaxlen', section: 'events', flag: 'events-maxlen', env: 'EVENTS_MAXLEN', kind: 'int', min: 100, max: 1_000_000_000, default: 100_000, reload: false, help: 'approximate length each partition\'s stream is trimmed to' },
   { key: 'eventsRedis', section: 'events', flag: 'events-redis', env: 'EVENTS_REDIS', kind: 'list', default: [], reload: false, help: 'embedded store with `events = redis`: `redis://host:port`, or Redis Cluster seed nodes `host:port,…`' },
   { key: 'eventsFile', section: 'events', flag: 'events-file', env: 'EVENTS_FILE', kind: 'string', default: '-', reload: false, help: 'file the `jsonl` events are appended to; `-` = standard output' },
   { key: 'logLevel', section: 'logging', flag: 'log-level', env: 'LOG_LEVEL', kind: 'choice', choices: LOG_LEVELS, default: 'info', reload: true, help: `${LOG_LEVELS.join(', ')}` },

@@ -4,26 +4,25 @@
  *
  * Announces carry a session's running totals, so a peer's bytes count as the difference from its previous
  * announce (a `started`, or a count that went down, starts from zero). Each event is applied by one script, in
- * the slot of its partition stream, that also moves the partition's high-water mark (the last applied event:
- * its entry ID and its index in the entry): an event at or below the mark is skipped. So a re-delivered entry (a
- * consumer that died between applying and acknowledging, or inside an entry) is never applied twice, and the
- * totals, the peers' last counts and the mark change together or not at all. Every key lives beside its stream: `<stream tag>:<name>:{applied,keys,torrents,peers}`.
+ * the slot of its partition stream, that also moves the partition's high-water mark (the last applied entry
+ * ID): an entry at or below the mark is skipped. So a re-delivered entry (a consumer that died between applying
+ * and acknowledging) is never applied twice, and the totals, the peers' last counts and the mark change
+ * together or not at all. Every key lives beside its stream: `<stream tag>:<name>:{applied,keys,torrents,peers}`.
  */
 import type { Cluster, Redis } from 'ioredis';
 import type { StreamEvent } from './consumer.js';
 
 const APPLY = `
--- A mark: '<ms>-<n> <index>'; a mark of before events shared entries has no index: its whole entry.
-local function parse(mark)
-  local ms, n, index = string.match(mark, '^(%d+)-(%d+) ?(%d*)$')
-  return tonumber(ms), tonumber(n), tonumber(index) or math.huge
+local function parse(id)
+  local ms, n = string.match(id, '^(%d+)-(%d+)$')
+  return tonumber(ms), tonumber(n)
 end
-local mark, event, key, ih, peer = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local id, event, key, ih, peer = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local last = redis.call('GET', KEYS[1])
 if last then
-  local lm, ln, li = parse(last)
-  local m, n, i = parse(mark)
-  if m < lm or (m == lm and (n < ln or (n == ln and i <= li))) then return 0 end
+  local lm, ln = parse(last)
+  local m, n = parse(id)
+  if m < lm or (m == lm and n <= ln) then return 0 end
 end
 local up, down = tonumber(ARGV[6]), tonumber(ARGV[7])
 if up and down then
@@ -46,7 +45,7 @@ if event == 'completed' then
   if key ~= '' then redis.call('HINCRBY', KEYS[2], key .. ':completed', 1) end
   redis.call('HINCRBY', KEYS[3], ih, 1)
 end
-redis.call('SET', KEYS[1], mark)
+redis.call('SET', KEYS[1], id)
 return 1
 `;
 
@@ -75,9 +74,9 @@ export class Accounting {
     private readonly name = 'accounting',
   ) {}
 
-  /** Applies one event unless its partition already has it; true when applied. */
-  async apply({ stream, id, index, event }: StreamEvent): Promise<boolean> {
-    const args = [`${id} ${index}`, event.event, event.key ?? '', event.ih, `${event.ih}|${event.swarm}|${event.peer}`, event.uploaded ?? '', event.downloaded ?? ''];
+  /** Applies one entry unless its partition already has it; true when applied. */
+  async apply({ stream, id, event }: StreamEvent): Promise<boolean> {
+    const args = [id, event.event, event.key ?? '', event.ih, `${event.ih}|${event.swarm}|${event.peer}`, event.uploaded ?? '', event.downloaded ?? ''];
     return (await this.redis.eval(APPLY, 4, ...keysOf(stream, this.name), ...args.map(String))) === 1;
   }
 

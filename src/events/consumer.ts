@@ -3,9 +3,8 @@
  * GroupConsumer for at-least-once processing with a consumer group: each entry is handed to `handle` and
  * acknowledged (XACK) only after it returns; entries a consumer was given but did not acknowledge (it died) are
  * handed out again: its own on restart (same name), another's once idle for `claimIdleMs` (XAUTOCLAIM).
- * An entry holds one or more events (schema.ts): it is acknowledged once all of them are handled. Entries of
- * one stream are handled one at a time, in stream order, so one swarm's events stay in order as long as one
- * consumer of the group reads a stream at a time (docs/events.md).
+ * Entries of one stream are handled one at a time, in stream order, so one swarm's events stay in order as long
+ * as one consumer of the group reads a stream at a time (docs/events.md).
  */
 import type { Cluster, Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,24 +12,23 @@ import { createRedisClient, whenReady, type RedisTarget } from '../store/redis/c
 import { EventPartitions } from '../store/redis/swarm-keys.js';
 import { parseEntry, type SwarmEvent } from './schema.js';
 
-/** One event of a stream entry: where it is and what it says. */
+/** One stream entry: where it is and what it says. */
 export interface StreamEvent {
   readonly stream: string;
   /** The entry ID (`<ms>-<n>`): unique and increasing within its stream. */
   readonly id: string;
-  /** The event's place in its entry (from 0): (id, index) is unique and increasing within the stream. */
-  readonly index: number;
   readonly event: SwarmEvent;
 }
 
 type Entries = [id: string, fields: string[]][];
 
-/** The events of each entry, in order. */
-function eventsOf(stream: string, entries: Entries | null | undefined): StreamEvent[][] {
-  return (entries ?? []).map(([id, fields]) =>
+function eventsOf(stream: string, entries: Entries | null | undefined): StreamEvent[] {
+  const out: StreamEvent[] = [];
+  for (const [id, fields] of entries ?? []) {
     // An entry trimmed since it was delivered comes back without fields: nothing to handle.
-    fields && fields.length > 0 ? parseEntry(fields).map((event, index) => ({ stream, id, index, event })) : [],
-  );
+    if (fields && fields.length > 0) out.push({ stream, id, event: parseEntry(fields) });
+  }
+  return out;
 }
 
 /** Connects to the Redis that holds the streams. */
@@ -48,7 +46,7 @@ export function partitionStreams(partitions: number): readonly string[] {
 
 /**
  * Follows the streams from `from` (`$`: only new entries; `0`: from the oldest kept), calling `visit` with each
- * event, until `signal` aborts. Polls every stream in turn (a blocking read covers one slot in a cluster).
+ * entry, until `signal` aborts. Polls every stream in turn (a blocking read covers one slot in a cluster).
  */
 export async function follow(redis: Redis | Cluster, streams: readonly string[], from: string, visit: (entry: StreamEvent) => void, signal: AbortSignal, pollMs = 200): Promise<void> {
   const last = new Map<string, string>();
@@ -59,10 +57,10 @@ export async function follow(redis: Redis | Cluster, streams: readonly string[],
     let got = 0;
     for (const stream of streams) {
       const reply = (await redis.xread('COUNT', 1000, 'STREAMS', stream, last.get(stream) ?? from)) as [string, Entries][] | null;
-      for (const [id] of reply?.[0]?.[1] ?? []) last.set(stream, id);
-      for (const events of eventsOf(stream, reply?.[0]?.[1])) {
-        for (const event of events) visit(event);
-        got += events.length;
+      for (const entry of eventsOf(stream, reply?.[0]?.[1])) {
+        visit(entry);
+        last.set(stream, entry.id);
+        got++;
       }
     }
     if (got === 0) await sleep(pollMs, undefined, { signal }).catch(() => {});
@@ -122,8 +120,10 @@ export class GroupConsumer {
       const reply = (await this.redis.xreadgroup('GROUP', group, consumer, 'COUNT', batch, 'STREAMS', stream, from)) as [string, Entries][] | null;
       const entries = reply?.[0]?.[1] ?? [];
       if (entries.length === 0) return handled;
-      // Pending entries with no fields (trimmed since) are acknowledged too, or `0` would return them forever.
       handled += await this.handleAll(stream, entries, handle, signal);
+      // Pending entries with no fields (trimmed since): acknowledged, or `0` would return them forever.
+      const empty = entries.filter(([, fields]) => !fields || fields.length === 0).map(([id]) => id);
+      if (empty.length > 0) await this.redis.xack(stream, group, ...empty);
       if (entries.length < batch) return handled;
     }
     return handled;
@@ -145,14 +145,11 @@ export class GroupConsumer {
 
   private async handleAll(stream: string, entries: Entries, handle: (entry: StreamEvent) => Promise<void>, signal: AbortSignal): Promise<number> {
     let handled = 0;
-    const entryEvents = eventsOf(stream, entries);
-    for (const [i, [id]] of entries.entries()) {
+    for (const entry of eventsOf(stream, entries)) {
       if (signal.aborted) break;
-      const events = entryEvents[i]!;
-      for (const event of events) await handle(event);
-      // Acknowledged once all its events are handled (an entry with none, too: it would be pending for good).
-      await this.redis.xack(stream, this.options.group, id);
-      handled += events.length;
+      await handle(entry);
+      await this.redis.xack(stream, this.options.group, entry.id);
+      handled++;
     }
     return handled;
   }

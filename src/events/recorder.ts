@@ -6,7 +6,7 @@
  */
 import type { AnnounceRequest, InfoHash } from '../protocol/types.js';
 import type { WsAnnounceRequest } from '../store/store.js';
-import { eventRecord, expiredFacts, hexOf, peerText, type SwarmKind } from './schema.js';
+import { eventValues, expiredFacts, hexOf, peerText, type SwarmKind } from './schema.js';
 import type { EventSink } from './sinks.js';
 import { wireAnnounceFacts, wsAnnounceFacts } from './store-events.js';
 
@@ -16,17 +16,17 @@ export class SwarmEventRecorder {
   constructor(readonly sink: EventSink) {}
 
   announce(request: AnnounceRequest, seq: number, complete: number, incomplete: number): void {
-    this.hold(this.sink.append(request.infoHash, eventRecord(seq, wireAnnounceFacts(request), complete, incomplete)));
+    this.hold(this.sink.append(request.infoHash, eventValues(seq, wireAnnounceFacts(request), complete, incomplete)));
   }
 
   announceWs(request: WsAnnounceRequest, seq: number, complete: number, incomplete: number): void {
-    this.hold(this.sink.append(request.infoHash, eventRecord(seq, wsAnnounceFacts(request), complete, incomplete)));
+    this.hold(this.sink.append(request.infoHash, eventValues(seq, wsAnnounceFacts(request), complete, incomplete)));
   }
 
   /** A peer that expired: `peer` is a compact peer (HTTP/UDP swarm) or a peer_id (WebSocket swarm). */
   expired(infoHash: InfoHash, swarm: SwarmKind, peer: Uint8Array | string, seeder: boolean, seq: number, complete: number, incomplete: number, nowSeconds: number): void {
     const facts = expiredFacts(infoHash, swarm, nowSeconds * 1000, typeof peer === 'string' ? hexOf(peer) : peerText(peer), seeder, swarm === 'ws' ? 'ws' : null);
-    this.hold(this.sink.append(infoHash, eventRecord(seq, facts, complete, incomplete)));
+    this.hold(this.sink.append(infoHash, eventValues(seq, facts, complete, incomplete)));
   }
 
   /**

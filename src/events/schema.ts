@@ -1,11 +1,10 @@
 /**
- * The swarm event, schema version 4 (docs/events.md): one per change a swarm sees. An event is one record of
- * text: the store's numbers (STORE_FACTS), then the swarm and the announce's facts (ANNOUNCE_FACTS), values
- * separated by one space (null: empty, booleans: 1 or 0), ended by a newline. In a Redis stream an entry has
- * two fields, EVENT_FIELDS: `v` and `e`, one or more records of one partition in the order their swarms applied
- * them: the Redis functions gather a partition's records and append them as one entry (an XADD costs more than
- * the event's other work together). As a JSON line an event is one object with SwarmEvent's names and typed
- * values. Consumers decode versions 1 to 4 (parseEntry).
+ * The swarm event, schema version 3 (docs/events.md): one per change a swarm sees. In a Redis stream it is one
+ * entry whose fields are EVENT_FIELDS, in that order: `v`, the store's numbers packed in `n` (STORE_FACTS) and
+ * the swarm and the announce's facts packed in `a` (ANNOUNCE_FACTS), values separated by one space (null:
+ * empty, booleans: 1 or 0). Three fields (version 2 had five, with `ih` and `swarm` of their own; version 1
+ * fifteen): each is an argument and a listpack element more for Redis to handle per event. As a JSON line it is
+ * one object with SwarmEvent's names and typed values. Consumers decode versions 1, 2 and 3 (eventOf).
  *
  * The tracker knows an announce's facts; the store adds what only it knows, the swarm's sequence number and
  * counts after the change. The Redis functions write `expired` events themselves (lua/swarm-functions.lua,
@@ -13,7 +12,7 @@
  */
 import type { AnnounceEvent, InfoHash } from '../protocol/types.js';
 
-export const EVENT_SCHEMA_VERSION = 4;
+export const EVENT_SCHEMA_VERSION = 3;
 
 /** What happened to the peer. `update`: a regular re-announce (no event, or `paused`). */
 export type SwarmEventKind = 'started' | 'completed' | 'stopped' | 'update' | 'expired' | 'removed';
@@ -48,24 +47,23 @@ export interface SwarmEvent {
   readonly incomplete: number;
 }
 
-/** The fields of a stream entry, in the order every entry has them: the version, the records. */
-export const EVENT_FIELDS = ['v', 'e'] as const;
-/** What a record starts with: the store's numbers (version 3's field `n`). */
+/** The fields of a stream entry, in the order every entry has them. */
+export const EVENT_FIELDS = ['v', 'n', 'a'] as const;
+/** What field `n` packs: the store's numbers. */
 export const STORE_FACTS = ['seq', 'complete', 'incomplete'] as const;
 /**
- * What a record goes on with (version 3's field `a`, "the facts"): the swarm, then the announce's facts; `key`
- * last, as the only one that may contain a space (never a newline, nor any other byte below 0x20: such a key is
- * left out). The facts' first SWARM_TEXT_LENGTH characters (`<ih> <swarm>`) say the swarm.
+ * What field `a` packs: the swarm, then the announce's facts; `key` last, as the only one that may contain a
+ * space. Its first SWARM_TEXT_LENGTH characters (`<ih> <swarm>`) say the swarm.
  */
 export const ANNOUNCE_FACTS = ['ih', 'swarm', 'time', 'event', 'proto', 'peer', 'uploaded', 'downloaded', 'left', 'seeder', 'key'] as const;
-/** Version 2's fields and its `a` (the swarm was two fields of its own); version 3's (`n` and `a` a field each). */
+/** Version 2's fields and its `a` (the swarm was two fields of its own). */
 const V2_FIELDS = ['v', 'ih', 'swarm', 'n', 'a'] as const;
 const V2_ANNOUNCE_FACTS = ANNOUNCE_FACTS.slice(2);
-/** Characters of `<ih> <swarm>` at the start of the facts. */
+/** Characters of `<ih> <swarm>` at the start of `a`. */
 export const SWARM_TEXT_LENGTH = 43;
 
-/** One event as text, `<seq> <complete> <incomplete> <facts>\n`: what the sinks are given. */
-export type EventRecord = string;
+/** An event's values as text, in EVENT_FIELDS order: what the sinks write. */
+export type EventValues = readonly string[];
 
 const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
 
@@ -106,33 +104,22 @@ export function decimalDigits(n: number): number {
 }
 
 /**
- * Writes a non-negative integer (below 2^53) in decimal at `at`; returns the end. Below 2^31 in 32-bit integer
- * arithmetic (a division by 10 becomes a multiplication); above, in 8-digit parts: a float division per digit
- * costs most of an event's arguments.
+ * Writes a non-negative integer (below 2^53) in decimal at `at`; returns the end. In 8-digit parts, each in
+ * 32-bit integer arithmetic: a float division per digit costs most of an event's arguments.
  */
 export function writeDecimal(out: Buffer, at: number, n: number): number {
-  if (n >= 0x80000000) {
+  if (n >= 1e8) {
     const high = Math.floor(n / 1e8);
-    at = writeSmallDecimal(out, at, high);
-    let low = (n - high * 1e8) | 0;
-    for (let d = at + 7; d >= at; d--) {
-      const q = (low / 10) | 0;
-      out[d] = 48 + low - q * 10;
-      low = q;
-    }
+    at = writeDecimal(out, at, high);
+    let low = n - high * 1e8;
+    for (let d = at + 7; d >= at; d--, low = (low / 10) | 0) out[d] = 48 + (low % 10);
     return at + 8;
   }
-  return writeSmallDecimal(out, at, n | 0);
-}
-
-/** writeDecimal below 2^31. */
-function writeSmallDecimal(out: Buffer, at: number, n: number): number {
-  let end = at + 1;
-  for (let rest = n; rest >= 10; rest = (rest / 10) | 0) end++;
-  for (let d = end - 1; d >= at; d--) {
-    const q = (n / 10) | 0;
-    out[d] = 48 + n - q * 10;
-    n = q;
+  const end = at + decimalDigits(n);
+  for (let d = end - 1; ; d--) {
+    out[d] = 48 + (n % 10);
+    n = (n / 10) | 0;
+    if (n === 0) break;
   }
   return end;
 }
@@ -144,8 +131,6 @@ export function writeLatin1(out: Buffer, at: number, text: string): number {
 }
 
 const HEX_DIGITS = '0123456789abcdef';
-/** The two hex digits of each byte, as character codes (high digit first): a table read per byte. */
-const HEX_PAIRS = Uint8Array.from({ length: 512 }, (_, i) => HEX_DIGITS.charCodeAt(i & 1 ? (i >> 1) & 15 : i >> 5));
 
 function writeHex(out: Buffer, at: number, n: number): number {
   let digits = 1;
@@ -157,9 +142,9 @@ function writeHex(out: Buffer, at: number, n: number): number {
 /** Writes a binary (latin1) string in lowercase hex, as hexOf; returns the end. */
 export function writeHexOf(out: Buffer, at: number, binary: string): number {
   for (let i = 0; i < binary.length; i++) {
-    const pair = (binary.charCodeAt(i) & 0xff) << 1;
-    out[at++] = HEX_PAIRS[pair]!;
-    out[at++] = HEX_PAIRS[pair + 1]!;
+    const byte = binary.charCodeAt(i) & 0xff;
+    out[at++] = HEX_DIGITS.charCodeAt(byte >> 4);
+    out[at++] = HEX_DIGITS.charCodeAt(byte & 15);
   }
   return at;
 }
@@ -191,10 +176,7 @@ function writeCount(out: Buffer, at: number, value: number | undefined): number 
   return at + 1;
 }
 
-/**
- * The passkey, else the `key` parameter; nothing for none. Only latin1 text without control bytes: events are
- * written as latin1 bytes, and a record ends at its newline.
- */
+/** The passkey, else the `key` parameter; nothing for none. Only latin1 text: events are written as latin1 bytes. */
 function writeKey(out: Buffer, at: number, facts: AnnounceFacts): number {
   const key = facts.passkey ?? facts.key;
   if (typeof key === 'number') {
@@ -203,10 +185,7 @@ function writeKey(out: Buffer, at: number, facts: AnnounceFacts): number {
     return at + 8;
   }
   if (key === undefined) return at;
-  for (let i = 0; i < key.length; i++) {
-    const code = key.charCodeAt(i);
-    if (code > 0xff || code < 0x20) return at;
-  }
+  for (let i = 0; i < key.length; i++) if (key.charCodeAt(i) > 0xff) return at;
   return writeLatin1(out, at, key);
 }
 
@@ -273,12 +252,14 @@ export function expiredFacts(infoHash: InfoHash, swarm: SwarmKind, timeMs: numbe
   return `${hexOf(infoHash)} ${swarm} ${timeMs} expired ${proto ?? ''} ${peer}    ${seeder ? '1' : '0'} `;
 }
 
-/** A whole event: its sequence number and the swarm's counts after the change, then the facts. */
-export function eventRecord(seq: number, facts: string, complete: number, incomplete: number): EventRecord {
-  return `${seq} ${complete} ${incomplete} ${facts}\n`;
+const VERSION_TEXT = String(EVENT_SCHEMA_VERSION);
+
+/** A whole event: its sequence number and the swarm's counts after the change (`n`), the facts (`a`). */
+export function eventValues(seq: number, facts: string, complete: number, incomplete: number): EventValues {
+  return [VERSION_TEXT, `${seq} ${complete} ${incomplete}`, facts];
 }
 
-/** The values packed in `text`: split at its first `count - 1` spaces, the rest is the last. */
+/** The values packed in a field (`n` or `a`): split at its first `count - 1` spaces, the rest is the last. */
 function unpack(text: string | undefined, count: number): string[] {
   const values: string[] = [];
   let from = 0;
@@ -295,19 +276,26 @@ function unpack(text: string | undefined, count: number): string[] {
 /** The names version 1 gave the packed values, each a field of its own. */
 type FieldName = (typeof V2_FIELDS)[number] | (typeof STORE_FACTS)[number] | (typeof ANNOUNCE_FACTS)[number];
 
-/** Version 2's and 3's `n` and `a` (`a` packs `facts`) by their names, and the other fields. */
-function unpacked(numbers: string | undefined, facts: string | undefined, names: readonly string[], get: (name: FieldName) => string | undefined): (name: FieldName) => string | undefined {
+/** The packed values by their names (`a` packs `facts`: version 2's or 3's), and the other fields. */
+function unpacked(get: (name: FieldName) => string | undefined, facts: readonly string[]): (name: FieldName) => string | undefined {
   const values = new Map<string, string>();
-  unpack(numbers, STORE_FACTS.length).forEach((text, i) => values.set(STORE_FACTS[i]!, text));
-  unpack(facts, names.length).forEach((text, i) => values.set(names[i]!, text));
+  unpack(get('n'), STORE_FACTS.length).forEach((text, i) => values.set(STORE_FACTS[i]!, text));
+  unpack(get('a'), facts.length).forEach((text, i) => values.set(facts[i]!, text));
   return (name) => values.get(name) ?? get(name);
 }
 
 const nullable = (text: string | undefined): string | null => (text === undefined || text === '' ? null : text);
 const count = (text: string | undefined): number | null => (text === undefined || text === '' ? null : Number(text));
 
-/** An event from its values by name. */
-function eventOf(v: number, value: (name: FieldName) => string | undefined): SwarmEvent {
+/**
+ * An event from its fields by name (a stream entry's, or EVENT_FIELDS with EventValues); checks the version.
+ * Version 1 entries (every value a field of its own) and version 2's (`ih` and `swarm` fields of their own)
+ * still decode, for streams written before the upgrade.
+ */
+export function eventOf(get: (name: FieldName) => string | undefined): SwarmEvent {
+  const v = Number(get('v'));
+  if (v !== 1 && v !== 2 && v !== EVENT_SCHEMA_VERSION) throw new Error(`not a version 1 to ${EVENT_SCHEMA_VERSION} swarm event (v=${get('v')})`);
+  const value = v === 1 ? get : unpacked(get, v === 2 ? V2_ANNOUNCE_FACTS : ANNOUNCE_FACTS);
   return {
     v,
     ih: value('ih') ?? '',
@@ -327,44 +315,16 @@ function eventOf(v: number, value: (name: FieldName) => string | undefined): Swa
   };
 }
 
-/** What a record holds, in order. */
-const RECORD_FACTS: readonly FieldName[] = [...STORE_FACTS, ...ANNOUNCE_FACTS];
-
-/** A record's values (it may end with its newline), in RECORD_FACTS order. */
-function recordValues(record: EventRecord): string[] {
-  return unpack(record.endsWith('\n') ? record.slice(0, -1) : record, RECORD_FACTS.length);
-}
-
-/** The event of one record. */
-export function eventOfRecord(record: EventRecord, v = EVENT_SCHEMA_VERSION): SwarmEvent {
-  const values = recordValues(record);
-  return eventOf(v, (name) => values[RECORD_FACTS.indexOf(name)]);
-}
-
-/**
- * The events of a stream entry, from its fields (`[name, value, name, value, …]`); checks the version. A
- * version 4 entry holds one or more records; entries of versions 1 (every value a field of its own), 2 (`ih`
- * and `swarm` fields of their own) and 3 (`n` and `a`) one event each, for streams written before an upgrade.
- */
-export function parseEntry(fields: readonly string[]): SwarmEvent[] {
+/** An event from a stream entry's fields (`[name, value, name, value, …]`). */
+export function parseEntry(fields: readonly string[]): SwarmEvent {
   const byName = new Map<string, string>();
   for (let i = 0; i + 1 < fields.length; i += 2) byName.set(fields[i]!, fields[i + 1]!);
-  const get = (name: string): string | undefined => byName.get(name);
-  const v = Number(get('v'));
-  if (v === EVENT_SCHEMA_VERSION) {
-    const records = get('e') ?? '';
-    const events: SwarmEvent[] = [];
-    for (let from = 0; from < records.length; ) {
-      const end = records.indexOf('\n', from);
-      const to = end < 0 ? records.length : end;
-      if (to > from) events.push(eventOfRecord(records.slice(from, to), v)); // no record is empty
-      from = to + 1;
-    }
-    return events;
-  }
-  if (v === 1) return [eventOf(v, get)];
-  if (v === 2 || v === 3) return [eventOf(v, unpacked(get('n'), get('a'), v === 2 ? V2_ANNOUNCE_FACTS : ANNOUNCE_FACTS, get))];
-  throw new Error(`not a version 1 to ${EVENT_SCHEMA_VERSION} swarm event (v=${get('v')})`);
+  return eventOf((name) => byName.get(name));
+}
+
+/** An event from the values a sink is given. */
+export function eventOfValues(values: EventValues): SwarmEvent {
+  return eventOf((name) => values[(EVENT_FIELDS as readonly string[]).indexOf(name)]);
 }
 
 const jsonString = (text: string): string => (text === '' ? 'null' : `"${text}"`);
@@ -372,9 +332,21 @@ const jsonNumber = (text: string): string => (text === '' ? 'null' : text);
 
 /**
  * The JSON line of an event (without the newline), written directly: every value is digits or plain ASCII
- * (hex, names, addresses) but the key, which is escaped. JSON.parse(jsonLine(r)) equals eventOfRecord(r).
+ * (hex, names, addresses) but the key, which is escaped. JSON.parse(jsonLine(v)) equals eventOfValues(v).
  */
-export function jsonLine(record: EventRecord): string {
-  const [seq, complete, incomplete, ih, swarm, time, event, proto, peer, uploaded, downloaded, left, seeder, key] = recordValues(record);
-  return `{"v":${EVENT_SCHEMA_VERSION},"ih":"${ih}","swarm":"${swarm}","seq":${seq},"time":${time},"event":"${event}","proto":${jsonString(proto!)},"peer":"${peer}","key":${key === '' ? 'null' : JSON.stringify(key)},"uploaded":${jsonNumber(uploaded!)},"downloaded":${jsonNumber(downloaded!)},"left":${jsonNumber(left!)},"seeder":${seeder === '1'},"complete":${complete},"incomplete":${incomplete}}`;
+export function jsonLine(values: EventValues): string {
+  const [v, n, a] = values;
+  const [seq, complete, incomplete] = unpack(n, STORE_FACTS.length);
+  const [ih, swarm, time, event, proto, peer, uploaded, downloaded, left, seeder, key] = unpack(a, ANNOUNCE_FACTS.length);
+  return `{"v":${v},"ih":"${ih}","swarm":"${swarm}","seq":${seq},"time":${time},"event":"${event}","proto":${jsonString(proto!)},"peer":"${peer}","key":${key === '' ? 'null' : JSON.stringify(key)},"uploaded":${jsonNumber(uploaded!)},"downloaded":${jsonNumber(downloaded!)},"left":${jsonNumber(left!)},"seeder":${seeder === '1'},"complete":${complete},"incomplete":${incomplete}}`;
+}
+
+/** `[name, value, …]` of an event, for XADD. */
+export function entryFields(values: EventValues): string[] {
+  const out = new Array<string>(2 * values.length);
+  for (let i = 0; i < values.length; i++) {
+    out[2 * i] = EVENT_FIELDS[i]!;
+    out[2 * i + 1] = values[i]!;
+  }
+  return out;
 }

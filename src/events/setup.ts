@@ -6,7 +6,7 @@ import { JsonLinesSink, RedisStreamSink } from './sinks.js';
 import type { EventsOptions } from './store-events.js';
 
 export function eventsOptions(config: TrackerConfig): EventsOptions {
-  return { partitions: config.eventsPartitions, maxlen: config.eventsMaxlen, batchBytes: config.eventsBatchBytes, flushMs: config.eventsFlush };
+  return { partitions: config.eventsPartitions, maxlen: config.eventsMaxlen };
 }
 
 /** The `events-redis` option as a Redis target: one `redis://` URL, or cluster seed nodes. */

@@ -1,8 +1,7 @@
 /**
  * Where the embedded store sends its swarm events (the Redis store appends them in its own function calls):
  * the partition streams of a Redis used only for them, or JSON lines. A swarm's events are appended in the
- * order the swarm applied them: one connection per Redis node, commands in order on it, a partition's records
- * gathered into one entry in order.
+ * order the swarm applied them: one connection per Redis node, commands in order on it.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import type { Cluster, Redis } from 'ioredis';
@@ -14,63 +13,33 @@ import { ScriptClient } from '../store/redis/script-client.js';
 import { EventPartitions } from '../store/redis/swarm-keys.js';
 import { EventsMaintenance } from './maintenance.js';
 import { eventsAppended, eventAppendFailures } from './metrics.js';
-import { EVENT_FIELDS, EVENT_SCHEMA_VERSION, decimalDigits, jsonLine, writeDecimal, writeLatin1, type EventRecord } from './schema.js';
+import { decimalDigits, entryFields, jsonLine, writeDecimal, writeLatin1, type EventValues } from './schema.js';
 import type { EventsOptions } from './store-events.js';
 
 export interface EventSink {
   /** Appends one event of the swarm of `infoHash`; settles when the sink has it (Redis: acknowledged). */
-  append(infoHash: InfoHash, record: EventRecord): Promise<void>;
+  append(infoHash: InfoHash, event: EventValues): Promise<void>;
   close(): Promise<void>;
-}
-
-/** A partition's records gathered in one event-loop turn, and the promise of their entry. */
-class Batch {
-  records = '';
-  count = 0;
-  readonly appended: Promise<void>;
-  settle!: (error?: unknown) => void;
-
-  constructor() {
-    this.appended = new Promise<void>((resolve, reject) => {
-      this.settle = (error) => (error === undefined ? resolve() : reject(error));
-    });
-  }
 }
 
 /**
  * The events of the partition streams, from the embedded store: XADD commands written as bytes and sent on the
  * Redis store's own client (script-client.ts: one connection per node, the commands of one event-loop turn in
- * one write, routed by slot and redirected like the store's calls). A partition's events of one event-loop
- * turn go as one entry (up to `batchBytes` of records an entry; 0: an entry each). Each XADD trims its stream to
- * the entries that hold about `maxlen` events, by the partition's events per entry so far (as events_flush of
- * lua/swarm-functions.lua does for the Redis store).
+ * one write, routed by slot and redirected like the store's calls).
  */
 export class RedisStreamSink implements EventSink {
   private readonly partitions: EventPartitions;
+  private readonly heads: readonly (readonly string[])[];
   private readonly maintenance: EventsMaintenance;
-  /** Partition → the records gathered this turn. */
-  private readonly batches = new Map<number, Batch>();
-  /** Entries sent and not yet answered (close waits for them). */
-  private readonly sending = new Set<Promise<void>>();
-  /** Each partition's events and entries so far, halved as they grow. */
-  private readonly events: Float64Array;
-  private readonly entries: Float64Array;
-  private scheduled: NodeJS.Immediate | undefined;
-  private readonly sendAll = () => {
-    this.scheduled = undefined;
-    for (const [partition, batch] of this.batches) this.send(partition, batch);
-    this.batches.clear();
-  };
 
   private constructor(
     private readonly redis: Redis | Cluster,
     private readonly client: ScriptClient,
     private readonly topology: OwnedTopology,
-    private readonly options: EventsOptions,
+    options: EventsOptions,
   ) {
     this.partitions = new EventPartitions(options.partitions);
-    this.events = new Float64Array(options.partitions);
-    this.entries = new Float64Array(options.partitions);
+    this.heads = this.partitions.streams.map((stream) => ['XADD', stream, 'MAXLEN', '~', String(options.maxlen), '*']);
     this.maintenance = new EventsMaintenance(redis, this.partitions.streams, () => true);
   }
 
@@ -83,52 +52,18 @@ export class RedisStreamSink implements EventSink {
     return new RedisStreamSink(redis, client, topology, options);
   }
 
-  append(infoHash: InfoHash, record: EventRecord): Promise<void> {
+  append(infoHash: InfoHash, event: EventValues): Promise<void> {
     const partition = this.partitions.partitionOf(infoHash);
-    let batch = this.batches.get(partition);
-    if (batch === undefined) {
-      batch = new Batch();
-      this.batches.set(partition, batch);
-      this.scheduled ??= setImmediate(this.sendAll);
-    }
-    batch.records += record;
-    batch.count++;
-    if (batch.records.length >= this.options.batchBytes) {
-      this.batches.delete(partition);
-      this.send(partition, batch);
-    }
-    return batch.appended;
-  }
-
-  private send(partition: number, batch: Batch): void {
-    let events = this.events[partition]! + batch.count;
-    let entries = this.entries[partition]! + 1;
-    if (events > 4 * this.options.maxlen) {
-      events = Math.ceil(events / 2);
-      entries = Math.ceil(entries / 2);
-    }
-    this.events[partition] = events;
-    this.entries[partition] = entries;
-    const maxlen = Math.max(1, Math.ceil((this.options.maxlen * entries) / events));
-    const command = xaddCommand(['XADD', this.partitions.streams[partition]!, 'MAXLEN', '~', String(maxlen), '*', EVENT_FIELDS[0], VERSION_TEXT, EVENT_FIELDS[1], batch.records]);
-    const sent: Promise<void> = this.client.call(this.partitions.slotOf(partition), command, checkAdded).then(
-      () => {
-        eventsAppended.inc(batch.count);
-        batch.settle();
-      },
+    return this.client.call(this.partitions.slotOf(partition), xaddCommand(this.heads[partition]!, event), checkAdded).then(
+      () => eventsAppended.inc(),
       (error: unknown) => {
-        eventAppendFailures.inc(batch.count);
-        batch.settle(error);
+        eventAppendFailures.inc();
+        throw error;
       },
     );
-    this.sending.add(sent);
-    void sent.finally(() => this.sending.delete(sent));
   }
 
   async close(): Promise<void> {
-    if (this.scheduled !== undefined) clearImmediate(this.scheduled);
-    this.sendAll();
-    await Promise.all(this.sending);
     await this.maintenance.close();
     this.client.close();
     this.topology.close();
@@ -136,10 +71,9 @@ export class RedisStreamSink implements EventSink {
   }
 }
 
-const VERSION_TEXT = String(EVENT_SCHEMA_VERSION);
-
-/** `XADD <stream> MAXLEN ~ <n> * v <version> e <records>` as RESP. */
-function xaddCommand(args: readonly string[]): Buffer {
+/** `XADD <stream> MAXLEN ~ <n> * <field> <value> …` as RESP. */
+function xaddCommand(head: readonly string[], event: EventValues): Buffer {
+  const args = head.concat(entryFields(event));
   const count = `*${args.length}\r\n`;
   const out = Buffer.allocUnsafe(count.length + bulksBytes(args));
   out.write(count, 0, 'latin1');
@@ -192,8 +126,8 @@ export class JsonLinesSink implements EventSink {
     this.out = file === '-' ? process.stdout : createWriteStream(file, { flags: 'a' });
   }
 
-  append(_infoHash: InfoHash, record: EventRecord): Promise<void> {
-    this.lines += `${jsonLine(record)}\n`;
+  append(_infoHash: InfoHash, event: EventValues): Promise<void> {
+    this.lines += `${jsonLine(event)}\n`;
     // At the end of the turn, or at 64 KiB when a turn has many (resolved promises chain within one).
     if (this.lines.length >= 65536) this.writeOut();
     else this.scheduled ??= setImmediate(this.flush);

@@ -12,25 +12,18 @@ import { SWARM_TEXT_LENGTH, announceFactsBound, decimalDigits, writeAnnounceFact
 export interface EventsOptions {
   /** Event partitions (streams) across the deployment; changing it is an offline operation (docs/events.md). */
   readonly partitions: number;
-  /** Events each partition's stream keeps, about (trimmed by whole entries). */
+  /** Approximate MAXLEN of each partition's stream. */
   readonly maxlen: number;
-  /**
-   * Bytes of records a stream entry holds, about (0: an entry each event). Redis store: the records wait in the
-   * partition's pending string until a flush; embedded store: a partition's records of one event-loop turn.
-   */
-  readonly batchBytes: number;
-  /** Redis store: how often each process moves every partition's pending records to its stream (ms). */
-  readonly flushMs: number;
 }
 
-/** An HTTP/UDP announce's facts, as text for the embedded store's sinks. */
+/** An HTTP/UDP announce's facts (field `a`), as text for the embedded store's sinks. */
 export function wireAnnounceFacts(request: AnnounceRequest): string {
   return writtenText(announceFactsBound(request.peer, request), (out) =>
     writeAnnounceFacts(out, 0, request.infoHash, 'bt', Date.now(), request.event, request.peer, request.seeder, request, request.protocol ?? 'http'),
   );
 }
 
-/** A WebSocket announce's facts, as text for the embedded store's sinks. */
+/** A WebSocket announce's facts (field `a`), as text for the embedded store's sinks. */
 export function wsAnnounceFacts(request: WsAnnounceRequest): string {
   const event = request.removed === true ? 'removed' : request.event;
   return writtenText(announceFactsBound(request.peerId, request), (out) =>
@@ -48,12 +41,21 @@ export type EventTail = Buffer;
 const HEAD_ROOM = 12;
 
 /**
- * The event arguments of the Redis functions (function-contract.ts EVENT_ARGS): an announce's facts (the swarm
- * first), or a scrape's swarm (`<ih> <swarm>`) and SWEEP_ARGUMENT or ''. Written into one buffer it reuses: no
- * strings, no arrays per call.
+ * The event arguments of the Redis functions (function-contract.ts EVENT_ARGS): MAXLEN, then an announce's
+ * facts (field `a`, the swarm first), or a scrape's swarm (`<ih> <swarm>`) and SWEEP_ARGUMENT or ''. Written
+ * into one buffer it reuses: no strings, no arrays per call.
  */
 export class RedisEventArgs {
+  /** `$<n>\r\n<maxlen>\r\n`. */
+  private readonly maxlen: Buffer;
+  /** Where the facts start: after MAXLEN's bulk and their own `$<length>\r\n`. */
+  private readonly valueAt: number;
   private out = Buffer.allocUnsafe(1024);
+
+  constructor(options: EventsOptions) {
+    this.maxlen = Buffer.from(`$${String(options.maxlen).length}\r\n${options.maxlen}\r\n`, 'latin1');
+    this.valueAt = this.maxlen.length + HEAD_ROOM;
+  }
 
   announce(request: AnnounceRequest): EventTail {
     return this.announceTail(request.infoHash, 'bt', request.event, request.peer, request.seeder, request, request.protocol ?? 'http');
@@ -66,7 +68,8 @@ export class RedisEventArgs {
   /** A scrape, which may expire peers; `sweep`: the coordinator's expiry sweep. */
   scrape(infoHash: InfoHash, swarm: SwarmKind, sweep: boolean): EventTail {
     const out = this.out;
-    let at = copyBytes(out, 0, SWARM_HEAD);
+    let at = copyBytes(out, 0, this.maxlen);
+    at = copyBytes(out, at, SWARM_HEAD);
     at = writeHexOf(out, at, infoHash);
     out[at++] = 0x20;
     at = writeLatin1(out, at, swarm);
@@ -75,17 +78,18 @@ export class RedisEventArgs {
   }
 
   private announceTail(infoHash: InfoHash, swarm: SwarmKind, event: AnnounceRequest['event'] | 'removed', peer: Uint8Array | string, seeder: boolean, facts: AnnounceFacts, protocol: EventProtocol): EventTail {
-    const bound = HEAD_ROOM + announceFactsBound(peer, facts) + 2;
+    const bound = this.valueAt + announceFactsBound(peer, facts) + 2;
     if (this.out.length < bound) this.out = Buffer.allocUnsafe(2 * bound);
     const out = this.out;
-    const end = writeAnnounceFacts(out, HEAD_ROOM, infoHash, swarm, Date.now(), event, peer, seeder, facts, protocol);
+    const end = writeAnnounceFacts(out, this.valueAt, infoHash, swarm, Date.now(), event, peer, seeder, facts, protocol);
     out[end] = 13;
     out[end + 1] = 10;
-    // `$<length>\r\n` right before the facts.
-    const length = end - HEAD_ROOM;
-    const start = HEAD_ROOM - 3 - decimalDigits(length);
-    out[start] = 0x24; // $
-    const at = writeDecimal(out, start + 1, length);
+    // `$<length>\r\n` right before the facts, MAXLEN's bulk before it.
+    const length = end - this.valueAt;
+    const start = this.valueAt - 3 - decimalDigits(length) - this.maxlen.length;
+    let at = copyBytes(out, start, this.maxlen);
+    out[at] = 0x24; // $
+    at = writeDecimal(out, at + 1, length);
     out[at] = 13;
     out[at + 1] = 10;
     return out.subarray(start, end + 2);

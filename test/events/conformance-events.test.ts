@@ -32,6 +32,6 @@ describe('Redis cluster store, events on', () => {
   after(() => redis.stop());
   runStoreConformance('redis cluster + events', async (options) => {
     await redis.flush();
-    return RedisStore.connect({ ...options, target: redis.target, timeoutMs: 5000, onError: () => {}, events: { partitions: 16, maxlen: 100_000, batchBytes: 4096, flushMs: 1000 } });
+    return RedisStore.connect({ ...options, target: redis.target, timeoutMs: 5000, onError: () => {}, events: { partitions: 16, maxlen: 100_000 } });
   });
 });

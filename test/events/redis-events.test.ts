@@ -1,11 +1,10 @@
 /**
- * Swarm events of the Redis store (one real node): each change is one record of the swarm's partition, made in
- * the same function call, numbered 1, 2, 3 … per swarm; a partition's records go to its stream as one entry
- * once they fill the batch bytes, and the rest at each flush; expiries found by a call are reported; with
- * events off no stream is written.
+ * Swarm events of the Redis store (one real node): each change is one stream entry of the swarm's partition,
+ * appended in the same function call, numbered 1, 2, 3 … per swarm; expiries found by a call are reported;
+ * with events off no stream is written.
  */
 import assert from 'node:assert/strict';
-import { after, afterEach, before, describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { parseEntry, type SwarmEvent } from '../../src/events/schema.js';
 import { RedisStore } from '../../src/store/redis/redis-store.js';
@@ -23,12 +22,10 @@ function keySlot(key: Buffer): number {
   return (close > open + 1 ? crc16(key, open + 1, close) : crc16(key)) & 16383;
 }
 
-/** Every event in the streams, after the store moved its pending records there. */
-async function readAll(admin: Redis, partitions: EventPartitions, store: RedisStore): Promise<SwarmEvent[]> {
-  await store.flushEvents(true);
+async function readAll(admin: Redis, partitions: EventPartitions): Promise<SwarmEvent[]> {
   const events: SwarmEvent[] = [];
   for (const stream of partitions.streams) {
-    for (const [, fields] of await admin.xrange(stream, '-', '+')) events.push(...parseEntry(fields));
+    for (const [, fields] of await admin.xrange(stream, '-', '+')) events.push(parseEntry(fields));
   }
   return events;
 }
@@ -46,30 +43,16 @@ describe('Redis store events', () => {
     await redis.stop();
   });
 
-  /** Stores a test left open (it failed before closing them): closed after it, so that the run ends. */
-  const open = new Set<RedisStore>();
-  afterEach(async () => {
-    await Promise.allSettled([...open].map((store) => store.close()));
-  });
-
-  const connect = async (events: boolean, { batchBytes = 4096, flushMs = 60_000, maxlen = 10_000 } = {}): Promise<RedisStore> => {
-    const store = await RedisStore.connect({
+  const connect = (events: boolean) =>
+    RedisStore.connect({
       peerTtlSeconds: TTL,
       wsPeerTtlSeconds: TTL,
       now: () => clock,
       target: redis.target,
       timeoutMs: 5000,
       onError: () => {},
-      ...(events ? { events: { partitions: PARTITIONS, maxlen, batchBytes, flushMs } } : {}),
+      ...(events ? { events: { partitions: PARTITIONS, maxlen: 10_000 } } : {}),
     });
-    open.add(store);
-    const close = store.close.bind(store);
-    store.close = () => {
-      open.delete(store);
-      return close();
-    };
-    return store;
-  };
 
   it('writes no stream and keeps the usual keys with events off', async () => {
     await redis.flush();
@@ -93,7 +76,7 @@ describe('Redis store events', () => {
     await store.announce({ infoHash: ih, peer: v4(9), event: 'stopped', seeder: false, numwant: 0 }); // unknown: no change
     await store.announce({ infoHash: ih, peer: v4(1), event: 'stopped', seeder: true, numwant: 0 });
     const partitions = new EventPartitions(PARTITIONS);
-    const events = await readAll(admin, partitions, store);
+    const events = await readAll(admin, partitions);
     assert.deepEqual(events.map((e) => [e.seq, e.event, e.peer, e.complete, e.incomplete]), [
       [1, 'started', '10.0.0.1:6881', 0, 1],
       [2, 'update', '10.0.0.1:6881', 0, 1],
@@ -103,7 +86,7 @@ describe('Redis store events', () => {
     ]);
     assert.deepEqual(
       { ...events[1], time: 0 },
-      { v: 4, ih: Buffer.from(ih, 'latin1').toString('hex'), swarm: 'bt', seq: 2, time: 0, event: 'update', proto: 'udp', peer: '10.0.0.1:6881', key: 'k1', uploaded: 11, downloaded: 20, left: 30, seeder: false, complete: 0, incomplete: 1 },
+      { v: 3, ih: Buffer.from(ih, 'latin1').toString('hex'), swarm: 'bt', seq: 2, time: 0, event: 'update', proto: 'udp', peer: '10.0.0.1:6881', key: 'k1', uploaded: 11, downloaded: 20, left: 30, seeder: false, complete: 0, incomplete: 1 },
     );
     assert.equal(events[2]!.key, 'pk');
     assert.equal(events[2]!.uploaded, null);
@@ -128,7 +111,7 @@ describe('Redis store events', () => {
     assert.equal(await store.sweepExpiring(30), 0); // nothing expires within 30 s yet
     clock = start + 175;
     assert.equal(await store.sweepExpiring(30), 2);
-    const expired = async () => (await readAll(admin, partitions, store)).filter((e) => e.event === 'expired').map((e) => [e.ih.slice(0, 4), e.peer, e.complete + e.incomplete]);
+    const expired = async () => (await readAll(admin, partitions)).filter((e) => e.event === 'expired').map((e) => [e.ih.slice(0, 4), e.peer, e.complete + e.incomplete]);
     assert.deepEqual(await expired(), [['0400', '10.0.0.1:6881', 0], ['0500', '10.0.0.1:6881', 1]].sort());
     // hash(4) is gone; hash(5)'s keys were kept for its live peer, until it expires too.
     const indexed = async () => (await Promise.all(partitions.expiryIndexes.map((key) => admin.zrange(key, 0, -1, 'WITHSCORES')))).flat();
@@ -148,7 +131,7 @@ describe('Redis store events', () => {
     await store.announce({ infoHash: ih, peer: v6(2), event: 'started', seeder: false, numwant: 0 });
     clock += 3 * TTL;
     await store.announce({ infoHash: ih, peer: v4(3), event: 'started', seeder: false, numwant: 0 });
-    const events = await readAll(admin, new EventPartitions(PARTITIONS), store);
+    const events = await readAll(admin, new EventPartitions(PARTITIONS));
     assert.deepEqual(events.map((e) => [e.seq, e.event, e.peer, e.complete, e.incomplete]), [
       [1, 'started', '10.0.0.1:6881', 1, 0],
       [2, 'started', '[2001:db8:0:0:0:0:0:2]:6881', 1, 1],
@@ -169,7 +152,7 @@ describe('Redis store events', () => {
     await store.announceWs({ infoHash: ih, peerId: wsPeerId(1), route: 'a/1', event: 'stopped', seeder: false, numwant: 0, removed: true });
     clock += TTL + 10;
     await store.announce({ infoHash: ih, peer: v4(2), event: 'started', seeder: false, numwant: 10 });
-    const events = await readAll(admin, new EventPartitions(PARTITIONS), store);
+    const events = await readAll(admin, new EventPartitions(PARTITIONS));
     const bt = events.filter((e) => e.swarm === 'bt').map((e) => [e.seq, e.event, e.peer, e.proto, e.seeder, e.complete, e.incomplete]);
     const ws = events.filter((e) => e.swarm === 'ws').map((e) => [e.seq, e.event, e.proto, e.left]);
     assert.deepEqual(bt, [
@@ -182,90 +165,5 @@ describe('Redis store events', () => {
       [2, 'removed', 'ws', null],
     ]);
     await store.close();
-  });
-
-  /** Announces `count` re-announces of one peer to one swarm (after its start): one event each. */
-  async function announceMany(store: RedisStore, ih: string, count: number): Promise<void> {
-    await store.announce({ infoHash: ih, peer: v4(1), event: 'started', seeder: false, numwant: 0, protocol: 'udp', key: 'k', uploaded: 0, downloaded: 0, left: 9 });
-    for (let i = 1; i < count; i++) await store.announce({ infoHash: ih, peer: v4(1), event: 'none', seeder: false, numwant: 0, protocol: 'udp', key: 'k', uploaded: i, downloaded: 0, left: 9 });
-  }
-
-  /** Every entry of a stream: its events' sequence numbers. */
-  const seqs = async (stream: string) => (await admin.xrange(stream, '-', '+')).map(([, fields]) => parseEntry(fields).map((e) => e.seq));
-
-  it('keeps records pending until a flush, which moves them in entries of about the batch bytes, in order, once a period', async () => {
-    await redis.flush();
-    const store = await connect(true, { batchBytes: 600 });
-    const other = await connect(true, { batchBytes: 600 }); // another process
-    const partitions = new EventPartitions(PARTITIONS);
-    const ih = hash(7);
-    const p = partitions.partitionOf(ih);
-    const stream = partitions.streams[p]!;
-    await announceMany(store, ih, 10);
-    assert.equal(await admin.exists(stream), 0);
-    const pending = (await admin.get(partitions.pendingKeys[p]!))!;
-    assert.equal(pending.split('\n').length, 11);
-    assert.equal(await store.flushEvents(), pending.length);
-    assert.equal(await admin.exists(partitions.pendingKeys[p]!), 0);
-    const entries = await admin.xrange(stream, '-', '+');
-    assert.ok(entries.length > 1 && entries.length < 10, `${entries.length} entries`);
-    for (const [i, [, fields]] of entries.entries()) {
-      assert.deepEqual([fields[0], fields[1], fields[2]], ['v', '4', 'e']);
-      const records = fields[3]!;
-      assert.ok(records.endsWith('\n'));
-      // At least the batch bytes, cut after the record that reached them; the last entry what was left.
-      if (i < entries.length - 1) assert.ok(records.length >= 600 && records.length < 600 + 200, `${records.length} bytes`);
-    }
-    assert.deepEqual((await seqs(stream)).flat(), Array.from({ length: 10 }, (_, i) => i + 1));
-
-    // Within the period nobody moves them again, this process nor another; now = regardless.
-    await announceMany(store, ih, 2);
-    assert.equal(await store.flushEvents(), 0);
-    assert.equal(await other.flushEvents(), 0);
-    assert.equal(await admin.xlen(stream), entries.length);
-    assert.ok((await other.flushEvents(true)) > 0);
-    assert.deepEqual((await seqs(stream)).slice(entries.length), [[11, 12]]);
-    await Promise.all([store.close(), other.close()]);
-  });
-
-  it('appends an entry per event with batch bytes 0', async () => {
-    await redis.flush();
-    const store = await connect(true, { batchBytes: 0 });
-    const partitions = new EventPartitions(PARTITIONS);
-    const ih = hash(8);
-    await announceMany(store, ih, 5);
-    await store.flushEvents();
-    assert.deepEqual(await seqs(partitions.streams[partitions.partitionOf(ih)]!), [[1], [2], [3], [4], [5]]);
-    await store.close();
-  });
-
-  it('moves pending records by its timer and when it closes; trims a stream to about maxlen events', async () => {
-    await redis.flush();
-    const partitions = new EventPartitions(PARTITIONS);
-    const ih = hash(9);
-    const stream = partitions.streams[partitions.partitionOf(ih)]!;
-    const timed = await connect(true, { flushMs: 50 });
-    await announceMany(timed, ih, 3);
-    const deadline = Date.now() + 10_000;
-    while ((await admin.xlen(stream)) === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-    assert.deepEqual((await seqs(stream)).flat(), [1, 2, 3]);
-    await announceMany(timed, ih, 2);
-    await timed.close();
-    assert.deepEqual((await seqs(stream)).flat(), [1, 2, 3, 4, 5]);
-
-    // The trim keeps the entries that hold about maxlen events, by the events per entry so far: whole nodes of
-    // 100 entries (MAXLEN ~), so between maxlen and 100 entries' more.
-    for (const [batchBytes, perEntry] of [[0, 1], [300, 3]] as const) {
-      await redis.flush();
-      const store = await connect(true, { batchBytes, maxlen: 150 });
-      await announceMany(store, ih, 900);
-      await store.flushEvents();
-      const kept = await seqs(stream);
-      assert.ok(kept.every((events, i) => i === kept.length - 1 || events.length === perEntry), JSON.stringify(kept.slice(0, 3)));
-      const events = kept.flat();
-      assert.ok(events.length >= 150 && kept.length <= 150 / perEntry + 100, `${kept.length} entries, ${events.length} events`);
-      assert.equal(events.at(-1), 900);
-      await store.close();
-    }
   });
 });

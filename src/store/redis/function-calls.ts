@@ -48,13 +48,13 @@ export interface EventCallShape {
 
 /**
  * An FCALL of one function on one swarm's keys and its slot's stats key (last): the constant head of the
- * command, encoded once. With events on, the partition's expiry index and pending records are two more keys,
- * and the event's arguments (encoded by the caller, `tail`) follow the function's argument.
+ * command, encoded once. With events on, the partition's stream is one more key, and the event's arguments
+ * (encoded by the caller, `tail`) follow the function's argument.
  */
 export class FunctionCall {
   private readonly head: Buffer;
-  /** Each partition's expiry index and pending keys as RESP bulk strings (events on). */
-  private readonly partitionBulks: readonly Buffer[] = [];
+  /** Each partition's stream and expiry index keys as RESP bulk strings (events on). */
+  private readonly streamBulks: readonly Buffer[] = [];
 
   constructor(
     name: string,
@@ -64,8 +64,8 @@ export class FunctionCall {
     const keys = kinds.length + 1 + (events === undefined ? 0 : 2);
     this.head = Buffer.from(`*${4 + keys + (events?.args ?? 0)}\r\n$5\r\nFCALL\r\n$${name.length}\r\n${name}\r\n$${String(keys).length}\r\n${keys}\r\n`, 'latin1');
     if (events !== undefined) {
-      const { expiryIndexes, pendingKeys } = events.partitions;
-      this.partitionBulks = expiryIndexes.map((index, p) => Buffer.from([index, pendingKeys[p]!].map((key) => `$${key.length}\r\n${key}\r\n`).join(''), 'latin1'));
+      const { streams, expiryIndexes } = events.partitions;
+      this.streamBulks = streams.map((stream, p) => Buffer.from(`$${stream.length}\r\n${stream}\r\n$${expiryIndexes[p]!.length}\r\n${expiryIndexes[p]}\r\n`, 'latin1'));
     }
   }
 
@@ -76,9 +76,9 @@ export class FunctionCall {
   command(infoHash: InfoHash, size: number, tail?: EventTail): Buffer {
     const sizeLine = `$${size}\r\n`;
     const partitions = this.events?.partitions;
-    const partitionKeys = partitions === undefined ? undefined : this.partitionBulks[partitions.partitionOf(infoHash)]!;
-    const tailLength = partitionKeys === undefined || tail === undefined ? 0 : tail.length;
-    const extra = partitionKeys === undefined ? 0 : partitionKeys.length + tailLength;
+    const stream = partitions === undefined ? undefined : this.streamBulks[partitions.partitionOf(infoHash)]!;
+    const tailLength = stream === undefined || tail === undefined ? 0 : tail.length;
+    const extra = stream === undefined ? 0 : stream.length + tailLength;
     const out = Buffer.allocUnsafe(this.head.length + this.kinds.length * (KEY_LENGTH + 7) + STATS_KEY_LENGTH + 6 + sizeLine.length + size + 2 + extra);
     let at = this.head.copy(out, 0);
     for (const kind of this.kinds) {
@@ -100,7 +100,7 @@ export class FunctionCall {
     out[at] = 13;
     out[at + 1] = 10;
     at += 2;
-    if (partitionKeys !== undefined) at += partitionKeys.copy(out, at);
+    if (stream !== undefined) at += stream.copy(out, at);
     out.write(sizeLine, at, 'latin1');
     const end = out.length - tailLength;
     out[end - 2] = 13;

@@ -175,14 +175,11 @@ export const FUNCTIONS = Object.freeze({
   scrapeWs: { name: 'scrape_ws', keys: WS_KEYS, argument: SCRAPE_ARGUMENTS },
 });
 
-// ----- Swarm events (docs/events.md): with events on, the functions take the partition's expiry index and
-// pending records as two more keys (after the stats key) and these arguments after their own: for an announce
-// its facts (src/events/schema.ts, one string, which starts with the swarm: `<info hash in hex> <kind>`), for a
-// scrape the swarm (`<info hash in hex> <kind>`) and SWEEP_ARGUMENT or ''. EVENTS_FLUSH (KEYS: a partition's
-// pending records, stream and flush state; ARGV: the events to keep, the batch bytes, the period in ms) moves
-// the pending records to the stream and trims it.
-export const EVENT_ARGS = Object.freeze({ announce: 1, scrape: 2 });
-export const EVENTS_FLUSH = 'events_flush';
+// ----- Swarm events (docs/events.md): with events on, the functions take the partition's stream and expiry
+// index as two more keys (after the stats key) and these arguments after their own: the stream's MAXLEN, then
+// for an announce its facts (src/events/schema.ts field `a`, one string, which starts with the swarm: `<info
+// hash in hex> <kind>`), for a scrape the swarm (`<info hash in hex> <kind>`) and SWEEP_ARGUMENT or ''.
+export const EVENT_ARGS = Object.freeze({ announce: 2, scrape: 3 });
 /** The last event argument of a scrape that is the coordinator's expiry sweep. */
 export const SWEEP_ARGUMENT = 'sweep';
 /** The peers hash's field that holds the swarm's last event sequence number (never a peer's field, nor HEADER_FIELD). */
@@ -214,7 +211,7 @@ export function luaConstants(): string {
     `local FLAG_SEEDER, FLAG_COUNTED, POSITION_STEP = ${PEER_FLAGS.seeder}, ${PEER_FLAGS.completedCounted}, ${POSITION_STEP}`,
     `local WS_CONFLICT = ${WS_CONFLICT}`,
     `local EVENT_VERSION, EVENT_SEQ_FIELD, SWARM_TEXT_LENGTH = '${EVENT_SCHEMA_VERSION}', '${EVENT_SEQ_FIELD}', ${SWARM_TEXT_LENGTH}`,
-    `local EVENT_VERSION_FIELD, EVENT_RECORDS_FIELD = '${EVENT_FIELDS[0]}', '${EVENT_FIELDS[1]}' -- a stream entry's fields`,
+    `-- The stream entry's fields: ${EVENT_FIELDS.join(', ')}`,
     '',
   ].join('\n');
 }

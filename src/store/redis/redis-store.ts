@@ -33,8 +33,8 @@ import {
 } from './function-calls.js';
 import { countAppendFailure, countingEvents } from '../../events/metrics.js';
 import { RedisEventArgs, type EventsOptions } from '../../events/store-events.js';
-import { EVENT_ARGS, EVENT_CODES, EVENTS_FLUSH, FUNCTIONS, PEER_FLAGS, functionLibrary } from './function-contract.js';
-import { encodeCommand, type Reply } from './resp.js';
+import { EVENT_ARGS, EVENT_CODES, FUNCTIONS, PEER_FLAGS, functionLibrary } from './function-contract.js';
+import type { Reply } from './resp.js';
 import { ScriptClient } from './script-client.js';
 import { AnnounceCache } from './announce-cache.js';
 import { announceCacheAnswers, announceCacheRefreshes } from '../../metrics/tracker-metrics.js';
@@ -51,8 +51,7 @@ export interface RedisStoreOptions extends StoreOptions {
   onError: (error: Error) => void;
   /**
    * Swarm events on (docs/events.md): swarm keys take their event partition's tag, and every change is
-   * recorded in its partition's pending records in the same function call; every `flushMs` this process moves
-   * each partition's pending records to its stream (flushEvents). Absent: off, nothing of it runs.
+   * appended to the partition's stream in the same function call. Absent: off, nothing of it runs.
    */
   events?: EventsOptions;
   /**
@@ -77,12 +76,6 @@ const answeredFromCache = announceCacheAnswers.child({ from: 'cache' });
 const answeredByRedis = announceCacheAnswers.child({ from: 'redis' });
 const refreshesSent = announceCacheRefreshes.child({ outcome: 'sent' });
 const refreshesFailed = announceCacheRefreshes.child({ outcome: 'failed' });
-
-/** events_flush replies the bytes of records it moved. */
-function movedBytes(reply: Reply): number {
-  if (typeof reply !== 'number') throw new Error('Redis: unexpected reply to events_flush');
-  return reply;
-}
 
 /** numwant as the uint32 argument; the functions treat it as a signed count. */
 function numwantArgument(numwant: number): number {
@@ -112,11 +105,6 @@ export class RedisStore implements Store {
   private readonly wsAnnounceDecoder: typeof decodeWsAnnounce;
   private readonly announceFailed: (() => void) | undefined;
   private readonly cache: AnnounceCache | undefined;
-  /** Events on: each partition's events_flush call (moving records a period after the last move, or now). */
-  private readonly flushCommands: readonly Buffer[] = [];
-  private readonly forcedFlushCommands: readonly Buffer[] = [];
-  private readonly flushTimer: NodeJS.Timeout | undefined;
-  private flushing: Promise<unknown> | undefined;
 
   private constructor(
     private readonly redis: Redis | Cluster,
@@ -127,7 +115,7 @@ export class RedisStore implements Store {
   ) {
     const partitions = options.events === undefined ? undefined : new EventPartitions(options.events.partitions);
     this.partitions = partitions;
-    this.eventArgs = options.events === undefined ? undefined : new RedisEventArgs();
+    this.eventArgs = options.events === undefined ? undefined : new RedisEventArgs(options.events);
     this.announceDecoder = options.events === undefined ? decodeAnnounce : countingEvents(decodeAnnounce);
     this.wsAnnounceDecoder = options.events === undefined ? decodeWsAnnounce : countingEvents(decodeWsAnnounce);
     this.announceFailed = options.events === undefined ? undefined : countAppendFailure;
@@ -140,37 +128,6 @@ export class RedisStore implements Store {
     const cache = options.announceCache;
     if (cache !== undefined && options.events !== undefined) throw new Error('the announce cache cannot be used with swarm events');
     this.cache = cache === undefined ? undefined : this.makeAnnounceCache(cache, version);
-    if (partitions !== undefined && options.events !== undefined) {
-      const { maxlen, batchBytes, flushMs } = options.events;
-      const flushCommands = (period: number) =>
-        partitions.pendingKeys.map((pending, p) =>
-          encodeCommand(['FCALL', `${EVENTS_FLUSH}_${version}`, '3', pending, partitions.streams[p]!, partitions.flushKeys[p]!, String(maxlen), String(batchBytes), String(period)]),
-        );
-      this.flushCommands = flushCommands(flushMs);
-      this.forcedFlushCommands = flushCommands(0);
-      this.flushTimer = setInterval(() => {
-        this.flushing ??= this.flushEvents()
-          .catch(options.onError) // Redis away: the next round moves them
-          .finally(() => {
-            this.flushing = undefined;
-          });
-      }, options.events.flushMs);
-      this.flushTimer.unref();
-    }
-  }
-
-  /**
-   * Events on: moves every partition's pending records to its stream and trims the stream
-   * (lua/swarm-functions.lua events_flush), where no process did it less than --events-flush ms ago (`now`:
-   * regardless). Every process calls it every --events-flush ms, so records wait about that long at most, even
-   * when the process that recorded them is gone. Returns the bytes moved.
-   */
-  async flushEvents(now = false): Promise<number> {
-    const { partitions } = this;
-    if (partitions === undefined) return 0;
-    const commands = now ? this.forcedFlushCommands : this.flushCommands;
-    const moved = await Promise.all(commands.map((command, p) => this.client.call(partitions.slotOf(p), command, movedBytes)));
-    return moved.reduce((sum, bytes) => sum + bytes, 0);
   }
 
   /** The announce cache, its refreshes sent as calls of the `refresh` function of this library version. */
@@ -330,11 +287,6 @@ export class RedisStore implements Store {
 
   async close(): Promise<void> {
     await this.cache?.close();
-    if (this.flushTimer !== undefined) {
-      clearInterval(this.flushTimer);
-      await this.flushing;
-      await this.flushEvents(true).catch(() => {}); // what is left: another process's timer moves it otherwise
-    }
     this.client.close();
     this.topology.close();
     await this.redis.quit().catch(() => this.redis.disconnect());

@@ -132,36 +132,28 @@ export function infoHashOfKey(key: Buffer): InfoHash {
 
 // ----- Swarm events (docs/events.md): partitions, their slots and streams -----
 
-/** What follows a partition's tag in the names of its keys. */
-export const PARTITION_KEY_SUFFIXES = Object.freeze({ stream: ':events', index: ':expiry', pending: ':pending', flush: ':flush' });
-
-/** At most this many partitions (16 slots each): finding their tags stays quick. */
-export const MAX_EVENT_PARTITIONS = 1024;
-
 /**
  * The event partitions of a deployment: partition = the info hash's first 4 bytes (big endian) mod P. Each
  * partition owns one cluster slot, the P slots spread evenly over 0..16383 (so over the masters), and every key
  * there carries one tag of that slot: its swarms' keys the slot's binary stats tag (STATS_TAGS), its stream
  * `{ev<P>.<p>.<k>}:events` a printable tag of the same slot (the smallest k that lands in the partition's
- * share of the slots), and beside it (PARTITION_KEY_SUFFIXES; lua/swarm-functions.lua, events block) its expiry
- * index `{…}:expiry`, its pending records `{…}:pending` (a string: the events not yet in the stream) and its
- * flush state `{…}:flush`. P is part of every stream's name: streams of another P are other streams.
+ * share of the slots), its expiry index `{…}:expiry` beside it (lua/swarm-functions.lua, events block). P is
+ * part of every stream's name: streams of another P are other streams.
  */
+/** At most this many partitions (16 slots each): finding their tags stays quick. */
+export const MAX_EVENT_PARTITIONS = 1024;
+
 export class EventPartitions {
   private readonly slots: Uint16Array;
   /** The stream of each partition. */
   readonly streams: readonly string[];
   /** The expiry index of each partition (swarms by when their keys expire). */
   readonly expiryIndexes: readonly string[];
-  /** The records each partition gathered and has not yet appended to its stream. */
-  readonly pendingKeys: readonly string[];
-  /** Each partition's flush state (events_flush). */
-  readonly flushKeys: readonly string[];
 
   constructor(readonly count: number) {
     if (!Number.isInteger(count) || count < 1 || count > MAX_EVENT_PARTITIONS) throw new Error(`event partitions must be 1..${MAX_EVENT_PARTITIONS}`);
     this.slots = new Uint16Array(count);
-    const tags: string[] = [];
+    const streams: string[] = [];
     for (let p = 0; p < count; p++) {
       const from = Math.floor((p * SLOTS) / count);
       const to = Math.floor(((p + 1) * SLOTS) / count);
@@ -170,15 +162,13 @@ export class EventPartitions {
         const slot = crc16(Buffer.from(tag, 'latin1')) & (SLOTS - 1);
         if (slot >= from && slot < to) {
           this.slots[p] = slot;
-          tags.push(`{${tag}}`);
+          streams.push(`{${tag}}:events`);
           break;
         }
       }
     }
-    this.streams = tags.map((tag) => tag + PARTITION_KEY_SUFFIXES.stream);
-    this.expiryIndexes = tags.map((tag) => tag + PARTITION_KEY_SUFFIXES.index);
-    this.pendingKeys = tags.map((tag) => tag + PARTITION_KEY_SUFFIXES.pending);
-    this.flushKeys = tags.map((tag) => tag + PARTITION_KEY_SUFFIXES.flush);
+    this.streams = streams;
+    this.expiryIndexes = streams.map((stream) => stream.replace(/:events$/, ':expiry'));
   }
 
   partitionOf(infoHash: InfoHash): number {
