@@ -6,6 +6,11 @@ import { encodeCompactAnnounceReply, parseHttpAnnounceQuery } from '../src/proto
 import { compactPeerFromBytes, compactPeerFromText } from '../src/protocol/ip-address.js';
 import { ConnectionIds } from '../src/protocol/udp-connection-id.js';
 import { encodeUdpAnnounceReply, parseUdpRequest } from '../src/protocol/udp.js';
+import { RedisEventArgs } from '../src/events/store-events.js';
+import type { AnnounceRequest } from '../src/protocol/types.js';
+import { FUNCTIONS } from '../src/store/redis/function-contract.js';
+import { FunctionCall, announceCommand } from '../src/store/redis/function-calls.js';
+import { EventPartitions } from '../src/store/redis/swarm-keys.js';
 
 function bench(name: string, iterations: number, fn: (i: number) => unknown): void {
   let sink: unknown;
@@ -46,3 +51,19 @@ bench('UDP connection ID verify (SipHash-2-4)', 2_000_000, () => ids.verify(udpA
 bench('source address text -> compact peer (IPv4)', 2_000_000, () => compactPeerFromText('192.168.100.200', 6881));
 bench('source address text -> compact peer (IPv6)', 1_000_000, () => compactPeerFromText('2001:db8::8a2e:370:7334', 6881));
 bench('uWS binary address -> compact peer (v4-mapped)', 2_000_000, () => compactPeerFromBytes(remote16, 6881));
+
+// The Redis store's announce command, without and with swarm events (docs/events.md): what events add on the
+// tracker side per announce is the facts written into the command (RedisEventArgs) and the longer command.
+const eventsOptions = { partitions: 64, maxlen: 100_000 };
+const plainCall = new FunctionCall('announce_x', FUNCTIONS.announce.keys);
+const eventsCall = new FunctionCall('announce_x', FUNCTIONS.announce.keys, { partitions: new EventPartitions(eventsOptions.partitions), args: 2 });
+const eventArgs = new RedisEventArgs(eventsOptions);
+const announce: AnnounceRequest = {
+  infoHash: Buffer.alloc(20, 0xab).toString('latin1'), peer: Uint8Array.of(10, 1, 2, 3, 0x1a, 0xe1), event: 'none', seeder: false, numwant: 50,
+  protocol: 'udp', key: 0x8a3f12c4, uploaded: 123_456_789, downloaded: 987_654_321, left: 1_000_000,
+};
+bench('Redis announce command', 2_000_000, (i) => announceCommand(plainCall, announce.infoHash, announce.peer, 1_700_000_000, 3600, 50, i, 1000, 0, 0));
+bench('Redis announce command with event arguments', 2_000_000, (i) =>
+  announceCommand(eventsCall, announce.infoHash, announce.peer, 1_700_000_000, 3600, 50, i, 1000, 0, 0, eventArgs.announce(announce)),
+);
+

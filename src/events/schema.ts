@@ -104,14 +104,14 @@ export function decimalDigits(n: number): number {
 }
 
 /**
- * Writes a non-negative integer (below 2^53) in decimal at `at`; returns the end. In 8-digit parts, each in
- * 32-bit integer arithmetic: a float division per digit costs most of an event's arguments.
+ * Writes a non-negative integer (below 2^53) in decimal at `at`; returns the end. In 32-bit integer arithmetic:
+ * below 2^31 at once, above in 8-digit parts (a float division per digit costs most of an event's arguments).
  */
 export function writeDecimal(out: Buffer, at: number, n: number): number {
-  if (n >= 1e8) {
+  if (n >= 0x80000000) {
     const high = Math.floor(n / 1e8);
     at = writeDecimal(out, at, high);
-    let low = n - high * 1e8;
+    let low = (n - high * 1e8) | 0;
     for (let d = at + 7; d >= at; d--, low = (low / 10) | 0) out[d] = 48 + (low % 10);
     return at + 8;
   }
