@@ -1,7 +1,8 @@
 /**
  * The event arguments the Redis store writes straight into its function calls (store-events.ts
  * RedisEventArgs, schema.ts writeAnnounceFacts): RESP bulk strings whose facts decode to the announce's values,
- * for numbers around the 8-digit parts they are written in, UDP's numeric key, keys that are not latin1, IPv6.
+ * for numbers around 2^31 and the 8-digit parts they are written in above it, UDP's numeric key, keys that are
+ * not latin1, IPv6.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -31,7 +32,7 @@ describe('event arguments of the Redis functions', () => {
   const args = new RedisEventArgs({ partitions: 64, maxlen: 1234 });
 
   it('writes MAXLEN and the facts (the swarm first), which decode to the announce', () => {
-    for (const uploaded of [0, 7, 99_999_999, 100_000_000, 100_000_001, 1e15 + 7, 2 ** 53 - 2, 12.9]) {
+    for (const uploaded of [0, 7, 99_999_999, 100_000_000, 100_000_001, 2 ** 31 - 1, 2 ** 31, 2 ** 32 + 5, 1e15 + 7, 2 ** 53 - 2, 12.9]) {
       const request: AnnounceRequest = { ...base, protocol: 'udp', key: 0x00ab0001, uploaded, downloaded: 10_000_000_000, left: Number.MAX_SAFE_INTEGER };
       const [maxlen, facts] = bulks(args.announce(request));
       assert.equal(maxlen, '1234');
