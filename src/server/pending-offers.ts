@@ -35,7 +35,7 @@ export class PendingOffers {
   }
 
   add(offerId: string, infoHash: InfoHash, fromPeerId: string, toPeerId: string, fromRoute: string, now: number): void {
-    this.forgetExpired(now);
+    this.expire(now);
     this.offers.delete(offerId); // a repeated id moves to the end, keeping the order by expiry
     if (this.offers.size >= this.capacity) this.offers.delete(this.offers.keys().next().value!);
     this.offers.set(offerId, { infoHash, fromPeerId, toPeerId, fromRoute, expiresAt: now + this.timeoutMs });
@@ -52,10 +52,12 @@ export class PendingOffers {
     return offer.fromRoute;
   }
 
-  private forgetExpired(now: number): void {
+  /** Forgets the offers whose time is up; returns how many are left. */
+  expire(now: number): number {
     for (const [key, offer] of this.offers) {
       if (offer.expiresAt > now) break;
       this.offers.delete(key);
     }
+    return this.offers.size;
   }
 }

@@ -78,6 +78,7 @@ export async function startTracker(config: TrackerConfig, store: Store, log: Log
 
   let sweeping = false;
   const sweepTimer = setInterval(() => {
+    ws.forgetExpiredOffers();
     if (!store.periodicSweep) return;
     if (sweeping) return;
     sweeping = true;

@@ -82,7 +82,7 @@ interface ConnectionState {
   pairs: number;
   /** The passkey of the upgrade's path (`/KEY/announce`), checked at every announce and scrape: keys get revoked. */
   readonly passkey?: string;
-  /** The offers delivered to this socket, from the first one on. */
+  /** The offers delivered to this socket that it may still answer; undefined once none is left. */
   pending?: PendingOffers | undefined;
 }
 
@@ -176,6 +176,8 @@ export class WebSocketTracker {
    * it is still on its way: that one may have been accepted (the other owner left meanwhile) and answers last.
    */
   private readonly unanswered = new Map<string, number>();
+  /** The sockets that hold offers (`pending`), for forgetExpiredOffers. */
+  private readonly offered = new Set<Connection>();
 
   constructor(private readonly deps: WsTrackerDeps) {
     this.trustedProxies = trustedProxyKeys(deps.config.trustedProxies);
@@ -187,6 +189,24 @@ export class WebSocketTracker {
   /** Open WebSocket connections. */
   get sockets(): number {
     return this.openSockets;
+  }
+
+  /**
+   * Forgets the offers whose answer time is up, on every socket that holds some, and a socket's record of them
+   * once it holds none (answered or timed out): a socket forgets them by itself only when its next offer comes.
+   * Run by the tracker's sweep timer (--sweep-interval); returns the sockets still holding offers.
+   */
+  forgetExpiredOffers(): number {
+    const now = this.deps.clockMs();
+    for (const connection of this.offered) {
+      if (connection.pending === undefined || connection.pending.expire(now) === 0) this.dropOffers(connection);
+    }
+    return this.offered.size;
+  }
+
+  private dropOffers(connection: Connection): void {
+    connection.pending = undefined;
+    this.offered.delete(connection);
   }
 
   /**
@@ -438,7 +458,10 @@ export class WebSocketTracker {
       return this.send(connection, encodeWsAnswer(signal.infoHash, signal.fromPeerId, signal.offerId, signal.answer));
     }
     const { config } = this.deps;
-    connection.pending ??= new PendingOffers(config.wsOfferTimeout * 1000, PENDING_OFFERS_PER_SOCKET);
+    if (connection.pending === undefined) {
+      connection.pending = new PendingOffers(config.wsOfferTimeout * 1000, PENDING_OFFERS_PER_SOCKET);
+      this.offered.add(connection);
+    }
     const { offer, infoHash, fromPeerId, toPeerId, fromRoute } = signal;
     connection.pending.add(offer.offerId, infoHash, fromPeerId, toPeerId, fromRoute, this.deps.clockMs());
     return this.send(connection, encodeWsOffer(infoHash, fromPeerId, offer));
@@ -500,7 +523,7 @@ export class WebSocketTracker {
     const { store, inFlight, router, log } = this.deps;
     const { route, pairs } = connection;
     connection.route = '';
-    if (connection.pending !== undefined) connection.pending = undefined;
+    if (connection.pending !== undefined) this.dropOffers(connection);
     router.detach(route);
     this.deps.abuse.wsClosed(sourceOf(connection));
     this.openSockets--;

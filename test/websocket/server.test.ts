@@ -322,4 +322,23 @@ describe('WebSocket tracker with full scrape and a short offer timeout', () => {
     assert.equal(b.received.filter((m) => m.answer !== undefined).length, 0);
     await Promise.all([a.close(), b.close()]);
   });
+
+  it('forgets a socket\'s offers once answered or timed out, not only when its next offer comes', async () => {
+    const ih = binaryId('t', 2);
+    const [a, b, c] = await Promise.all([1, 2, 3].map(() => RawSocket.open(`ws://127.0.0.1:${t.port}`)));
+    await a!.request({ action: 'announce', info_hash: ih, peer_id: binaryId('a', 2) });
+    await c!.request({ action: 'announce', info_hash: ih, peer_id: binaryId('c', 2) });
+    const offerIds = [binaryId('\u00fc', 1), binaryId('\u00fc', 2)];
+    await b!.request({ action: 'announce', info_hash: ih, peer_id: binaryId('b', 2), offers: offerIds.map((id) => offer(id)) });
+    const toA = await a!.next('an offer', (m) => m.offer_id !== undefined);
+    await c!.next('an offer', (m) => m.offer_id !== undefined);
+    const { ws } = t.tracker;
+    assert.equal(ws.forgetExpiredOffers(), 2, 'a and c hold one offer each');
+    a!.send({ action: 'announce', info_hash: ih, peer_id: binaryId('a', 2), to_peer_id: binaryId('b', 2), offer_id: toA.offer_id, answer: { type: 'answer', sdp: 'in time' } });
+    await b!.next('the answer', (m) => m.answer !== undefined);
+    assert.equal(ws.forgetExpiredOffers(), 1, 'answered: a holds none');
+    clockMs += 1001; // past the 1 s offer timeout
+    assert.equal(ws.forgetExpiredOffers(), 0, 'timed out: c holds none');
+    await Promise.all([a!.close(), b!.close(), c!.close()]);
+  });
 });

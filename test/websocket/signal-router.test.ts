@@ -94,6 +94,8 @@ describe('PendingOffers', () => {
     assert.equal(pending.take(answer(binaryId('o', 2)), 1000), 'r2');
     pending.add(binaryId('o', 3), IH, FROM, TO, 'r3', 5000);
     assert.equal(pending.size, 1, 'expired offers are dropped as new ones come');
+    assert.equal(pending.expire(5999), 1);
+    assert.equal(pending.expire(6000), 0, 'or when asked');
   });
 
   it('keeps at most its capacity, forgetting the oldest', () => {
