@@ -176,7 +176,7 @@ export class WebSocketTracker {
    * it is still on its way: that one may have been accepted (the other owner left meanwhile) and answers last.
    */
   private readonly unanswered = new Map<string, number>();
-  /** The sockets that hold offers (`pending`), for forgetExpiredOffers. */
+  /** The sockets that hold offers: exactly those with `pending` (dropOffers takes both away), for forgetExpiredOffers. */
   private readonly offered = new Set<Connection>();
 
   constructor(private readonly deps: WsTrackerDeps) {
@@ -199,7 +199,7 @@ export class WebSocketTracker {
   forgetExpiredOffers(): number {
     const now = this.deps.clockMs();
     for (const connection of this.offered) {
-      if (connection.pending === undefined || connection.pending.expire(now) === 0) this.dropOffers(connection);
+      if (connection.pending!.expire(now) === 0) this.dropOffers(connection);
     }
     return this.offered.size;
   }

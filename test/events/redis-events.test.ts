@@ -7,9 +7,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { parseEntry, type SwarmEvent } from '../../src/events/schema.js';
-import { RedisStore } from '../../src/store/redis/redis-store.js';
 import { EventPartitions, crc16 } from '../../src/store/redis/swarm-keys.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { connectTestStore, startRedis, type TestRedis } from '../helpers/redis.js';
 import { hash, v4, v6, wsPeerId } from '../store/conformance.js';
 
 const TTL = 100;
@@ -43,16 +42,7 @@ describe('Redis store events', () => {
     await redis.stop();
   });
 
-  const connect = (events: boolean) =>
-    RedisStore.connect({
-      peerTtlSeconds: TTL,
-      wsPeerTtlSeconds: TTL,
-      now: () => clock,
-      target: redis.target,
-      timeoutMs: 5000,
-      onError: () => {},
-      ...(events ? { events: { partitions: PARTITIONS, maxlen: 10_000 } } : {}),
-    });
+  const connect = (events: boolean) => connectTestStore(redis, TTL, () => clock, events ? { events: { partitions: PARTITIONS, maxlen: 10_000 } } : {});
 
   it('writes no stream and keeps the usual keys with events off', async () => {
     await redis.flush();

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before } from 'node:test';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { RedisStore } from '../../src/store/redis/redis-store.js';
+import { RedisStore, type RedisStoreOptions } from '../../src/store/redis/redis-store.js';
 import type { StoreOptions } from '../../src/store/store.js';
 
 const run = promisify(execFile);
@@ -303,6 +303,14 @@ export interface SingleNodeStore {
   readonly store: RedisStore;
   readonly admin: Redis;
   stop(): Promise<void>;
+}
+
+/**
+ * A store on `redis` for a test: peers' TTL `ttl` for both kinds, the test's clock, 5 s a command, connection
+ * errors ignored; `more` adds options or replaces these.
+ */
+export function connectTestStore(redis: TestRedis, ttl: number, now: () => number, more: Partial<RedisStoreOptions> = {}): Promise<RedisStore> {
+  return RedisStore.connect({ peerTtlSeconds: ttl, wsPeerTtlSeconds: ttl, now, target: redis.target, timeoutMs: 5000, onError: () => {}, ...more });
 }
 
 type SingleNodeStoreOptions = Pick<StoreOptions, 'peerTtlSeconds' | 'wsPeerTtlSeconds' | 'now'>;

@@ -16,7 +16,7 @@ import { REFRESH_TAGS, SWARM_HEADER } from '../../src/store/redis/function-contr
 import { RedisStore } from '../../src/store/redis/redis-store.js';
 import { WIRE_KEYS } from '../../src/store/redis/swarm-keys.js';
 import { fuzzSeed } from '../helpers/fuzz-seed.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { connectTestStore, startRedis, type TestRedis } from '../helpers/redis.js';
 import { hash, v4, v6 } from './conformance.js';
 
 const TTL = 100;
@@ -77,13 +77,7 @@ describe('announce cache: refresh against its model', () => {
   const stores: RedisStore[] = [];
   const clients: Redis[] = [];
   const connect = async (redis: TestRedis, cached: boolean) => {
-    const store = await RedisStore.connect({
-      peerTtlSeconds: TTL,
-      wsPeerTtlSeconds: TTL,
-      now: () => clock,
-      target: redis.target,
-      timeoutMs: 5000,
-      onError: () => {},
+    const store = await connectTestStore(redis, TTL, () => clock, {
       ...(cached ? { announceCache: { ms: 600_000, sample: () => 50 } } : {}),
       onRefreshError: (error) => assert.fail(`refresh failed: ${error.message} ${where}`),
     });

@@ -9,7 +9,7 @@ import type { AnnounceEvent, AnnounceRequest, InfoHash } from '../../src/protoco
 import { Cluster, Redis } from 'ioredis';
 import { RedisStore } from '../../src/store/redis/redis-store.js';
 import { WIRE_KEYS, swarmKey } from '../../src/store/redis/swarm-keys.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { connectTestStore, startRedis, type TestRedis } from '../helpers/redis.js';
 import { hash, peersOf, v4, v6 } from './conformance.js';
 
 const TTL = 100;
@@ -34,13 +34,8 @@ for (const kind of ['single', 'cluster'] as const) {
     let clock = 1_000_000;
     const stores: RedisStore[] = [];
     const connect = async (cache?: { ms: number; sample: number }, refreshErrors?: Error[]) => {
-      const store = await RedisStore.connect({
-        peerTtlSeconds: TTL,
-        wsPeerTtlSeconds: TTL,
-        now: () => clock,
-        target: redis.target,
+      const store = await connectTestStore(redis, TTL, () => clock, {
         timeoutMs: 2000,
-        onError: () => {},
         ...(cache === undefined ? {} : { announceCache: { ms: cache.ms, sample: () => cache.sample } }),
         onRefreshError: (error) => refreshErrors?.push(error),
       });

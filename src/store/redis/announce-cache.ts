@@ -71,7 +71,6 @@ function collected(was: number, event: AnnounceEvent, seeder: boolean): number {
   return (seeder ? REFRESH_TAGS.seeder : 0) | completed;
 }
 
-
 /**
  * The position of `peer`'s entry among entries `from` .. `to` - 1 of `held` (entries of its length), -1 when it
  * is not there. Compared from the port back: peers of one address differ there.
@@ -103,9 +102,14 @@ function heldCopy(parts: readonly Uint8Array[]): Buffer {
   return out;
 }
 
+/** The entries of `held` before and after the one at position `self`. */
+function around(held: Buffer, self: number, stride: number): [Buffer, Buffer] {
+  return [held.subarray(0, self * stride), held.subarray((self + 1) * stride)];
+}
+
 /** `held` without the entry at position `self` (for a reply). */
 function withoutEntry(held: Buffer, self: number, stride: number): Buffer {
-  return Buffer.concat([held.subarray(0, self * stride), held.subarray((self + 1) * stride)]);
+  return Buffer.concat(around(held, self, stride));
 }
 
 /** Copies entries `from` .. `to` - 1 of `held` but the one at `self` to `out` at byte `at`; returns the end. */
@@ -331,7 +335,6 @@ export class AnnounceCache {
   /** `held` without `peer`'s entry. */
   private without(held: Buffer, peer: Uint8Array): Buffer {
     const self = positionOf(held, peer, 0, held.length / peer.length);
-    const stride = peer.length;
-    return self < 0 ? held : heldCopy([held.subarray(0, self * stride), held.subarray((self + 1) * stride)]);
+    return self < 0 ? held : heldCopy(around(held, self, peer.length));
   }
 }
