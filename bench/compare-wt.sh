@@ -5,22 +5,28 @@
 #
 #   relay   CPU µs per announce with its offers and answers: 200 browsers, each in 5 of 100 swarms (uniform),
 #           5 offers of 700 B per announce, every relayed offer answered (bench/ws-load.ts; tracker CPU time ÷
-#           announce replies, so it holds whether or not the generator fills the tracker's core)
+#           announce replies). ws-load.ts fills its own core below what the trackers take, so a tracker that
+#           is not busy also pays for waking up for a few messages at a time; --generator c runs the same load
+#           from bench/ws-load.c (compiled here with gcc), which leaves every tracker its core's bottleneck
 #   idle    memory per connected browser and CPU while idle: as many connections as the open-file limits allow
 #           (~19,500 here), each announcing in 5 of 100 swarms, then idle (bench/ws-idle.ts, on a fresh
 #           tracker process: RSS after - RSS before, ÷ connections; each RSS read after full garbage
 #           collections the bench asks for through the tracker's inspector, node --inspect)
 #
 #   bash bench/compare-wt.sh [--duration S] [--warmup S] [--rounds N] [--phases relay,idle] [--idle S]
-#                            [--trackers LIST] [--build] [--redis-cluster host:port,…]
+#                            [--trackers LIST] [--build] [--redis-cluster host:port,…] [--generator node|c]
 #
 # --trackers: any of redswarm,wt-tracker,bittorrent-tracker (default all three); with --redis-cluster also
 #   redswarm-redis (redswarm on that Redis Cluster, which must be empty of other work; one process, --workers 1,
 #   as the others: bench/ws-cross-process.sh measures relays between processes) in the relay phase;
-#   ws-floor (bench/ws-floor.ts: uWebSockets.js keeping no state, the floor under any tracker here) on request.
+#   ws-floor (bench/ws-floor.ts: uWebSockets.js keeping no state, the floor under any tracker here) and
+#   ws-floor-relay (the same with --relay: the socket work of the relay load and nothing else) on request.
 # --build: run redswarm compiled by tsc (as deployed) instead of through tsx.
 # Environment: REDSWARM_CMD (default "node --import tsx src/cli.ts"), WT_TRACKER_DIR (a wt-tracker already
-#   built by bench/wt-tracker-build.sh; default: built into a scratch directory now), TRACKER_CPU, GEN_CPU.
+#   built by bench/wt-tracker-build.sh; default: built into a scratch directory now), TRACKER_CPU, GEN_CPU;
+#   BASELINE_CMD: another redswarm (e.g. "node DIR/src/cli.js", an earlier commit compiled), tracker
+#   `baseline`, to compare a change side by side; REDIS_PIDS (with --generator c): the Redis Cluster's
+#   processes, whose CPU per announce the redswarm-redis rows then show.
 # Every tracker runs with its own defaults except: redswarm's per-address limits off (--announce-rate-limit 0
 # --ws-max-sockets-per-ip 0: the whole load comes from 127.0.0.x), wt-tracker's announceInterval 120 (its 20 s
 # default drops idle peers during the idle phase) and compression off (no client here negotiates it anyway).
@@ -39,7 +45,8 @@ PHASES=relay,idle
 TRACKERS=redswarm,wt-tracker,bittorrent-tracker
 BUILD=0
 REDIS_CLUSTER=
-parse_options 'duration warmup rounds idle phases trackers redis-cluster' build "$@"
+GENERATOR=node
+parse_options 'duration warmup rounds idle phases trackers redis-cluster generator' build "$@"
 whole_numbers "$DURATION" "$WARMUP" "$ROUNDS" "$IDLE"
 [ -z "$REDIS_CLUSTER" ] || TRACKERS="$TRACKERS,redswarm-redis"
 
@@ -56,6 +63,15 @@ cleanup() {
 on_exit cleanup
 
 [ "$BUILD" = 1 ] && build_redswarm compare-wt-build
+case "$GENERATOR" in
+  node) RELAY_GEN=("${TSX[@]}" bench/ws-load.ts) ;;
+  c)
+    command -v gcc >/dev/null || { echo "compare-wt: --generator c needs gcc (apt-get install -y gcc)" >&2; exit 2; }
+    gcc -O2 -o "$TMP/ws-load-c" bench/ws-load.c
+    RELAY_GEN=("$TMP/ws-load-c")
+    ;;
+  *) echo "compare-wt: --generator is node or c" >&2; exit 2 ;;
+esac
 WT_DIR=${WT_TRACKER_DIR:-}
 if [ -z "$WT_DIR" ] && [[ ",$TRACKERS," == *,wt-tracker,* ]]; then
   WT_DIR=$TMP/wt-tracker
@@ -75,11 +91,12 @@ start_tracker() { # name [inspect]
     inspect="--inspect=127.0.0.1:$STARTED_INSPECT_PORT"
   fi
   case "$name" in
-    redswarm|redswarm-redis)
-      local store=()
-      [ "$name" = redswarm ] || store=(--redis-cluster "$REDIS_CLUSTER" --workers 1)
-      # shellcheck disable=SC2086 # REDSWARM_CMD is a command line
-      NODE_OPTIONS="$inspect" "${PIN_TRACKER[@]}" $REDSWARM_CMD --host 127.0.0.1 --port "$port" --metrics-port 0 --log-level warn \
+    redswarm|redswarm-redis|baseline)
+      local store=() cmd=$REDSWARM_CMD
+      [ "$name" != redswarm-redis ] || store=(--redis-cluster "$REDIS_CLUSTER" --workers 1)
+      [ "$name" != baseline ] || cmd=${BASELINE_CMD:?compare-wt: tracker baseline needs BASELINE_CMD}
+      # shellcheck disable=SC2086 # a command line
+      NODE_OPTIONS="$inspect" "${PIN_TRACKER[@]}" $cmd --host 127.0.0.1 --port "$port" --metrics-port 0 --log-level warn \
         --announce-rate-limit 0 --ws-max-sockets-per-ip 0 "${store[@]}" >"$log" 2>&1 &
       ;;
     wt-tracker)
@@ -89,8 +106,10 @@ start_tracker() { # name [inspect]
     bittorrent-tracker)
       NODE_OPTIONS="$inspect" "${PIN_TRACKER[@]}" "${TSX[@]}" bench/bittorrent-tracker-ws.ts --port "$port" >"$log" 2>&1 &
       ;;
-    ws-floor)
-      NODE_OPTIONS="$inspect" "${PIN_TRACKER[@]}" "${TSX[@]}" bench/ws-floor.ts --port "$port" >"$log" 2>&1 &
+    ws-floor|ws-floor-relay)
+      local relay=()
+      [ "$name" = ws-floor ] || relay=(--relay --sdp-bytes 700)
+      NODE_OPTIONS="$inspect" "${PIN_TRACKER[@]}" "${TSX[@]}" bench/ws-floor.ts --port "$port" "${relay[@]}" >"$log" 2>&1 &
       ;;
     *) echo "compare-wt: unknown tracker $name" >&2; exit 2 ;;
   esac
@@ -102,7 +121,7 @@ start_tracker() { # name [inspect]
 }
 
 echo "== machine: $CORES cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')), $(uname -sr), node $(node --version), open files $(ulimit -Sn)/$(ulimit -Hn), load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "== bittorrent-tracker $(node -p 'require("./node_modules/bittorrent-tracker/package.json").version'); trackers on cpu ${TRACKER_CPU:--}, generator on cpu ${GEN_CPU:--}"
+echo "== bittorrent-tracker $(node -p 'require("./node_modules/bittorrent-tracker/package.json").version'); trackers on cpu ${TRACKER_CPU:--}, generator ($GENERATOR) on cpu ${GEN_CPU:--}"
 
 RESULTS="$TMP/results.tsv"
 : >"$RESULTS"
@@ -126,9 +145,11 @@ for phase in "${PHASE_LIST[@]}"; do
         for t in "${order[@]}"; do
           phase_start "$round" relay "$t" "${RELAY_PID[$t]}" || continue
           rc=0
+          redis=()
+          [ "$t" != redswarm-redis ] || [ "$GENERATOR" != c ] || [ -z "${REDIS_PIDS:-}" ] || redis=(--redis-pids "$REDIS_PIDS")
           # shellcheck disable=SC2086
-          "${PIN_GEN[@]}" "${TSX[@]}" bench/ws-load.ts --port "${RELAY_PORT[$t]}" --duration "$DURATION" --warmup "$WARMUP" \
-            --cpu-pid "${RELAY_PID[$t]}" --label "$t" $RELAY_ARGS >"$TMP/out.txt" 2>&1 || rc=$?
+          "${PIN_GEN[@]}" "${RELAY_GEN[@]}" --port "${RELAY_PORT[$t]}" --duration "$DURATION" --warmup "$WARMUP" \
+            --cpu-pid "${RELAY_PID[$t]}" --label "$t" "${redis[@]}" $RELAY_ARGS >"$TMP/out.txt" 2>&1 || rc=$?
           phase_record "$round" relay "$t" "${RELAY_PID[$t]}" "$rc" "$TMP/out.txt"
         done
       done
@@ -136,7 +157,7 @@ for phase in "${PHASE_LIST[@]}"; do
       ;;
     idle)
       for t in "${TRACKER_LIST[@]}"; do
-        [ "$t" != redswarm-redis ] || continue
+        [ "$t" != redswarm-redis ] && [ "$t" != ws-floor-relay ] || continue # relay-phase only
         start_tracker "$t" inspect
         phase_start 1 idle "$t" "$STARTED_PID" || continue
         rc=0
@@ -157,19 +178,23 @@ const { readResults, picker, f, printTable } = require('./bench/compare-results.
 const rows = readResults(process.argv[2]);
 const trackers = process.argv[3].split(',');
 const pick = picker(rows);
-const table = [['tracker', 'µs CPU/announce', 'x/wt', 'relays/announce', 'kernel%', 'errors', 'connections', 'KiB/connection', 'x/wt', 'idle CPU %', 'x/wt']];
+const table = [['tracker', 'µs CPU/announce', 'x/wt', 'x/wt per round', 'Redis µs/announce', 'relays/announce', 'kernel%', 'errors', 'connections', 'KiB/connection', 'x/wt', 'idle CPU %', 'x/wt']];
 const wt = (phase, key) => pick(phase, 'wt-tracker', key);
+const relayCpu = (t, round) => Number(rows.find((r) => r.ok && r.phase === 'relay' && r.tracker === t && r.round === round)?.kv.cpu_us_per_resp);
+const rounds = [...new Set(rows.filter((r) => r.phase === 'relay').map((r) => r.round))];
 for (const t of trackers) {
   const cpu = pick('relay', t, 'cpu_us_per_resp');
+  const perRound = rounds.map((round) => f(relayCpu(t, round) / relayCpu('wt-tracker', round), 2)).join(' ');
   const relays = (pick('relay', t, 'offers') + pick('relay', t, 'answers')) / pick('relay', t, 'responses');
   const failed = rows.filter((r) => r.tracker === t && !r.ok).length;
   const errors = failed ? `${failed} run(s) failed` : f(pick('relay', t, 'errors') + pick('idle', t, 'closes'));
   const kib = pick('idle', t, 'bytes_per_conn') / 1024;
   const idle = pick('idle', t, 'idle_cpu_pct');
-  table.push([t, f(cpu, 1), f(cpu / wt('relay', 'cpu_us_per_resp'), 2), f(relays, 1), f(100 * pick('relay', t, 'kernel_share')), errors,
+  table.push([t, f(cpu, 1), f(cpu / wt('relay', 'cpu_us_per_resp'), 2), perRound, f(pick('relay', t, 'redis_cpu_us_per_resp'), 1), f(relays, 1), f(100 * pick('relay', t, 'kernel_share')), errors,
     f(pick('idle', t, 'connections')), f(kib, 2), f(kib / (wt('idle', 'bytes_per_conn') / 1024), 2), f(idle, 2), f(idle / wt('idle', 'idle_cpu_pct'), 2)]);
 }
 printTable(table, []);
-console.log('\n"relays/announce" = offers and answers the generator received per announce reply (each a message the tracker relayed).');
+console.log('\n"x/wt per round" = the tracker\'s figure ÷ wt-tracker\'s in the same round (rounds alternate the order).');
+console.log('"relays/announce" = offers and answers the generator received per announce reply (each a message the tracker relayed).');
 console.log('"KiB/connection" = (tracker RSS with every browser connected and idle - RSS before any) ÷ connections, each RSS after full collections.');
 EOF

@@ -18,6 +18,9 @@
  * RSS counts garbage not yet collected, so that figure moves between runs of the same code. With
  * --inspect-port (the tracker started with `node --inspect=127.0.0.1:PORT`), both RSS readings follow full
  * collections the bench asks for through the inspector (HeapProfiler.collectGarbage): nothing in the tracker.
+ * The idle window then starts after such collections too: the garbage of the burst of `started` announces is
+ * collected before it, not by whichever collection V8 happens to run inside it, which swung this figure either
+ * way by more than the trackers' difference (docs/performance.md).
  *
  * Prints a summary and `RESULT connections=… rss_before=… rss_after=… bytes_per_conn=… idle_cpu_pct=…`.
  * Loopback only, bounded in time (a watchdog).
@@ -159,6 +162,7 @@ async function main(): Promise<void> {
   const openSeconds = (Date.now() - opened) / 1000;
   measuring = true;
   await sleep(opts.settle * 1000);
+  if (opts.inspectPort > 0) await collectGarbage(opts.inspectPort);
   const cpuBefore = processTreeCpu(opts.cpuPid);
   await sleep(opts.idle * 1000);
   const cpuAfter = processTreeCpu(opts.cpuPid);
