@@ -11,6 +11,7 @@ import type { AnnounceRequest } from '../src/protocol/types.js';
 import { FUNCTIONS } from '../src/store/redis/function-contract.js';
 import { FunctionCall, announceCommand } from '../src/store/redis/function-calls.js';
 import { EventPartitions } from '../src/store/redis/swarm-keys.js';
+import { frameText, parseWsFrame } from '../src/protocol/websocket.js';
 
 function bench(name: string, iterations: number, fn: (i: number) => unknown): void {
   let sink: unknown;
@@ -51,6 +52,19 @@ bench('UDP connection ID verify (SipHash-2-4)', 2_000_000, () => ids.verify(udpA
 bench('source address text -> compact peer (IPv4)', 2_000_000, () => compactPeerFromText('192.168.100.200', 6881));
 bench('source address text -> compact peer (IPv6)', 1_000_000, () => compactPeerFromText('2001:db8::8a2e:370:7334', 6881));
 bench('uWS binary address -> compact peer (v4-mapped)', 2_000_000, () => compactPeerFromBytes(remote16, 6881));
+
+// A WebTorrent announce frame as browsers send one: binary info_hash and offer_ids, 5 offers of 700-byte SDPs.
+const binary = (seed: number): string => String.fromCharCode(...Array.from({ length: 20 }, (_, i) => (i * 37 + seed) & 0xff));
+const sdp = `v=0\r\n${'a=candidate:1 1 UDP 2122252543 127.0.0.1 50000 typ host\r\n'.repeat(13)}`.slice(0, 700);
+const wsAnnounce = Buffer.from(
+  JSON.stringify({
+    action: 'announce', info_hash: binary(130), peer_id: '-WW0208-abcdefghijkl', numwant: 5, uploaded: 0, downloaded: 0, left: 0,
+    offers: Array.from({ length: 5 }, (_, i) => ({ offer: { type: 'offer', sdp }, offer_id: binary(i) })),
+  }),
+);
+bench('WebSocket announce frame -> text (toString, 5 offers)', 500_000, () => wsAnnounce.toString());
+bench('WebSocket announce frame -> text (frameText)', 500_000, () => frameText(wsAnnounce));
+bench('WebSocket announce frame parse (5 offers)', 300_000, () => parseWsFrame(wsAnnounce, 74));
 
 // The Redis store's announce command, without and with swarm events (docs/events.md): what events add on the
 // tracker side per announce is the facts written into the command (RedisEventArgs) and the longer command.

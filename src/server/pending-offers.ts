@@ -23,6 +23,8 @@ export class PendingOffers {
    * Insertion order is expiry order, as every offer gets the same timeout.
    */
   private readonly offers = new Map<string, PendingOffer>();
+  /** No offer expires before this (the first one's expiry, or earlier): add looks for expired ones from then on. */
+  private earliest = Infinity;
 
   constructor(
     private readonly timeoutMs: number,
@@ -35,10 +37,12 @@ export class PendingOffers {
   }
 
   add(offerId: string, infoHash: InfoHash, fromPeerId: string, toPeerId: string, fromRoute: string, now: number): void {
-    this.expire(now);
+    if (now >= this.earliest) this.expire(now);
     this.offers.delete(offerId); // a repeated id moves to the end, keeping the order by expiry
     if (this.offers.size >= this.capacity) this.offers.delete(this.offers.keys().next().value!);
-    this.offers.set(offerId, { infoHash, fromPeerId, toPeerId, fromRoute, expiresAt: now + this.timeoutMs });
+    const expiresAt = now + this.timeoutMs;
+    if (this.offers.size === 0) this.earliest = expiresAt;
+    this.offers.set(offerId, { infoHash, fromPeerId, toPeerId, fromRoute, expiresAt });
   }
 
   /** The route the answer goes to, if it answers an offer this socket got, in time; the offer is used up. */
@@ -54,8 +58,12 @@ export class PendingOffers {
 
   /** Forgets the offers whose time is up; returns how many are left. */
   expire(now: number): number {
+    this.earliest = Infinity;
     for (const [key, offer] of this.offers) {
-      if (offer.expiresAt > now) break;
+      if (offer.expiresAt > now) {
+        this.earliest = offer.expiresAt;
+        break;
+      }
       this.offers.delete(key);
     }
     return this.offers.size;

@@ -16,7 +16,7 @@ import {
   encodeWsFailure,
   encodeWsOffer,
   encodeWsScrapeReply,
-  parseWsMessage,
+  parseWsFrame,
   type WsAnnounceMessage,
   type WsAnswerMessage,
   type WsMessage,
@@ -277,7 +277,7 @@ export class WebSocketTracker {
         }
         let message: WsMessage;
         try {
-          message = parseWsMessage(Buffer.from(data).toString(), config.scrapeMaxHashes);
+          message = parseWsFrame(Buffer.from(data), config.scrapeMaxHashes);
         } catch (error) {
           malformedMeter.count('error');
           // The codec throws only WsRequestError; anything else would be its bug, still no reason to crash.

@@ -98,6 +98,23 @@ describe('PendingOffers', () => {
     assert.equal(pending.expire(6000), 0, 'or when asked');
   });
 
+  it('drops expired offers as new ones come, after the first was answered or sent again', () => {
+    const pending = new PendingOffers(1000, 10);
+    pending.add(binaryId('o', 1), IH, FROM, TO, 'r1', 0);
+    pending.add(binaryId('o', 2), IH, FROM, TO, 'r2', 600);
+    assert.equal(pending.take(answer(binaryId('o', 1)), 700), 'r1');
+    pending.add(binaryId('o', 3), IH, FROM, TO, 'r3', 1500);
+    assert.equal(pending.size, 2, 'o2 lives until 1600');
+    pending.add(binaryId('o', 4), IH, FROM, TO, 'r4', 1600);
+    assert.equal(pending.size, 2, 'o2 gone at 1600');
+    pending.add(binaryId('o', 3), IH, FROM, TO, 'r3', 2000); // sent again: lives until 3000
+    pending.add(binaryId('o', 5), IH, FROM, TO, 'r5', 2500);
+    assert.equal(pending.size, 3);
+    pending.add(binaryId('o', 6), IH, FROM, TO, 'r6', 3000);
+    assert.equal(pending.size, 2, 'o4 (2600) and o3 (3000) gone');
+    assert.equal(pending.take(answer(binaryId('o', 5)), 3000), 'r5');
+  });
+
   it('keeps at most its capacity, forgetting the oldest', () => {
     const pending = new PendingOffers(60_000, 3);
     for (let i = 1; i <= 5; i++) pending.add(binaryId('o', i), IH, FROM, TO, `r${i}`, i);
