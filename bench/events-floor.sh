@@ -10,6 +10,9 @@
 #   xadd bare   the same without MAXLEN ~ (the trim's own cost)
 #   xadd 3      a 3-field entry (`v`, `n`, and the info hash and kind packed into `a`) with 2 arguments fewer:
 #               what packing the swarm into `a` would save
+#   xadd only   that entry with no sequence write at all, called with version 3's 4 keys and 2 arguments: the
+#               floor of an event appended in the swarm's call if its sequence number cost nothing (folded
+#               into a write the announce makes anyway)
 #
 #   bash bench/events-floor.sh [--calls N] [--rounds R] [--redis-cpu C]
 #
@@ -53,6 +56,9 @@ end)
 redis.register_function('xadd3', function(keys, args)
   local seq = redis.call('HINCRBY', keys[1], 's', '1')
   return redis.call('XADD', keys[2], 'MAXLEN', '~', args[1], '*', 'v', '3', 'n', string.format('%d %d %d', seq, 3, 7), 'a', args[2])
+end)
+redis.register_function('xadd_only', function(keys, args)
+  return redis.call('XADD', keys[3], 'MAXLEN', '~', args[2], '*', 'v', '3', 'n', string.format('%d %d %d', 41, 3, 7), 'a', args[3])
 end)" >/dev/null
 
 ih=9864d29203bdece7434e9bd179721195e9339db8
@@ -74,4 +80,5 @@ for round in $(seq "$rounds"); do
   measure "hincrby + xadd v2 (5 fields)" FCALL xadd2 2 h{a} x{a} 100000 "$ih" bt "$facts"
   measure "hincrby + xadd v2 without MAXLEN ~" FCALL xadd_bare 2 h{a} x{a} 100000 "$ih" bt "$facts"
   measure "hincrby + xadd of 3 fields, 2 arguments" FCALL xadd3 2 h{a} x{a} 100000 "$ih bt $facts"
+  measure "xadd of 3 fields only, 4 keys, 2 arguments" FCALL xadd_only 4 h{a} x{a} s{a} i{a} 100000 100000 "$ih bt $facts"
 done
