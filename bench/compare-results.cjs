@@ -30,4 +30,4 @@ function printTable(table, notes) {
   if (notes.length) console.log('\nnotes:\n' + notes.map((n) => '  - ' + n).join('\n'));
 }
 
-module.exports = { readResults, picker, f, printTable };
+module.exports = { readResults, picker, median, f, printTable };

@@ -7,14 +7,18 @@
 #           5 offers of 700 B per announce, every relayed offer answered (bench/ws-load.ts; tracker CPU time ÷
 #           announce replies). ws-load.ts fills its own core below what the trackers take, so a tracker that
 #           is not busy also pays for waking up for a few messages at a time; --generator c runs the same load
-#           from bench/ws-load.c (compiled here with gcc), which leaves every tracker its core's bottleneck
+#           from bench/ws-load.c (compiled here with gcc), which leaves every tracker its core's bottleneck.
+#           --paired: each other tracker takes its load at the same time as wt-tracker (a generator each, both
+#           trackers on the trackers' core, each pinned there with about half of it), so that both figures of a
+#           round come from one window: this machine's speed moves by up to 1.6x from minute to minute, which
+#           rounds one after the other take as differences between trackers
 #   idle    memory per connected browser and CPU while idle: as many connections as the open-file limits allow
 #           (~19,500 here), each announcing in 5 of 100 swarms, then idle (bench/ws-idle.ts, on a fresh
 #           tracker process: RSS after - RSS before, ÷ connections; each RSS read after full garbage
 #           collections the bench asks for through the tracker's inspector, node --inspect)
 #
 #   bash bench/compare-wt.sh [--duration S] [--warmup S] [--rounds N] [--phases relay,idle] [--idle S]
-#                            [--trackers LIST] [--build] [--redis-cluster host:port,…] [--generator node|c]
+#                            [--trackers LIST] [--build] [--redis-cluster host:port,…] [--generator node|c] [--paired]
 #
 # --trackers: any of redswarm,wt-tracker,bittorrent-tracker (default all three); with --redis-cluster also
 #   redswarm-redis (redswarm on that Redis Cluster, which must be empty of other work; one process, --workers 1,
@@ -46,7 +50,9 @@ TRACKERS=redswarm,wt-tracker,bittorrent-tracker
 BUILD=0
 REDIS_CLUSTER=
 GENERATOR=node
-parse_options 'duration warmup rounds idle phases trackers redis-cluster generator' build "$@"
+PAIRED=0
+parse_options 'duration warmup rounds idle phases trackers redis-cluster generator' 'build paired' "$@"
+[ "$PAIRED" = 0 ] || [[ ",$TRACKERS," == *,wt-tracker,* ]] || { echo "compare-wt: --paired needs wt-tracker among the trackers" >&2; exit 2; }
 whole_numbers "$DURATION" "$WARMUP" "$ROUNDS" "$IDLE"
 [ -z "$REDIS_CLUSTER" ] || TRACKERS="$TRACKERS,redswarm-redis"
 
@@ -128,6 +134,14 @@ RESULTS="$TMP/results.tsv"
 IFS=',' read -r -a TRACKER_LIST <<<"$TRACKERS"
 IFS=',' read -r -a PHASE_LIST <<<"$PHASES"
 RELAY_ARGS="--connections 200 --hashes 100 --zipf 0 --swarms-per-connection 5 --offers 5 --sdp-bytes 700 --answer 1 --stopped 0"
+# The relay load against tracker $1, its output in $2; more generator options after.
+relay_load() { # tracker output-file [option...]
+  local t=$1 out=$2
+  shift 2
+  # shellcheck disable=SC2086
+  "${PIN_GEN[@]}" "${RELAY_GEN[@]}" --port "${RELAY_PORT[$t]}" --duration "$DURATION" --warmup "$WARMUP" \
+    --cpu-pid "${RELAY_PID[$t]}" --label "$t" "$@" $RELAY_ARGS >"$out" 2>&1
+}
 
 for phase in "${PHASE_LIST[@]}"; do
   case "$phase" in
@@ -143,14 +157,23 @@ for phase in "${PHASE_LIST[@]}"; do
         order=("${TRACKER_LIST[@]}")
         [ $((round % 2)) = 1 ] || order=($(printf '%s\n' "${TRACKER_LIST[@]}" | tac))
         for t in "${order[@]}"; do
+          [ "$PAIRED" = 0 ] || [ "$t" != wt-tracker ] || continue # with each of the others
           phase_start "$round" relay "$t" "${RELAY_PID[$t]}" || continue
-          rc=0
           redis=()
           [ "$t" != redswarm-redis ] || [ "$GENERATOR" != c ] || [ -z "${REDIS_PIDS:-}" ] || redis=(--redis-pids "$REDIS_PIDS")
-          # shellcheck disable=SC2086
-          "${PIN_GEN[@]}" "${RELAY_GEN[@]}" --port "${RELAY_PORT[$t]}" --duration "$DURATION" --warmup "$WARMUP" \
-            --cpu-pid "${RELAY_PID[$t]}" --label "$t" "${redis[@]}" $RELAY_ARGS >"$TMP/out.txt" 2>&1 || rc=$?
+          if [ "$PAIRED" = 1 ]; then
+            relay_load wt-tracker "$TMP/with.txt" --seed 2 &
+            with=$!
+          fi
+          rc=0
+          relay_load "$t" "$TMP/out.txt" "${redis[@]}" || rc=$?
           phase_record "$round" relay "$t" "${RELAY_PID[$t]}" "$rc" "$TMP/out.txt"
+          if [ "$PAIRED" = 1 ]; then
+            rc=0
+            wait "$with" || rc=$?
+            echo "   at the same time, wt-tracker:"
+            phase_record "$round" "relay-with-$t" wt-tracker "${RELAY_PID[wt-tracker]}" "$rc" "$TMP/with.txt"
+          fi
         done
       done
       for t in "${TRACKER_LIST[@]}"; do stop_pids "${RELAY_PID[$t]}"; done
@@ -174,27 +197,36 @@ done
 echo
 echo "== summary (median over $ROUNDS round(s)); x/wt = the tracker's figure ÷ wt-tracker's"
 node - "$RESULTS" "$TRACKERS" <<'EOF'
-const { readResults, picker, f, printTable } = require('./bench/compare-results.cjs');
+const { readResults, picker, median, f, printTable } = require('./bench/compare-results.cjs');
 const rows = readResults(process.argv[2]);
 const trackers = process.argv[3].split(',');
+const paired = rows.some((r) => r.phase.startsWith('relay-with-'));
 const pick = picker(rows);
 const table = [['tracker', 'µs CPU/announce', 'x/wt', 'x/wt per round', 'Redis µs/announce', 'relays/announce', 'kernel%', 'errors', 'connections', 'KiB/connection', 'x/wt', 'idle CPU %', 'x/wt']];
 const wt = (phase, key) => pick(phase, 'wt-tracker', key);
-const relayCpu = (t, round) => Number(rows.find((r) => r.ok && r.phase === 'relay' && r.tracker === t && r.round === round)?.kv.cpu_us_per_resp);
+const relayCpu = (t, round, phase = 'relay') => Number(rows.find((r) => r.ok && r.phase === phase && r.tracker === t && r.round === round)?.kv.cpu_us_per_resp);
+// A relay figure, the median over rounds; paired, wt-tracker's over all its windows.
+const relayPick = (t, key) =>
+  t === 'wt-tracker' && paired ? median(rows.filter((r) => r.ok && r.phase.startsWith('relay-with-')).map((r) => Number(r.kv[key]))) : pick('relay', t, key);
+// wt-tracker's figure of the same round: from the same window when paired.
+const wtCpu = (t, round) => (paired ? relayCpu('wt-tracker', round, `relay-with-${t}`) : relayCpu('wt-tracker', round));
 const rounds = [...new Set(rows.filter((r) => r.phase === 'relay').map((r) => r.round))];
 for (const t of trackers) {
-  const cpu = pick('relay', t, 'cpu_us_per_resp');
-  const perRound = rounds.map((round) => f(relayCpu(t, round) / relayCpu('wt-tracker', round), 2)).join(' ');
-  const relays = (pick('relay', t, 'offers') + pick('relay', t, 'answers')) / pick('relay', t, 'responses');
+  const cpu = relayPick(t, 'cpu_us_per_resp');
+  const ratios = rounds.map((round) => relayCpu(t, round) / wtCpu(t, round));
+  const perRound = ratios.map((x) => f(x, 2)).join(' ');
+  const relays = (relayPick(t, 'offers') + relayPick(t, 'answers')) / relayPick(t, 'responses');
   const failed = rows.filter((r) => r.tracker === t && !r.ok).length;
-  const errors = failed ? `${failed} run(s) failed` : f(pick('relay', t, 'errors') + pick('idle', t, 'closes'));
+  const errors = failed ? `${failed} run(s) failed` : f(relayPick(t, 'errors') + pick('idle', t, 'closes'));
   const kib = pick('idle', t, 'bytes_per_conn') / 1024;
   const idle = pick('idle', t, 'idle_cpu_pct');
-  table.push([t, f(cpu, 1), f(cpu / wt('relay', 'cpu_us_per_resp'), 2), perRound, f(pick('relay', t, 'redis_cpu_us_per_resp'), 1), f(relays, 1), f(100 * pick('relay', t, 'kernel_share')), errors,
+  const ratio = paired ? (t === 'wt-tracker' ? 1 : median(ratios)) : cpu / wt('relay', 'cpu_us_per_resp');
+  table.push([t, f(cpu, 1), f(ratio, 2), perRound, f(pick('relay', t, 'redis_cpu_us_per_resp'), 1), f(relays, 1), f(100 * relayPick(t, 'kernel_share')), errors,
     f(pick('idle', t, 'connections')), f(kib, 2), f(kib / (wt('idle', 'bytes_per_conn') / 1024), 2), f(idle, 2), f(idle / wt('idle', 'idle_cpu_pct'), 2)]);
 }
 printTable(table, []);
-console.log('\n"x/wt per round" = the tracker\'s figure ÷ wt-tracker\'s in the same round (rounds alternate the order).');
+console.log('\n"x/wt per round" = the tracker\'s figure ÷ wt-tracker\'s in the same round (rounds alternate the order); with --paired,');
+console.log('  wt-tracker\'s of the same window, and "x/wt" their median; wt-tracker\'s own row: the median over all its windows.');
 console.log('"relays/announce" = offers and answers the generator received per announce reply (each a message the tracker relayed).');
 console.log('"KiB/connection" = (tracker RSS with every browser connected and idle - RSS before any) ÷ connections, each RSS after full collections.');
 EOF
