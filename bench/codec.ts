@@ -11,7 +11,7 @@ import type { AnnounceRequest } from '../src/protocol/types.js';
 import { FUNCTIONS } from '../src/store/redis/function-contract.js';
 import { FunctionCall, announceCommand } from '../src/store/redis/function-calls.js';
 import { EventPartitions } from '../src/store/redis/swarm-keys.js';
-import { frameText, parseWsFrame } from '../src/protocol/websocket.js';
+import { parseWsMessage } from '../src/protocol/websocket.js';
 
 function bench(name: string, iterations: number, fn: (i: number) => unknown): void {
   let sink: unknown;
@@ -62,9 +62,8 @@ const wsAnnounce = Buffer.from(
     offers: Array.from({ length: 5 }, (_, i) => ({ offer: { type: 'offer', sdp }, offer_id: binary(i) })),
   }),
 );
-bench('WebSocket announce frame -> text (toString, 5 offers)', 500_000, () => wsAnnounce.toString());
-bench('WebSocket announce frame -> text (frameText)', 500_000, () => frameText(wsAnnounce));
-bench('WebSocket announce frame parse (5 offers)', 300_000, () => parseWsFrame(wsAnnounce, 74));
+bench('WebSocket announce frame -> text (5 offers, UTF-8)', 500_000, () => wsAnnounce.toString());
+bench('WebSocket announce frame parse (5 offers, with the text)', 300_000, () => parseWsMessage(wsAnnounce.toString(), 74));
 
 // The Redis store's announce command, without and with swarm events (docs/events.md): what events add on the
 // tracker side per announce is the facts written into the command (RedisEventArgs) and the longer command.

@@ -7,7 +7,6 @@
  *   answer    {action:'announce', info_hash, peer_id, to_peer_id, offer_id, answer}   (a reply to a relayed offer)
  *   scrape    {action:'scrape', info_hash?: string | string[]}
  */
-import { isAscii } from 'node:buffer';
 import { RequestError, type AnnounceEvent, type InfoHash, type ScrapeCounts } from './types.js';
 
 /** Offers one announce may carry at all; the server relays at most its configured number of them. */
@@ -200,44 +199,6 @@ function offerTexts(text: string, i: number): (string | undefined)[] {
     if (text.charCodeAt(i) === 0x2c) i = skipSpace(text, i + 1);
   }
   return texts;
-}
-
-const SDP_VALUE = Buffer.from('"sdp":"');
-/** Shorter ASCII runs are not worth a segment of their own. */
-const MIN_ASCII_RUN = 64;
-
-/** Buffer's own decoders, which toString(encoding, start, end) calls after checking its arguments. */
-interface Decoders {
-  latin1Slice(start: number, end: number): string;
-  utf8Slice(start: number, end: number): string;
-}
-
-/**
- * The text of a frame's UTF-8 bytes (valid UTF-8: uWebSockets.js closes a socket that sends anything else).
- * Once text holds a non-ASCII byte, V8 decodes the rest of it one character at a time (~1.1 ns a byte here),
- * and a WebTorrent message has some near its start (binary info_hash and peer_id) while its bulk, the SDPs, is
- * ASCII, which reads as latin1 ~20 times faster. So each SDP string value that is ASCII up to its first quote
- * is read as latin1 and the parts between as UTF-8. Every cut is at an ASCII byte, a character boundary, so
- * the text is the whole frame's UTF-8 decoding whatever the message holds.
- */
-export function frameText(bytes: Buffer): string {
-  const decode = bytes as unknown as Decoders;
-  if (isAscii(bytes)) return decode.latin1Slice(0, bytes.length);
-  let text = '';
-  let decoded = 0;
-  for (let at = bytes.indexOf(SDP_VALUE); at >= 0; at = bytes.indexOf(SDP_VALUE, at + 1)) {
-    const start = at + SDP_VALUE.length;
-    const end = bytes.indexOf(QUOTE, start);
-    if (end - start < MIN_ASCII_RUN || !isAscii(bytes.subarray(start, end))) continue;
-    text += decode.utf8Slice(decoded, start) + decode.latin1Slice(start, end);
-    decoded = at = end;
-  }
-  return text + decode.utf8Slice(decoded, bytes.length);
-}
-
-/** Parses one text frame, its bytes as they arrived. Throws WsRequestError with the message to send back. */
-export function parseWsFrame(bytes: Buffer, maxScrapeHashes: number): WsMessage {
-  return parseWsMessage(frameText(bytes), maxScrapeHashes);
 }
 
 /** Parses one text frame. Throws WsRequestError with the message to send back. */

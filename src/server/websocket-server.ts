@@ -16,7 +16,7 @@ import {
   encodeWsFailure,
   encodeWsOffer,
   encodeWsScrapeReply,
-  parseWsFrame,
+  parseWsMessage,
   type WsAnnounceMessage,
   type WsAnswerMessage,
   type WsMessage,
@@ -277,7 +277,7 @@ export class WebSocketTracker {
         }
         let message: WsMessage;
         try {
-          message = parseWsFrame(Buffer.from(data), config.scrapeMaxHashes);
+          message = parseWsMessage(Buffer.from(data).toString(), config.scrapeMaxHashes);
         } catch (error) {
           malformedMeter.count('error');
           // The codec throws only WsRequestError; anything else would be its bug, still no reason to crash.

@@ -10,8 +10,6 @@ import {
   encodeWsFailure,
   encodeWsOffer,
   encodeWsScrapeReply,
-  frameText,
-  parseWsFrame,
   parseWsMessage,
   type WsMessage,
 } from '../../src/protocol/websocket.js';
@@ -268,40 +266,6 @@ describe('parseWsMessage: not a message', () => {
       }),
       { numRuns: 3000 },
     );
-  });
-});
-
-describe('frameText: a frame\'s bytes as text', () => {
-  // Text with the pieces frameText cuts at and around: SDP values (ASCII or not, long or short, with escapes),
-  // binary ids, other characters of every width, and `"sdp":"` where it is no member name.
-  const sdp = fc.oneof(
-    fc.string({ unit: fc.constantFrom('a', ' ', '\r\n', '=', ':', '"', '\\', '/'), minLength: 50, maxLength: 300 }),
-    fc.string({ unit: 'binary', maxLength: 200 }),
-    fc.string({ maxLength: 80 }),
-  );
-  const piece = fc.oneof(
-    sdp.map((text) => `"sdp":${JSON.stringify(text)}`),
-    sdp.map((text) => `"sdp":"${text}`), // not JSON: frameText decodes any UTF-8
-    fc.uint8Array({ minLength: 20, maxLength: 20 }).map((id) => JSON.stringify(Buffer.from(id).toString('latin1'))),
-    fc.string({ unit: 'binary', maxLength: 30 }),
-    fc.constantFrom('"sdp":"', '"', ',', '{"type":"offer",'),
-  );
-
-  it('is the UTF-8 decoding of the whole frame, wherever non-ASCII bytes and SDP values are', () => {
-    fc.assert(
-      fc.property(fc.array(piece, { maxLength: 12 }), (pieces) => {
-        const bytes = Buffer.from(pieces.join(''), 'utf8');
-        assert.equal(frameText(bytes), bytes.toString('utf8'));
-      }),
-      { numRuns: 3000 },
-    );
-  });
-
-  it('parses a WebTorrent announce from its bytes as from its text', () => {
-    const sdpText = `v=0\r\n${'a=candidate:1 1 UDP 2122252543 127.0.0.1 50000 typ host\r\n'.repeat(12)}é`;
-    const offers = [{ offer: { type: 'offer', sdp: sdpText.slice(0, -1) }, offer_id: OFFER_ID }, { offer: { type: 'offer', sdp: sdpText }, offer_id: OTHER }];
-    const text = JSON.stringify(announce({ offers }));
-    assert.deepEqual(parseWsFrame(Buffer.from(text), 74), parseWsMessage(text, 74));
   });
 });
 
