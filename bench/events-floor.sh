@@ -10,9 +10,9 @@
 #   xadd bare   the same without MAXLEN ~ (the trim's own cost)
 #   xadd 3      a 3-field entry (`v`, `n`, and the info hash and kind packed into `a`) with 2 arguments fewer:
 #               what packing the swarm into `a` would save
-#   xadd only   that entry with no sequence write at all, called with version 3's 4 keys and 2 arguments: the
-#               floor of an event appended in the swarm's call if its sequence number cost nothing (folded
-#               into a write the announce makes anyway)
+#   xadd only   that entry with no sequence write at all, called with 2 keys and 2 arguments more than the first
+#               "args" line (version 3's event keys and arguments): the floor of an event appended in the swarm's
+#               call if its sequence number cost nothing (folded into a write the announce makes anyway)
 #
 #   bash bench/events-floor.sh [--calls N] [--rounds R] [--redis-cpu C]
 #
