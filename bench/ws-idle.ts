@@ -10,7 +10,7 @@
  * the soft limit is raised to the hard one where prlimit can), spread over --sources loopback addresses
  * (127.0.0.1, .2, …, so that source ports never run short), each announcing `started` in
  * --swarms-per-connection of --hashes swarms without offers, as a browser with a few torrents open. After all
- * are answered and --settle seconds, it measures the tracker's CPU over --idle seconds with every socket idle
+ * are answered (and collected, below) and --settle seconds, it measures the tracker's CPU over --idle seconds with every socket idle
  * (the tracker's pings and timers are all that runs), reads the memory again, and closes everything.
  *
  *   memory per connection = (RSS after - RSS before) / connections
@@ -18,9 +18,10 @@
  * RSS counts garbage not yet collected, so that figure moves between runs of the same code. With
  * --inspect-port (the tracker started with `node --inspect=127.0.0.1:PORT`), both RSS readings follow full
  * collections the bench asks for through the inspector (HeapProfiler.collectGarbage): nothing in the tracker.
- * The idle window then starts after such collections too: the garbage of the burst of `started` announces is
- * collected before it, not by whichever collection V8 happens to run inside it, which swung this figure either
- * way by more than the trackers' difference (docs/performance.md).
+ * The idle window then starts --settle seconds after such collections too: the garbage of the burst of
+ * `started` announces is collected before it, not by whichever collection V8 happens to run inside it, and what
+ * follows a collection (its memory given back, the sweeping on V8's threads) is over. Either swung this figure
+ * either way by more than the trackers' difference (docs/performance.md).
  *
  * Prints a summary and `RESULT connections=… rss_before=… rss_after=… bytes_per_conn=… idle_cpu_pct=…`.
  * Loopback only, bounded in time (a watchdog).
@@ -42,7 +43,7 @@ const OPTIONS = {
   hashes: { type: 'int', arg: 'N', default: 100, min: 1, max: 1_000_000, help: 'distinct info hashes' },
   seed: { type: 'int', arg: 'N', default: 1, min: 0, max: 2 ** 31, help: 'seed for the hashes' },
   warmup: { type: 'int', arg: 'N', default: 2000, min: 0, max: 100_000, help: 'browsers that open, announce in other swarms and leave before the first RSS reading (a warm tracker)' },
-  settle: { type: 'number', arg: 'S', default: 5, min: 0, max: 600, help: 'seconds after the last reply before measuring' },
+  settle: { type: 'number', arg: 'S', default: 15, min: 0, max: 600, help: 'seconds after the last reply (and the collections) before measuring' },
   idle: { type: 'number', arg: 'S', default: 20, min: 1, max: 600, help: 'seconds of idle CPU measured' },
   'cpu-pid': { type: 'int', arg: 'PID', default: 0, min: 0, max: 2 ** 31, required: true, help: "the tracker's pid (memory and CPU of its process tree)" },
   label: { type: 'string', arg: 'NAME', help: 'name printed with the result' },
@@ -161,8 +162,8 @@ async function main(): Promise<void> {
   });
   const openSeconds = (Date.now() - opened) / 1000;
   measuring = true;
-  await sleep(opts.settle * 1000);
   if (opts.inspectPort > 0) await collectGarbage(opts.inspectPort);
+  await sleep(opts.settle * 1000);
   const cpuBefore = processTreeCpu(opts.cpuPid);
   await sleep(opts.idle * 1000);
   const cpuAfter = processTreeCpu(opts.cpuPid);
