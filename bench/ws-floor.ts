@@ -31,6 +31,8 @@ const reply = JSON.stringify({ action: 'announce', interval: 120, info_hash: 'x'
 interface Socket {
   /** The socket's number: its offers' peer_id ends with it. */
   id: number;
+  /** Where it is in `open`. */
+  at: number;
   /** Its offer, prebuilt: from its peer_id. */
   offer: Buffer;
   /** Frames queued in this event-loop turn. */
@@ -38,9 +40,8 @@ interface Socket {
   closed: boolean;
 }
 
-/** Open sockets, and where each one is in `open` (by id). */
+/** Open sockets, in no order, and by id. */
 const open: uWS.WebSocket<Socket>[] = [];
-const openAt = new Map<number, number>();
 const byId = new Map<number, uWS.WebSocket<Socket>>();
 let nextId = 0;
 let queued: uWS.WebSocket<Socket>[] = [];
@@ -83,7 +84,7 @@ function flush(): void {
 /** An open socket other than `ws`, drawn at random. */
 function other(ws: uWS.WebSocket<Socket>): uWS.WebSocket<Socket> | undefined {
   if (open.length < 2) return undefined;
-  const at = openAt.get(ws.getUserData().id)!;
+  const { at } = ws.getUserData();
   let i = Math.floor(Math.random() * (open.length - 1));
   if (i >= at) i++;
   return open[i];
@@ -108,21 +109,18 @@ function relay(ws: uWS.WebSocket<Socket>, data: ArrayBuffer): void {
 
 function opened(ws: uWS.WebSocket<Socket>): void {
   const id = nextId++;
-  Object.assign(ws.getUserData(), { id, offer: signal(peerIdOf(id), 'offer') });
-  openAt.set(id, open.push(ws) - 1);
+  Object.assign(ws.getUserData(), { id, at: open.push(ws) - 1, offer: signal(peerIdOf(id), 'offer') });
   byId.set(id, ws);
 }
 
 function closed(ws: uWS.WebSocket<Socket>): void {
   const socket = ws.getUserData();
   socket.closed = true;
-  const at = openAt.get(socket.id)!;
   const last = open.pop()!;
   if (last !== ws) {
-    open[at] = last;
-    openAt.set(last.getUserData().id, at);
+    open[socket.at] = last;
+    last.getUserData().at = socket.at;
   }
-  openAt.delete(socket.id);
   byId.delete(socket.id);
 }
 
@@ -130,7 +128,7 @@ function closed(ws: uWS.WebSocket<Socket>): void {
 const relaying: uWS.WebSocketBehavior<Socket> = {
   upgrade: (res, req, context) =>
     res.upgrade<Socket>(
-      { id: -1, offer: REPLY, out: undefined, closed: false },
+      { id: -1, at: -1, offer: REPLY, out: undefined, closed: false },
       req.getHeader('sec-websocket-key'),
       req.getHeader('sec-websocket-protocol'),
       req.getHeader('sec-websocket-extensions'),

@@ -223,7 +223,7 @@ static void answer(conn_t *c, const char *m, size_t len) {
     if (measuring) count.failures++;
     return;
   }
-  /* The offer's fields are copied out of the read buffer before msg is built: they live in c->in. */
+  /* The offer's fields are read from c->in, the read buffer; msg, the answer, is another buffer. */
   size_t at = 0;
   at = ADD(at, "{\"action\":\"announce\",\"info_hash\":");
   at = add(at, ih, ih_len);
