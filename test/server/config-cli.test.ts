@@ -104,6 +104,13 @@ describe('loadConfig', () => {
     assert.equal(c.minInterval, 600);
   });
 
+  it('the WebSocket idle timeout derives from the WebSocket interval (two of them, at most 960 s) unless given', () => {
+    assert.equal(defaultConfig().wsIdleTimeout, 240);
+    assert.equal(config(['--ws-interval', '60']).wsIdleTimeout, 120);
+    assert.equal(config(['--ws-interval', '600']).wsIdleTimeout, 960);
+    assert.equal(config(['--ws-interval', '600', '--ws-idle-timeout', '100']).wsIdleTimeout, 100);
+  });
+
   it('range and type errors name the flag or variable, the rule and the value', () => {
     configError(['--port', '0'], {}, '--port: must be between 1 and 65535, got 0');
     configError(['--port', '65536'], {}, '--port: must be between 1 and 65535, got 65536');
