@@ -15,10 +15,14 @@
 #   idle    memory per connected browser and CPU while idle: as many connections as the open-file limits allow
 #           (~19,500 here), each announcing in 5 of 100 swarms, then idle (bench/ws-idle.ts, on a fresh
 #           tracker process: RSS after - RSS before, ÷ connections; each RSS read after full garbage
-#           collections the bench asks for through the tracker's inspector, node --inspect)
+#           collections the bench asks for through the tracker's inspector, node --inspect), --rounds times.
+#           --paired: each other tracker idles at the same time as a fresh wt-tracker (a generator each), so
+#           that both take their pings and collections in one window. --heap-stats: also what grew in each
+#           of V8's heap spaces, per connection
 #
 #   bash bench/compare-wt.sh [--duration S] [--warmup S] [--rounds N] [--phases relay,idle] [--idle S]
 #                            [--trackers LIST] [--build] [--redis-cluster host:port,…] [--generator node|c] [--paired]
+#                            [--heap-stats]
 #
 # --trackers: any of redswarm,wt-tracker,bittorrent-tracker (default all three); with --redis-cluster also
 #   redswarm-redis (redswarm on that Redis Cluster, which must be empty of other work; one process, --workers 1,
@@ -51,7 +55,8 @@ BUILD=0
 REDIS_CLUSTER=
 GENERATOR=node
 PAIRED=0
-parse_options 'duration warmup rounds idle phases trackers redis-cluster generator' 'build paired' "$@"
+HEAP_STATS=0
+parse_options 'duration warmup rounds idle phases trackers redis-cluster generator' 'build paired heap-stats' "$@"
 [ "$PAIRED" = 0 ] || [[ ",$TRACKERS," == *,wt-tracker,* ]] || { echo "compare-wt: --paired needs wt-tracker among the trackers" >&2; exit 2; }
 whole_numbers "$DURATION" "$WARMUP" "$ROUNDS" "$IDLE"
 [ -z "$REDIS_CLUSTER" ] || TRACKERS="$TRACKERS,redswarm-redis"
@@ -143,6 +148,14 @@ relay_load() { # tracker output-file [option...]
     --cpu-pid "${RELAY_PID[$t]}" --label "$t" "$@" $RELAY_ARGS >"$out" 2>&1
 }
 
+# The idle load against a tracker started with its inspector: idle_load name port pid inspect-port output-file.
+idle_load() {
+  "${PIN_GEN[@]}" "${TSX[@]}" bench/ws-idle.ts --port "$2" --cpu-pid "$3" --idle "$IDLE" --label "$1" --inspect-port "$4" \
+    "${HEAP_ARGS[@]}" >"$5" 2>&1
+}
+HEAP_ARGS=()
+[ "$HEAP_STATS" = 0 ] || HEAP_ARGS=(--heap-stats)
+
 for phase in "${PHASE_LIST[@]}"; do
   case "$phase" in
     relay)
@@ -179,15 +192,30 @@ for phase in "${PHASE_LIST[@]}"; do
       for t in "${TRACKER_LIST[@]}"; do stop_pids "${RELAY_PID[$t]}"; done
       ;;
     idle)
-      for t in "${TRACKER_LIST[@]}"; do
-        [ "$t" != redswarm-redis ] && [ "$t" != ws-floor-relay ] || continue # relay-phase only
-        start_tracker "$t" inspect
-        phase_start 1 idle "$t" "$STARTED_PID" || continue
-        rc=0
-        "${PIN_GEN[@]}" "${TSX[@]}" bench/ws-idle.ts --port "$STARTED_PORT" --cpu-pid "$STARTED_PID" --idle "$IDLE" --label "$t" \
-          --inspect-port "$STARTED_INSPECT_PORT" >"$TMP/out.txt" 2>&1 || rc=$?
-        phase_record 1 idle "$t" "$STARTED_PID" "$rc" "$TMP/out.txt"
-        stop_pids "$STARTED_PID"
+      for round in $(seq 1 "$ROUNDS"); do
+        for t in "${TRACKER_LIST[@]}"; do
+          [ "$t" != redswarm-redis ] && [ "$t" != ws-floor-relay ] || continue # relay-phase only
+          [ "$PAIRED" = 0 ] || [ "$t" != wt-tracker ] || continue # with each of the others
+          if [ "$PAIRED" = 1 ]; then
+            start_tracker wt-tracker inspect
+            with_pid=$STARTED_PID
+            idle_load wt-tracker "$STARTED_PORT" "$STARTED_PID" "$STARTED_INSPECT_PORT" "$TMP/with.txt" &
+            with=$!
+          fi
+          start_tracker "$t" inspect
+          phase_start "$round" idle "$t" "$STARTED_PID" || continue
+          rc=0
+          idle_load "$t" "$STARTED_PORT" "$STARTED_PID" "$STARTED_INSPECT_PORT" "$TMP/out.txt" || rc=$?
+          phase_record "$round" idle "$t" "$STARTED_PID" "$rc" "$TMP/out.txt"
+          stop_pids "$STARTED_PID"
+          if [ "$PAIRED" = 1 ]; then
+            rc=0
+            wait "$with" || rc=$?
+            echo "   at the same time, wt-tracker:"
+            phase_record "$round" "idle-with-$t" wt-tracker "$with_pid" "$rc" "$TMP/with.txt"
+            stop_pids "$with_pid"
+          fi
+        done
       done
       ;;
     *) echo "compare-wt: unknown phase $phase" >&2; exit 2 ;;
@@ -211,18 +239,28 @@ const relayPick = (t, key) =>
 // wt-tracker's figure of the same round: from the same window when paired.
 const wtCpu = (t, round) => (paired ? relayCpu('wt-tracker', round, `relay-with-${t}`) : relayCpu('wt-tracker', round));
 const rounds = [...new Set(rows.filter((r) => r.phase === 'relay').map((r) => r.round))];
+// Idle figures likewise: paired, wt-tracker's from the window it shared with the tracker, in the same round.
+const pairedIdle = rows.some((r) => r.phase.startsWith('idle-with-'));
+const idleRow = (t, round, phase = 'idle') => rows.find((r) => r.ok && r.phase === phase && r.tracker === t && r.round === round);
+const idlePick = (t, key) =>
+  t === 'wt-tracker' && pairedIdle ? median(rows.filter((r) => r.ok && r.phase.startsWith('idle-with-')).map((r) => Number(r.kv[key]))) : pick('idle', t, key);
+const idleRatio = (t, key) => {
+  if (!pairedIdle || t === 'wt-tracker') return idlePick(t, key) / idlePick('wt-tracker', key);
+  const idleRounds = [...new Set(rows.filter((r) => r.phase === 'idle' && r.tracker === t).map((r) => r.round))];
+  return median(idleRounds.map((round) => Number(idleRow(t, round)?.kv[key]) / Number(idleRow('wt-tracker', round, `idle-with-${t}`)?.kv[key])));
+};
 for (const t of trackers) {
   const cpu = relayPick(t, 'cpu_us_per_resp');
   const ratios = rounds.map((round) => relayCpu(t, round) / wtCpu(t, round));
   const perRound = ratios.map((x) => f(x, 2)).join(' ');
   const relays = (relayPick(t, 'offers') + relayPick(t, 'answers')) / relayPick(t, 'responses');
   const failed = rows.filter((r) => r.tracker === t && !r.ok).length;
-  const errors = failed ? `${failed} run(s) failed` : f(relayPick(t, 'errors') + pick('idle', t, 'closes'));
-  const kib = pick('idle', t, 'bytes_per_conn') / 1024;
-  const idle = pick('idle', t, 'idle_cpu_pct');
+  const errors = failed ? `${failed} run(s) failed` : f(relayPick(t, 'errors') + idlePick(t, 'closes'));
+  const kib = idlePick(t, 'bytes_per_conn') / 1024;
+  const idle = idlePick(t, 'idle_cpu_pct');
   const ratio = paired ? (t === 'wt-tracker' ? 1 : median(ratios)) : cpu / wt('relay', 'cpu_us_per_resp');
   table.push([t, f(cpu, 1), f(ratio, 2), perRound, f(pick('relay', t, 'redis_cpu_us_per_resp'), 1), f(relays, 1), f(100 * relayPick(t, 'kernel_share')), errors,
-    f(pick('idle', t, 'connections')), f(kib, 2), f(kib / (wt('idle', 'bytes_per_conn') / 1024), 2), f(idle, 2), f(idle / wt('idle', 'idle_cpu_pct'), 2)]);
+    f(idlePick(t, 'connections')), f(kib, 2), f(idleRatio(t, 'bytes_per_conn'), 2), f(idle, 2), f(idleRatio(t, 'idle_cpu_pct'), 2)]);
 }
 printTable(table, []);
 console.log('\n"x/wt per round" = the tracker\'s figure ÷ wt-tracker\'s in the same round (rounds alternate the order); with --paired,');

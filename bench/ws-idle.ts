@@ -48,25 +48,36 @@ const OPTIONS = {
   'cpu-pid': { type: 'int', arg: 'PID', default: 0, min: 0, max: 2 ** 31, required: true, help: "the tracker's pid (memory and CPU of its process tree)" },
   label: { type: 'string', arg: 'NAME', help: 'name printed with the result' },
   'inspect-port': { type: 'int', arg: 'N', default: 0, min: 0, max: 65_535, help: "the tracker's inspector port: collect garbage before each RSS reading" },
+  'heap-stats': { type: 'flag', help: "with --inspect-port: also print what grew per connection in each of V8's heap spaces (committed/used bytes)" },
 } as const;
 
-/** Full garbage collections in the process behind an inspector port (Chrome DevTools protocol), then a pause. */
-async function collectGarbage(port: number): Promise<void> {
+/** Sends Chrome DevTools protocol calls, one after the other, to the process behind an inspector port; their results. */
+async function inspectorCalls(port: number, calls: { method: string; params?: object }[]): Promise<unknown[]> {
   const targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as { webSocketDebuggerUrl: string }[];
   const ws = new WebSocket(targets[0]!.webSocketDebuggerUrl);
   await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-  for (let id = 1; id <= 2; id++) {
-    ws.send(JSON.stringify({ id, method: 'HeapProfiler.collectGarbage' }));
-    await new Promise<void>((resolve) => {
-      const done = (data: Buffer): void => {
-        if ((JSON.parse(data.toString()) as { id?: number }).id !== id) return;
-        ws.off('message', done);
-        resolve();
-      };
-      ws.on('message', done);
-    });
+  const results: unknown[] = [];
+  for (const [i, call] of calls.entries()) {
+    ws.send(JSON.stringify({ id: i + 1, ...call }));
+    results.push(
+      await new Promise((resolve) => {
+        const done = (data: Buffer): void => {
+          const reply = JSON.parse(data.toString()) as { id?: number; result?: unknown };
+          if (reply.id !== i + 1) return;
+          ws.off('message', done);
+          resolve(reply.result);
+        };
+        ws.on('message', done);
+      }),
+    );
   }
   ws.close();
+  return results;
+}
+
+/** Full garbage collections in the process behind an inspector port, then a pause. */
+async function collectGarbage(port: number): Promise<void> {
+  await inspectorCalls(port, [{ method: 'HeapProfiler.collectGarbage' }, { method: 'HeapProfiler.collectGarbage' }]);
   await sleep(1000);
 }
 
@@ -74,6 +85,27 @@ async function collectGarbage(port: number): Promise<void> {
 async function settledRss(pid: number, inspectPort: number): Promise<number> {
   if (inspectPort > 0) await collectGarbage(inspectPort);
   return processTreeRss(pid);
+}
+
+/** Bytes by part of a Node process's memory (V8's heap spaces, committed and used; external), through its inspector. */
+async function heapStats(port: number): Promise<Record<string, [number, number]>> {
+  const expression =
+    "JSON.stringify((() => { const m = process.memoryUsage(), s = {}; for (const x of require('v8').getHeapSpaceStatistics()) s[x.space_name] = [x.space_size, x.space_used_size]; s.external = [m.external, m.arrayBuffers]; s.heap_total = [m.heapTotal, m.heapUsed]; return s; })())";
+  const [result] = await inspectorCalls(port, [{ method: 'Runtime.evaluate', params: { expression, includeCommandLineAPI: true, returnByValue: true } }]);
+  const value = (result as { result?: { value?: unknown } }).result?.value;
+  if (typeof value !== 'string') throw new Error(`--heap-stats: the tracker's inspector did not evaluate: ${JSON.stringify(result)}`);
+  return JSON.parse(value) as Record<string, [number, number]>;
+}
+
+/** What grew between two heapStats readings, per connection: "space committed/used" in bytes. */
+function heapGrowth(before: Record<string, [number, number]>, after: Record<string, [number, number]>, connections: number): string {
+  return Object.keys(after)
+    .map((space) => {
+      const [c0, u0] = before[space] ?? [0, 0];
+      const [c1, u1] = after[space]!;
+      return `${space} ${((c1 - c0) / connections).toFixed(0)}/${((u1 - u0) / connections).toFixed(0)}`;
+    })
+    .join(', ');
 }
 
 /** Open files allowed: [soft, hard] of a process, from /proc/PID/limits. */
@@ -123,6 +155,7 @@ async function main(): Promise<void> {
   const usage = 'usage: node --import tsx bench/ws-idle.ts --port N --cpu-pid PID [options]';
   const opts = parseOptions(OPTIONS, process.argv.slice(2), usage);
   assertLoopback(opts.host);
+  if (opts.heapStats && opts.inspectPort === 0) throw new Error('--heap-stats needs --inspect-port');
   raiseOpenFileLimit();
   const own = openFileLimits('self')[0];
   const tracker = openFileLimits(opts.cpuPid)[0];
@@ -154,6 +187,7 @@ async function main(): Promise<void> {
     await sleep(2000);
   }
   const rssBefore = await settledRss(opts.cpuPid, opts.inspectPort);
+  const heapBefore = opts.heapStats ? await heapStats(opts.inspectPort) : undefined;
   let closedByTracker = 0;
   let measuring = false;
   const opened = Date.now();
@@ -168,6 +202,7 @@ async function main(): Promise<void> {
   await sleep(opts.idle * 1000);
   const cpuAfter = processTreeCpu(opts.cpuPid);
   const rssAfter = await settledRss(opts.cpuPid, opts.inspectPort);
+  const heapAfter = heapBefore && (await heapStats(opts.inspectPort));
   measuring = false;
   for (const ws of sockets) ws.terminate();
 
@@ -178,6 +213,7 @@ async function main(): Promise<void> {
   console.log(`  opened and announced in ${openSeconds.toFixed(1)} s; ${closedByTracker} closed by the tracker while idle`);
   const collected = opts.inspectPort > 0 ? ' (after full collections)' : '';
   console.log(`  memory:   RSS${collected} ${(rssBefore / 2 ** 20).toFixed(1)} -> ${(rssAfter / 2 ** 20).toFixed(1)} MiB = ${(perConnection / 1024).toFixed(2)} KiB per connection`);
+  if (heapAfter) console.log(`  heap growth per connection (committed/used bytes): ${heapGrowth(heapBefore!, heapAfter, connections)}`);
   console.log(`  idle CPU: ${idleCpu.toFixed(2)} CPU s in ${opts.idle} s = ${((100 * idleCpu) / opts.idle).toFixed(2)}% of one core`);
   console.log(
     `RESULT connections=${connections} rss_before=${rssBefore} rss_after=${rssAfter} bytes_per_conn=${perConnection.toFixed(0)} ` +
