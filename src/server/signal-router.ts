@@ -5,7 +5,6 @@
  * multi-machine deployment replaces: its router forwards routes of other processes, and attaches local
  * sockets exactly as LocalSignalRouter does.
  */
-import { randomBytes } from 'node:crypto';
 import type { InfoHash } from '../protocol/types.js';
 import type { SessionDescriptionJson, WsOffer } from '../protocol/websocket.js';
 import { offersRelayed, signalsUndeliverable } from '../metrics/tracker-metrics.js';
@@ -57,9 +56,9 @@ export interface SignalRouter {
 }
 
 /**
- * Routes to the sockets of this process only. Its routes are `processId/slot.generation` (base 36): the sockets
- * are kept by slot in an array, not in a Map by route (~47 bytes a socket), and a slot reused by a later socket
- * has a new generation, so an old route never reaches it.
+ * Routes to the sockets of this process only. Its routes are `slot.generation` (base 36), after `processId/` when
+ * it has one: the sockets are kept by slot in an array, not in a Map by route (~47 bytes a socket), and a slot
+ * reused by a later socket has a new generation, so an old route never reaches it.
  */
 export class LocalSignalRouter implements SignalRouter {
   private readonly prefix: string;
@@ -68,9 +67,13 @@ export class LocalSignalRouter implements SignalRouter {
   private readonly freeSlots: number[] = [];
   private receiver: SignalReceiver = () => false;
 
-  /** `processId`: random per process, so a route another process stored in a shared store never names a socket here. */
-  constructor(readonly processId: string = randomBytes(9).toString('base64url')) {
-    this.prefix = `${processId}/`;
+  /**
+   * `processId`: random per process where processes share a store (RedisSignalRouter), so that a route another
+   * process stored never names a socket here. Alone, with the embedded store, routes need none: a route of ~5
+   * characters is a 24-byte string, one with a process id 40 (a socket keeps one).
+   */
+  constructor(readonly processId = '') {
+    this.prefix = processId === '' ? '' : `${processId}/`;
   }
 
   /** Whether a route names a socket of this process (open or not). */

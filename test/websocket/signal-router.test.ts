@@ -34,30 +34,41 @@ describe('LocalSignalRouter', () => {
     assert.equal(got.length, 1);
   });
 
-  it('never delivers an old route to the socket that took its place, nor a malformed route anywhere', () => {
+  for (const processId of ['', 'p1']) {
+    it(`never delivers an old route to the socket that took its place, nor a malformed route anywhere (process id ${JSON.stringify(processId)})`, () => {
+      const router = new LocalSignalRouter(processId);
+      const got: object[] = [];
+      router.receiveWith((socket) => got.push(socket) > 0);
+      const first = {};
+      const old = router.attach(first);
+      router.detach(old);
+      const second = {};
+      const route = router.attach(second);
+      assert.notEqual(route, old);
+      assert.equal(router.deliver(old, signal), false, 'the slot is reused, the old route reaches nothing');
+      router.detach(old);
+      assert.equal(router.deliver(route, signal), true, 'detaching an old route leaves the new socket attached');
+      assert.deepEqual(got, [second]);
+      const [prefix, rest] = [route.slice(0, route.indexOf('/') + 1), route.slice(route.indexOf('/') + 1)];
+      for (const forged of [`${prefix}0${rest}`, `${prefix}${rest}0`, `${prefix}${rest}.0`, `${prefix}${rest.replace('.', '')}`, `${prefix}.`, prefix, `${prefix}Z${rest}`]) {
+        assert.equal(router.deliver(forged, signal), false, forged);
+      }
+      assert.equal(got.length, 1);
+    });
+  }
+
+  it('alone (the embedded store), routes are `slot.generation` in base 36: short strings, no process id', () => {
     const router = new LocalSignalRouter();
-    const got: object[] = [];
-    router.receiveWith((socket) => got.push(socket) > 0);
-    const first = {};
-    const old = router.attach(first);
-    router.detach(old);
-    const second = {};
-    const route = router.attach(second);
-    assert.notEqual(route, old);
-    assert.equal(router.deliver(old, signal), false, 'the slot is reused, the old route reaches nothing');
-    router.detach(old);
-    assert.equal(router.deliver(route, signal), true, 'detaching an old route leaves the new socket attached');
-    assert.deepEqual(got, [second]);
-    const [prefix, rest] = [route.slice(0, route.indexOf('/') + 1), route.slice(route.indexOf('/') + 1)];
-    for (const forged of [`${prefix}0${rest}`, `${prefix}${rest}0`, `${prefix}${rest}.0`, `${prefix}${rest.replace('.', '')}`, `${prefix}.`, prefix, `${prefix}Z${rest}`]) {
-      assert.equal(router.deliver(forged, signal), false, forged);
-    }
-    assert.equal(got.length, 1);
+    const routes = Array.from({ length: 40 }, () => router.attach({}));
+    assert.deepEqual(routes.slice(0, 2), ['0.0', '1.0']);
+    assert.equal(routes[39], '13.0');
+    router.detach(routes[5]!);
+    assert.equal(router.attach({}), '5.1');
   });
 
   it('never takes another process\'s route for one of its own sockets', () => {
-    const here = new LocalSignalRouter();
-    const there = new LocalSignalRouter();
+    const here = new LocalSignalRouter('here');
+    const there = new LocalSignalRouter('there');
     let delivered = 0;
     here.receiveWith(() => ++delivered > 0);
     there.receiveWith(() => true);
