@@ -55,7 +55,7 @@ const OPTIONS = {
 async function inspectorCalls(port: number, calls: { method: string; params?: object }[]): Promise<unknown[]> {
   const targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as { webSocketDebuggerUrl: string }[];
   const ws = new WebSocket(targets[0]!.webSocketDebuggerUrl);
-  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', (error) => reject(new Error(`the tracker's inspector: ${error.message}`))));
   const results: unknown[] = [];
   for (const [i, call] of calls.entries()) {
     ws.send(JSON.stringify({ id: i + 1, ...call }));
@@ -143,7 +143,7 @@ function browser(url: string, localAddress: string, peerId: string, hashes: stri
       if (typeof message['failure reason'] === 'string') reject(new Error(`failure reply: ${message['failure reason']}`));
       else if (++replies === hashes.length) resolve(ws);
     });
-    ws.on('error', (error) => reject(error));
+    ws.on('error', (error) => reject(new Error(`browser ${peerId} from ${localAddress}: ${error.message}`)));
     ws.on('close', () => {
       reject(new Error('closed by the tracker before its replies'));
       onClose();
