@@ -196,18 +196,19 @@ for phase in "${PHASE_LIST[@]}"; do
         for t in "${TRACKER_LIST[@]}"; do
           [ "$t" != redswarm-redis ] && [ "$t" != ws-floor-relay ] || continue # relay-phase only
           [ "$PAIRED" = 0 ] || [ "$t" != wt-tracker ] || continue # with each of the others
+          start_tracker "$t" inspect
+          pid=$STARTED_PID port=$STARTED_PORT inspect_port=$STARTED_INSPECT_PORT
+          phase_start "$round" idle "$t" "$pid" || continue
           if [ "$PAIRED" = 1 ]; then
             start_tracker wt-tracker inspect
             with_pid=$STARTED_PID
             idle_load wt-tracker "$STARTED_PORT" "$STARTED_PID" "$STARTED_INSPECT_PORT" "$TMP/with.txt" &
             with=$!
           fi
-          start_tracker "$t" inspect
-          phase_start "$round" idle "$t" "$STARTED_PID" || continue
           rc=0
-          idle_load "$t" "$STARTED_PORT" "$STARTED_PID" "$STARTED_INSPECT_PORT" "$TMP/out.txt" || rc=$?
-          phase_record "$round" idle "$t" "$STARTED_PID" "$rc" "$TMP/out.txt"
-          stop_pids "$STARTED_PID"
+          idle_load "$t" "$port" "$pid" "$inspect_port" "$TMP/out.txt" || rc=$?
+          phase_record "$round" idle "$t" "$pid" "$rc" "$TMP/out.txt"
+          stop_pids "$pid"
           if [ "$PAIRED" = 1 ]; then
             rc=0
             wait "$with" || rc=$?
