@@ -30,7 +30,7 @@ function cacheOn(clock: { now: number }, sample = 200) {
     now: () => clock.now,
   });
   // The test moves the clock and runs the ticks itself.
-  const tick = () => (cache as unknown as { sendDue(now: number): void }).sendDue(clock.now);
+  const tick = () => (cache as unknown as { held: { sendDue(now: number): void } }).held.sendDue(clock.now);
   return { cache, sent, tick };
 }
 

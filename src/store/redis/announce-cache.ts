@@ -16,13 +16,10 @@
 import type { AnnounceEvent, AnnounceRequest, AnnounceResult, InfoHash, ScrapeCounts } from '../../protocol/types.js';
 import { REFRESH_TAGS } from './function-contract.js';
 import { peerKey, type PeerKey } from './function-calls.js';
+import { HeldSwarms, type HeldSwarm } from './held-swarms.js';
 
 /** A swarm as the cache holds it. */
-interface CachedSwarm {
-  readonly infoHash: InfoHash;
-  complete: number;
-  incomplete: number;
-  downloaded: number;
+interface CachedSwarm extends HeldSwarm<PeerKey> {
   /** Compact peers of each family (the requester of the call included), and until when they answer (ms). */
   v4: Buffer | undefined;
   v4Until: number;
@@ -31,18 +28,6 @@ interface CachedSwarm {
   /** How many peers the held reply of each family was asked for: it answers announces wanting no more. */
   v4Asked: number;
   v6Asked: number;
-  /** Changes waiting to be sent: the peer (function-calls.ts peerKey) → its REFRESH_TAGS bits; undefined once sent. */
-  refreshes: Map<PeerKey, number> | undefined;
-}
-
-/**
- * A swarm's changes waiting in the queue, and when they are due (ms): MS after the first of them, less a tick.
- * A call for the swarm may have sent them earlier (the swarm's `refreshes` is then another map, or none).
- */
-interface Due {
-  readonly swarm: CachedSwarm;
-  readonly refreshes: Map<PeerKey, number>;
-  readonly due: number;
 }
 
 export interface AnnounceCacheOptions {
@@ -120,27 +105,22 @@ function copyEntries(held: Buffer, out: Buffer, at: number, from: number, to: nu
 }
 
 export class AnnounceCache {
-  private readonly swarms = new Map<InfoHash, CachedSwarm>();
-  /** Swarms' collected changes in the order they are due; `head` is the first not yet sent. */
-  private queue: Due[] = [];
-  private head = 0;
-  /** Ticks spread the refreshes: each swarm's go when due, not every swarm's at once (a burst Redis queues). */
-  private readonly tick: number;
-  private readonly timer: NodeJS.Timeout;
-  private readonly now: () => number;
-  private nextForget = 0;
-  private sending = new Set<Promise<void>>();
+  private readonly held: HeldSwarms<PeerKey, CachedSwarm>;
 
   constructor(private readonly options: AnnounceCacheOptions) {
-    this.now = options.now ?? (() => performance.now());
-    this.tick = Math.min(options.ms, Math.max(10, Math.floor(options.ms / 8)));
-    this.timer = setInterval(() => this.sendDue(this.now()), this.tick);
-    this.timer.unref();
+    this.held = new HeldSwarms({
+      ms: options.ms,
+      refreshesPerCall: options.refreshesPerCall,
+      refresh: (swarm, peers) => options.refresh(swarm.infoHash, peers),
+      onRefreshError: options.onRefreshError,
+      stale: (swarm, now) => swarm.v4Until <= now && swarm.v6Until <= now,
+      ...(options.now === undefined ? {} : { now: options.now }),
+    });
   }
 
   /** Swarms held, or with changes to send. */
   get size(): number {
-    return this.swarms.size;
+    return this.held.swarms.size;
   }
 
   /**
@@ -148,17 +128,13 @@ export class AnnounceCache {
    * Redis (then call `beforeCall` first).
    */
   answer(request: AnnounceRequest): AnnounceResult | undefined {
-    const swarm = this.swarms.get(request.infoHash);
+    const swarm = this.held.swarms.get(request.infoHash);
     if (swarm === undefined) return undefined;
     const peer = request.peer;
     const v6 = peer.length === 18;
     if (request.numwant > (v6 ? swarm.v6Asked : swarm.v4Asked)) return undefined;
-    if ((v6 ? swarm.v6Until : swarm.v4Until) <= this.now()) return undefined;
-    let refreshes = swarm.refreshes;
-    if (refreshes === undefined) {
-      refreshes = swarm.refreshes = new Map();
-      this.queue.push({ swarm, refreshes, due: this.now() + this.options.ms - this.tick });
-    }
+    if ((v6 ? swarm.v6Until : swarm.v4Until) <= this.held.now()) return undefined;
+    const refreshes = this.held.collect(swarm);
     const key = peerKey(peer);
     refreshes.set(key, collected(refreshes.get(key) ?? 0, request.event, request.seeder));
     if (request.event === 'stopped') {
@@ -185,8 +161,7 @@ export class AnnounceCache {
 
   /** An announce about to go to Redis: the swarm's collected changes go first, so Redis applies them before it. */
   beforeCall(infoHash: InfoHash): void {
-    const swarm = this.swarms.get(infoHash);
-    if (swarm?.refreshes !== undefined) this.send(swarm, swarm.refreshes);
+    this.held.beforeCall(infoHash);
   }
 
   /**
@@ -195,7 +170,7 @@ export class AnnounceCache {
    * no more for the next MS, with the requester added.
    */
   learn(request: AnnounceRequest, result: AnnounceResult, asked: number): void {
-    let swarm = this.swarms.get(request.infoHash);
+    let swarm = this.held.swarms.get(request.infoHash);
     if (swarm === undefined) {
       if (asked === 0) return;
       swarm = {
@@ -211,7 +186,7 @@ export class AnnounceCache {
         v6Asked: 0,
         refreshes: undefined,
       };
-      this.swarms.set(request.infoHash, swarm);
+      this.held.swarms.set(request.infoHash, swarm);
     }
     swarm.complete = result.complete;
     swarm.incomplete = result.incomplete;
@@ -220,7 +195,7 @@ export class AnnounceCache {
     const v6 = peer.length === 18;
     if (asked > 0) {
       const peers = heldCopy([result.peers, peer]);
-      const until = this.now() + this.options.ms;
+      const until = this.held.now() + this.options.ms;
       if (v6) {
         swarm.v6 = peers;
         swarm.v6Until = until;
@@ -233,75 +208,14 @@ export class AnnounceCache {
     }
   }
 
-  /**
-   * Sends the refreshes that are due (one call per swarm, `refreshesPerCall` peers at most each), and once an
-   * MS forgets the swarms whose replies are too old to answer and that have nothing to send.
-   */
-  private sendDue(now: number): void {
-    const queue = this.queue;
-    while (this.head < queue.length && queue[this.head]!.due <= now) this.sendQueued(queue[this.head++]!);
-    if (this.head > 1024 && this.head * 2 > queue.length) {
-      this.queue = queue.slice(this.head);
-      this.head = 0;
-    }
-    if (now < this.nextForget) return;
-    this.nextForget = now + this.options.ms;
-    for (const [infoHash, swarm] of this.swarms) {
-      if (swarm.refreshes === undefined && swarm.v4Until <= now && swarm.v6Until <= now) this.swarms.delete(infoHash);
-    }
-  }
-
-  /** A queue entry's changes, unless a call for the swarm sent them already. */
-  private sendQueued({ swarm, refreshes }: Due): void {
-    if (swarm.refreshes === refreshes) this.send(swarm, refreshes);
-  }
-
-  private send(swarm: CachedSwarm, refreshes: Map<PeerKey, number>): void {
-    swarm.refreshes = undefined;
-    if (refreshes.size === 0) return;
-    for (const peers of this.chunks(refreshes)) {
-      const sent = this.options.refresh(swarm.infoHash, peers).then(
-        (counts) => {
-          swarm.complete = counts.complete;
-          swarm.incomplete = counts.incomplete;
-          swarm.downloaded = counts.downloaded;
-        },
-        (error: Error) => this.options.onRefreshError(error, peers.size),
-      );
-      this.sending.add(sent);
-      void sent.finally(() => this.sending.delete(sent));
-    }
-  }
-
   /** Sends every collected refresh now, due or not, and waits for the answers (of those sent earlier too). */
-  async sendAll(): Promise<void> {
-    for (let i = this.head; i < this.queue.length; i++) this.sendQueued(this.queue[i]!);
-    this.queue = [];
-    this.head = 0;
-    await Promise.all([...this.sending]);
+  sendAll(): Promise<void> {
+    return this.held.sendAll();
   }
 
   /** Stops the timer and sends every collected refresh. */
-  async close(): Promise<void> {
-    clearInterval(this.timer);
-    await this.sendAll();
-  }
-
-  private *chunks(refreshes: Map<PeerKey, number>): Generator<ReadonlyMap<PeerKey, number>> {
-    const limit = this.options.refreshesPerCall;
-    if (refreshes.size <= limit) {
-      yield refreshes;
-      return;
-    }
-    let chunk = new Map<PeerKey, number>();
-    for (const [peer, seeder] of refreshes) {
-      chunk.set(peer, seeder);
-      if (chunk.size === limit) {
-        yield chunk;
-        chunk = new Map();
-      }
-    }
-    if (chunk.size > 0) yield chunk;
+  close(): Promise<void> {
+    return this.held.close();
   }
 
   /**
