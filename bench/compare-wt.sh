@@ -21,12 +21,13 @@
 #           of V8's heap spaces, per connection
 #
 #   bash bench/compare-wt.sh [--duration S] [--warmup S] [--rounds N] [--phases relay,idle] [--idle S]
-#                            [--trackers LIST] [--build] [--redis-cluster host:port,…] [--generator node|c] [--paired]
-#                            [--heap-stats]
+#                            [--trackers LIST] [--build] [--redis-cluster host:port,…] [--announce-cache MS]
+#                            [--generator node|c] [--paired] [--heap-stats]
 #
 # --trackers: any of redswarm,wt-tracker,bittorrent-tracker (default all three); with --redis-cluster also
 #   redswarm-redis (redswarm on that Redis Cluster, which must be empty of other work; one process, --workers 1,
-#   as the others: bench/ws-cross-process.sh measures relays between processes) in the relay phase;
+#   as the others: bench/ws-cross-process.sh measures relays between processes) in the relay phase, and with
+#   --announce-cache MS also redswarm-redis-cache (the same with --redis-announce-cache MS);
 #   ws-floor (bench/ws-floor.ts: uWebSockets.js keeping no state, the floor under any tracker here) and
 #   ws-floor-relay (the same with --relay: the socket work of the relay load and nothing else) on request.
 # --build: run redswarm compiled by tsc (as deployed) instead of through tsx.
@@ -56,10 +57,13 @@ REDIS_CLUSTER=
 GENERATOR=node
 PAIRED=0
 HEAP_STATS=0
-parse_options 'duration warmup rounds idle phases trackers redis-cluster generator' 'build paired heap-stats' "$@"
+ANNOUNCE_CACHE=
+parse_options 'duration warmup rounds idle phases trackers redis-cluster announce-cache generator' 'build paired heap-stats' "$@"
 [ "$PAIRED" = 0 ] || [[ ",$TRACKERS," == *,wt-tracker,* ]] || { echo "compare-wt: --paired needs wt-tracker among the trackers" >&2; exit 2; }
 whole_numbers "$DURATION" "$WARMUP" "$ROUNDS" "$IDLE"
 [ -z "$REDIS_CLUSTER" ] || TRACKERS="$TRACKERS,redswarm-redis"
+[ -z "$ANNOUNCE_CACHE" ] || [ -n "$REDIS_CLUSTER" ] || { echo "compare-wt: --announce-cache needs --redis-cluster" >&2; exit 2; }
+[ -z "$ANNOUNCE_CACHE" ] || TRACKERS="$TRACKERS,redswarm-redis-cache"
 
 pin_cores "$CORES core(s) or no taskset: running without pinning (figures will be poor)"
 
@@ -102,9 +106,10 @@ start_tracker() { # name [inspect]
     inspect="--inspect=127.0.0.1:$STARTED_INSPECT_PORT"
   fi
   case "$name" in
-    redswarm|redswarm-redis|baseline)
+    redswarm|redswarm-redis|redswarm-redis-cache|baseline)
       local store=() cmd=$REDSWARM_CMD
       [ "$name" != redswarm-redis ] || store=(--redis-cluster "$REDIS_CLUSTER" --workers 1)
+      [ "$name" != redswarm-redis-cache ] || store=(--redis-cluster "$REDIS_CLUSTER" --workers 1 --redis-announce-cache "$ANNOUNCE_CACHE")
       [ "$name" != baseline ] || cmd=${BASELINE_CMD:?compare-wt: tracker baseline needs BASELINE_CMD}
       # shellcheck disable=SC2086 # a command line
       NODE_OPTIONS="$inspect" "${PIN_TRACKER[@]}" $cmd --host 127.0.0.1 --port "$port" --metrics-port 0 --log-level warn \
@@ -173,7 +178,7 @@ for phase in "${PHASE_LIST[@]}"; do
           [ "$PAIRED" = 0 ] || [ "$t" != wt-tracker ] || continue # with each of the others
           phase_start "$round" relay "$t" "${RELAY_PID[$t]}" || continue
           redis=()
-          [ "$t" != redswarm-redis ] || [ "$GENERATOR" != c ] || [ -z "${REDIS_PIDS:-}" ] || redis=(--redis-pids "$REDIS_PIDS")
+          [[ "$t" != redswarm-redis* ]] || [ "$GENERATOR" != c ] || [ -z "${REDIS_PIDS:-}" ] || redis=(--redis-pids "$REDIS_PIDS")
           if [ "$PAIRED" = 1 ]; then
             relay_load wt-tracker "$TMP/with.txt" --seed 2 &
             with=$!
@@ -194,7 +199,7 @@ for phase in "${PHASE_LIST[@]}"; do
     idle)
       for round in $(seq 1 "$ROUNDS"); do
         for t in "${TRACKER_LIST[@]}"; do
-          [ "$t" != redswarm-redis ] && [ "$t" != ws-floor-relay ] || continue # relay-phase only
+          [[ "$t" != redswarm-redis* ]] && [ "$t" != ws-floor-relay ] || continue # relay-phase only
           [ "$PAIRED" = 0 ] || [ "$t" != wt-tracker ] || continue # with each of the others
           start_tracker "$t" inspect
           pid=$STARTED_PID port=$STARTED_PORT inspect_port=$STARTED_INSPECT_PORT

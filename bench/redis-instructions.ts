@@ -159,7 +159,7 @@ try {
   };
   // Connected before the counting: its start-up (the library's load) is not the phase's. Its period outlasts
   // the run; its refreshes are sent at the end of each phase (the cache's sendAll).
-  const cached = await RedisStore.connect({ ...storeOptions, announceCache: { ms: 3_600_000, sample: () => 200 } });
+  const cached = await RedisStore.connect({ ...storeOptions, announceCache: { ms: 3_600_000, sample: () => 200, wsSample: () => 100 } });
   const cache = (cached as unknown as { cache: AnnounceCache }).cache;
   const fcalls = async () => Number(/^cmdstat_fcall:calls=(\d+)/m.exec(await admin.info('commandstats'))?.[1] ?? 0);
   const throughCache = async (phase: string) => {

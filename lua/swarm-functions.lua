@@ -1016,6 +1016,105 @@ redis.register_function('refresh_$V', function(keys, args)
   return finish(swarm, now, ttl)
 end)
 
+-- The routes of the WebSocket entries at positions `ps` of a list (entries of `stride` bytes in `key`), in the
+-- order of `ps`: one GETRANGE of the span they lie in when it is short enough, else one a position.
+local function routes_at(key, stride, ps)
+  local n = #ps
+  local first, last = ps[1], ps[1]
+  for i = 2, n do
+    if ps[i] < first then first = ps[i] end
+    if ps[i] > last then last = ps[i] end
+  end
+  local routes = {}
+  if n < 2 or (last - first) * stride > n * SPAN_PER_WRITE then
+    for i = 1, n do routes[i] = route_at(key, stride, ps[i]) end
+    return routes
+  end
+  local span = redis.call('GETRANGE', key, first * stride, (last + 1) * stride - 1)
+  for i = 1, n do
+    local at = (ps[i] - first) * stride + 2 + string.byte(span, (ps[i] - first) * stride + 1)
+    routes[i] = string.sub(span, at + 1, at + string.byte(span, at))
+  end
+  return routes
+end
+
+-- The changes of WebSocket peers whose announces a tracker answered from its announce cache (src/store/redis/
+-- ws-announce-cache.ts), applied together. Only a peer that is in the swarm with the route given is refreshed:
+-- with the same seeder bit and no completion it gets its generation byte, as the common path does; else (a
+-- seeder change, a completion, or the swarm has something due) it takes the general path. One that is not
+-- there (expired, removed) or that another route holds is left alone and reported: the tracker sends that
+-- peer's next announce as a call. KEYS: as announce_ws. ARGV[1]: REFRESH_ARGS, then per peer a tag byte
+-- (REFRESH_SEEDER, REFRESH_COMPLETED), peer_id length (1 byte), peer_id, route length (1 byte), route.
+-- Replies { the swarm's header after the call ('' when there is none), the positions in ARGV[1] (from 1) of
+-- the peers left alone }.
+redis.register_function('refresh_ws_$V', function(keys, args)
+  local argument = args[1]
+  local now, ttl, limit = struct.unpack(REFRESH_ARGS, argument)
+  local ids, routes, tags = {}, {}, {}
+  local at, n = REFRESH_ARGS_SIZE + 1, 0
+  while at <= #argument do
+    local route_length_at = at + 2 + string.byte(argument, at + 1)
+    local route_end = route_length_at + string.byte(argument, route_length_at)
+    n = n + 1
+    tags[n], ids[n], routes[n] = string.byte(argument, at), string.sub(argument, at + 2, route_length_at - 1), string.sub(argument, route_length_at + 1, route_end)
+    at = route_end + 1
+  end
+  local got = redis.call('HMGET', keys[1], HEADER_FIELD, unpack(ids))
+  local raw = got[1]
+  local lost, rest = {}, {} -- rest: the peers the general path takes
+  if not raw then
+    for j = 1, n do lost[j] = j end
+    return { '', lost }
+  end
+  local generation, keys_until, _, _, first_capacity, _, width = not_due(raw, now, ttl)
+  if generation and keys_until >= now + ttl then
+    local present, positions = {}, {}
+    for j = 1, n do
+      if got[j + 1] then
+        present[#present + 1] = j
+        positions[#positions + 1] = decode(got[j + 1])
+      else
+        lost[#lost + 1] = j
+      end
+    end
+    local refreshed = {}
+    if #present > 0 then
+      local held = routes_at(keys[2], width, positions)
+      for i, j in ipairs(present) do
+        local _, flags = decode(got[j + 1])
+        if held[i] ~= routes[j] then
+          lost[#lost + 1] = j
+        elseif tags[j] < REFRESH_COMPLETED and flags % FLAG_COUNTED == tags[j] % REFRESH_IPV6 then
+          refreshed[#refreshed + 1] = positions[i]
+        else
+          rest[#rest + 1] = j
+        end
+      end
+    end
+    write_generations(keys[2], first_capacity * width, refreshed, string.char(generation % 256))
+    if #rest == 0 then return { raw, lost } end
+  else
+    for j = 1, n do rest[j] = j end
+  end
+  local swarm = load_swarm(keys, true, raw, now, ttl)
+  drop_abandoned(swarm, now)
+  local list = swarm[1]
+  drop_expired(swarm, list, limit)
+  for _, j in ipairs(rest) do
+    -- The value read above holds while no removal moved the list's entries (update only appends).
+    local value = got[j + 1]
+    if list.changed then value = redis.call('HGET', swarm.hash, ids[j]) end
+    if value and route_at(list.key, list.stride, (decode(value))) == routes[j] then
+      local event = EVENT_NONE
+      if tags[j] % (2 * REFRESH_COMPLETED) >= REFRESH_COMPLETED then event = EVENT_COMPLETED end
+      update(swarm, list, ids[j], nil, event, tags[j] % REFRESH_IPV6, value)
+    else
+      lost[#lost + 1] = j
+    end
+  end
+  return { finish(swarm, now, ttl), lost }
+end)
+
 -- Scrape of one swarm, which also expires it (scrapes and the maintenance sweep). KEYS: as the announce of its
 -- kind. ARGV[1]: SCRAPE_ARGS. Replies { header (empty: no such swarm), peers removed as expired }.
 local function scrape(keys, args, ws)

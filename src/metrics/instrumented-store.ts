@@ -29,6 +29,8 @@ export class InstrumentedStore implements Store {
   readonly scrapeWs: (infoHashes: readonly InfoHash[]) => Promise<ScrapeCounts[]>;
   readonly listSwarms: (limit: number) => Promise<InfoHash[]>;
   readonly listWsSwarms: (limit: number) => Promise<InfoHash[]>;
+  /** Answers from the inner store's memory (the Redis store's announce cache): not timed, nothing to wait for. */
+  readonly announceWsNow?: (request: WsAnnounceRequest) => WsAnnounceResult | undefined;
 
   constructor(private readonly inner: Store) {
     this.periodicSweep = inner.periodicSweep;
@@ -38,6 +40,7 @@ export class InstrumentedStore implements Store {
     this.scrapeWs = timed('scrape_ws', (h) => inner.scrapeWs(h));
     this.listSwarms = timed('list_swarms', (n) => inner.listSwarms(n));
     this.listWsSwarms = timed('list_ws_swarms', (n) => inner.listWsSwarms(n));
+    if (inner.announceWsNow !== undefined) this.announceWsNow = inner.announceWsNow.bind(inner);
   }
 
   sweep(): Promise<SweepResult> {

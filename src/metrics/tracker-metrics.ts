@@ -32,7 +32,7 @@ export const offersRelayed = new FastCounter(
 
 export const announceCacheAnswers = new FastCounter(
   'redswarm_announce_cache_answers_total',
-  'Redis store with --redis-announce-cache: HTTP/UDP announces answered from the cache (cache) or by a call to Redis (redis).',
+  'Redis store with --redis-announce-cache: announces answered from the cache (cache) or by a call to Redis (redis), of HTTP/UDP swarms (swarm="wire") and WebSocket ones (swarm="ws").',
 );
 
 export const announceCacheRefreshes = new FastCounter(

@@ -8,6 +8,8 @@ import { unixSeconds, type Store, type StoreOptions } from './store.js';
 
 /** Peers an announce cache's call asks for at most. */
 const CACHE_SAMPLE_MAX = 200;
+/** A WebSocket swarm's sample, in announces' offers (--ws-max-offers). */
+const WS_SAMPLE_ANNOUNCES = 10;
 
 export function storeOptions(config: TrackerConfig, now: () => number = unixSeconds): StoreOptions {
   return {
@@ -33,9 +35,18 @@ export async function createStore(config: TrackerConfig, log: Logger): Promise<S
     events: redisStoreEvents(config),
     target,
     timeoutMs: config.storeTimeout,
-    // The sample answers any numwant up to it; UDP replies hold at most 200 IPv4 peers. Read per call: a reload
-    // may change --numwant-max.
-    ...(config.redisAnnounceCache > 0 ? { announceCache: { ms: config.redisAnnounceCache, sample: () => Math.min(config.numwantMax, CACHE_SAMPLE_MAX) } } : {}),
+    // The sample answers any numwant up to it; UDP replies hold at most 200 IPv4 peers. A WebSocket announce's
+    // offers go to a window of its sample: ten announces' worth spreads them. Read per call: a reload may
+    // change --numwant-max and --ws-max-offers.
+    ...(config.redisAnnounceCache > 0
+      ? {
+          announceCache: {
+            ms: config.redisAnnounceCache,
+            sample: () => Math.min(config.numwantMax, CACHE_SAMPLE_MAX),
+            wsSample: () => Math.min(WS_SAMPLE_ANNOUNCES * config.wsMaxOffers, CACHE_SAMPLE_MAX),
+          },
+        }
+      : {}),
     // A dead Redis makes ioredis report every reconnect attempt: one line every few seconds, with a count.
     onError: throttledWarning(log, 'redis connection problem'),
   });

@@ -114,8 +114,9 @@ export interface Store {
   announceWs(request: WsAnnounceRequest): Promise<WsAnnounceResult>;
   /**
    * announceWs answered at once, when the store can (the embedded store, unless swarm events must be appended
-   * first); undefined means "call announceWs". Optional: a networked store never can. Saves the WebSocket
-   * server a promise round trip per announce, and lets its replies and offers leave within the socket's callback.
+   * first; the Redis store for a re-announce its announce cache holds); undefined means "call announceWs".
+   * Saves the WebSocket server a promise round trip per announce, and lets its replies and offers leave within
+   * the socket's callback.
    */
   announceWsNow?(request: WsAnnounceRequest): WsAnnounceResult | undefined;
   /** Counts of WebSocket peers for each hash, in order; zeros for unknown swarms. */

@@ -1,7 +1,7 @@
 /**
  * The Redis store's announce cache (--redis-announce-cache) as clients meet it: `bittorrent-tracker` Clients over
- * HTTP and UDP against a tracker with the cache on a real 3-master Redis Cluster, checked through a second
- * tracker without it on the same cluster (what every other process sees).
+ * HTTP, UDP and WebSocket (real WebRTC) against a tracker with the cache on a real 3-master Redis Cluster, checked
+ * through a second tracker without it on the same cluster (what every other process sees).
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -10,6 +10,8 @@ import Client, { type ScrapeData, type UpdateData } from './load-tracker-client.
 import { ClientRecorder } from '../helpers/client-recorder.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { startTestTracker, type TestTracker } from '../helpers/tracker.js';
+import { WebRtcClients } from '../helpers/webrtc-recorder.js';
+import { metricValue } from '../helpers/prometheus.js';
 
 const WAIT_MS = 8000;
 const CACHE_MS = 400;
@@ -140,3 +142,46 @@ for (const transport of ['http', 'udp'] as const) {
     });
   });
 }
+
+describe('announce cache: bittorrent-tracker Clients over WebSocket (real WebRTC)', () => {
+  let cached: TestTracker;
+  let exact: TestTracker;
+  const webrtc = new WebRtcClients();
+  const fromCache = () => metricValue('redswarm_announce_cache_answers_total', { from: 'cache', swarm: 'ws' });
+
+  before(async () => {
+    const redisCluster = (cluster.target as { cluster: string[] }).cluster;
+    // Long enough to hold the swarm from the leecher's join until the seeder's update.
+    cached = await startTestTracker({ redisCluster, redisAnnounceCache: 10_000 });
+    exact = await startTestTracker({ redisCluster });
+  });
+
+  after(async () => {
+    await webrtc.destroyAll();
+    await cached.stop();
+    await exact.stop();
+  });
+
+  it("a re-announce answered from the cache relays its offers, the answers come back, and a data channel opens", async () => {
+    const infoHash = randomBytes(20).toString('hex');
+    // Clients on sockets of their own (a URL each); the leecher sends no offers: the seeder's update must.
+    const seeder = webrtc.peer('seeder', `ws://127.0.0.1:${cached.port}/s`, infoHash, { left: 0 });
+    const leecher = webrtc.peer('leecher', `ws://127.0.0.1:${cached.port}/l`, infoHash, { left: 1000, numwant: 0 });
+    const observer = webrtc.peer('observer', `ws://127.0.0.1:${exact.port}/o`, infoHash, { left: 1000, numwant: 0 });
+    for (const recorder of [seeder, leecher]) {
+      const next = recorder.nextUpdate();
+      recorder.client.start();
+      await next;
+    }
+    const before = await fromCache();
+    const next = seeder.nextUpdate();
+    seeder.client.update();
+    assert.deepEqual(counts(await next), { complete: 1, incomplete: 1 });
+    assert.equal(await fromCache(), before + 1, 'the update was answered from the cache');
+    await leecher.until("a peer from the seeder's offer", () => leecher.peers.length > 0);
+    await seeder.until("a peer from the leecher's answer", () => seeder.peers.length > 0);
+    await leecher.until("the seeder's greeting over the data channel", () => leecher.received.includes('hello from seeder'));
+    // Every other process sees both peers: they joined by calls.
+    assert.deepEqual(counts(await observer.scrape()), { complete: 1, incomplete: 1 });
+  });
+});

@@ -78,7 +78,7 @@ describe('announce cache: refresh against its model', () => {
   const clients: Redis[] = [];
   const connect = async (redis: TestRedis, cached: boolean) => {
     const store = await connectTestStore(redis, TTL, () => clock, {
-      ...(cached ? { announceCache: { ms: 600_000, sample: () => 50 } } : {}),
+      ...(cached ? { announceCache: { ms: 600_000, sample: () => 50, wsSample: () => 50 } } : {}),
       onRefreshError: (error) => assert.fail(`refresh failed: ${error.message} ${where}`),
     });
     stores.push(store);

@@ -36,7 +36,7 @@ for (const kind of ['single', 'cluster'] as const) {
     const connect = async (cache?: { ms: number; sample: number }, refreshErrors?: Error[]) => {
       const store = await connectTestStore(redis, TTL, () => clock, {
         timeoutMs: 2000,
-        ...(cache === undefined ? {} : { announceCache: { ms: cache.ms, sample: () => cache.sample } }),
+        ...(cache === undefined ? {} : { announceCache: { ms: cache.ms, sample: () => cache.sample, wsSample: () => cache.sample } }),
         onRefreshError: (error) => refreshErrors?.push(error),
       });
       stores.push(store);

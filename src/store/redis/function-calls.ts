@@ -236,6 +236,41 @@ export function decodeRefresh(reply: Reply): ScrapeCounts {
   return countsOf(reply);
 }
 
+/** A WebSocket peer of a refresh: peer_id (latin1) and route (UTF-8 bytes, ≤ 255), and its REFRESH_TAGS bits. */
+export interface WsRefresh {
+  readonly peerId: string;
+  readonly route: Buffer;
+  readonly tags: number;
+}
+
+/** A WebSocket refresh (ws-announce-cache.ts): the arguments, then per peer its tag byte, peer_id and route after their lengths. */
+export function refreshWsCommand(call: FunctionCall, infoHash: InfoHash, peers: readonly WsRefresh[], now: number, ttl: number, limit: number): Buffer {
+  let size = REFRESH_ARGUMENTS.size;
+  for (const peer of peers) size += 3 + peer.peerId.length + peer.route.length;
+  const command = call.command(infoHash, size);
+  let at = argumentAt(command, size);
+  command.writeUInt32LE(now, at + REFRESH_ARGUMENTS.offset.now);
+  command.writeUInt32LE(ttl, at + REFRESH_ARGUMENTS.offset.ttl);
+  command.writeUInt32LE(limit, at + REFRESH_ARGUMENTS.offset.limit);
+  at += REFRESH_ARGUMENTS.size;
+  for (const { peerId, route, tags } of peers) {
+    command[at] = tags;
+    command[at + 1] = peerId.length;
+    at += 2 + command.write(peerId, at + 2, 'latin1');
+    command[at] = route.length;
+    at += 1 + route.copy(command, at + 1);
+  }
+  return command;
+}
+
+/** A WebSocket refresh's reply: the swarm's counts after it, and which peers (their positions in the call, from 0) it left alone. */
+export function decodeWsRefresh(reply: Reply): { counts: ScrapeCounts; lost: number[] } {
+  if (!Array.isArray(reply) || !Buffer.isBuffer(reply[0]) || !Array.isArray(reply[1])) throw new Error('Redis: unexpected reply to a refresh');
+  const header = reply[0];
+  const counts = header.length < HEADER_SIZE ? { complete: 0, incomplete: 0, downloaded: 0 } : countsOf(header);
+  return { counts, lost: reply[1].map((position) => (position as number) - 1) };
+}
+
 export function scrapeCommand(call: FunctionCall, infoHash: InfoHash, now: number, limit: number, ttl: number, tail?: EventTail): Buffer {
   const command = call.command(infoHash, SCRAPE_ARGS_SIZE, tail);
   writeScrapeArguments(command, argumentAt(command, SCRAPE_ARGS_SIZE, tail), now, limit, ttl);

@@ -93,8 +93,9 @@ export const ANNOUNCE_ARGUMENTS = structLayout([
 ]);
 
 /**
- * The fixed part of a refresh's argument (ARGV[1]): the changes of announces answered from the announce cache
- * (announce-cache.ts). Each peer follows: a byte of REFRESH_TAGS bits, then its compact address (6 or 18 bytes).
+ * The fixed part of a refresh's argument (ARGV[1]): the changes of announces answered from an announce cache
+ * (announce-cache.ts, ws-announce-cache.ts). Each peer follows: a byte of REFRESH_TAGS bits, then its compact
+ * address (6 or 18 bytes), or for a WebSocket peer its peer_id and route, each after its length (1 byte).
  */
 export const REFRESH_ARGUMENTS = structLayout([
   ['now', 'I4'],
@@ -104,7 +105,8 @@ export const REFRESH_ARGUMENTS = structLayout([
 
 /**
  * The byte before each peer of a refresh, bits: its seeder bit (PEER_FLAGS.seeder's value), whether it is IPv6,
- * whether it completed (apply `completed`), whether its last announce was `stopped` (then remove it).
+ * whether it completed (apply `completed`), whether its last announce was `stopped` (then remove it; HTTP/UDP
+ * only: a WebSocket stop is always a call).
  */
 export const REFRESH_TAGS = Object.freeze({ seeder: 1, ipv6: 2, completed: 4, stopped: 8 });
 
@@ -171,6 +173,7 @@ export const FUNCTIONS = Object.freeze({
   announce: { name: 'announce', keys: WIRE_KEYS, argument: ANNOUNCE_ARGUMENTS },
   announceWs: { name: 'announce_ws', keys: WS_KEYS, argument: ANNOUNCE_ARGUMENTS },
   refresh: { name: 'refresh', keys: WIRE_KEYS, argument: REFRESH_ARGUMENTS },
+  refreshWs: { name: 'refresh_ws', keys: WS_KEYS, argument: REFRESH_ARGUMENTS },
   scrape: { name: 'scrape', keys: WIRE_KEYS, argument: SCRAPE_ARGUMENTS },
   scrapeWs: { name: 'scrape_ws', keys: WS_KEYS, argument: SCRAPE_ARGUMENTS },
 });

@@ -22,9 +22,11 @@ import {
   decodeRefresh,
   decodeScrape,
   decodeWsAnnounce,
+  decodeWsRefresh,
   headerCommand,
   namedCounts,
   refreshCommand,
+  refreshWsCommand,
   scrapeCommand,
   settledCounts,
   statsCommand,
@@ -37,6 +39,7 @@ import { EVENT_ARGS, EVENT_CODES, FUNCTIONS, PEER_FLAGS, functionLibrary } from 
 import type { Reply } from './resp.js';
 import { ScriptClient } from './script-client.js';
 import { AnnounceCache } from './announce-cache.js';
+import { WsAnnounceCache } from './ws-announce-cache.js';
 import { announceCacheAnswers, announceCacheRefreshes } from '../../metrics/tracker-metrics.js';
 import { EventPartitions, KEY_LENGTH, SLOTS, WIRE_V4_KIND, WIRE_V4_PATTERN, WIRE_V6_PATTERN, WS_PATTERN, infoHashOfKey, swarmKey, swarmSlot } from './swarm-keys.js';
 
@@ -55,11 +58,12 @@ export interface RedisStoreOptions extends StoreOptions {
    */
   events?: EventsOptions;
   /**
-   * The announce cache (announce-cache.ts; docs/scaling.md): how long a swarm's reply answers this process's
-   * HTTP/UDP announces, and the peers a call asks for to answer them. Absent: off, every announce is one exact call.
-   * Not with events (each announce's event is appended with it).
+   * The announce caches (announce-cache.ts, ws-announce-cache.ts; docs/scaling.md): how long a swarm's reply
+   * answers this process's announces, and the peers a call asks for to answer them (HTTP/UDP peers; WebSocket
+   * offer targets). Absent: off, every announce is one exact call. Not with events (each announce's event is
+   * appended with it).
    */
-  announceCache?: { ms: number; sample: () => number };
+  announceCache?: { ms: number; sample: () => number; wsSample: () => number };
   /** A refresh of the announce cache that failed (`peers`: whose changes it carried), for the log; default onError. */
   onRefreshError?: (error: Error, peers: number) => void;
 }
@@ -72,10 +76,14 @@ const SEEDER_FLAG = PEER_FLAGS.seeder;
 /** Peers one refresh call of the announce cache carries at most (7 or 19 bytes each in its argument). */
 const REFRESHES_PER_CALL = 500;
 
-const answeredFromCache = announceCacheAnswers.child({ from: 'cache' });
-const answeredByRedis = announceCacheAnswers.child({ from: 'redis' });
-const refreshesSent = announceCacheRefreshes.child({ outcome: 'sent' });
-const refreshesFailed = announceCacheRefreshes.child({ outcome: 'failed' });
+const answeredFromCache = announceCacheAnswers.child({ from: 'cache', swarm: 'wire' });
+const answeredByRedis = announceCacheAnswers.child({ from: 'redis', swarm: 'wire' });
+const refreshesSent = announceCacheRefreshes.child({ outcome: 'sent', swarm: 'wire' });
+const refreshesFailed = announceCacheRefreshes.child({ outcome: 'failed', swarm: 'wire' });
+const wsAnsweredFromCache = announceCacheAnswers.child({ from: 'cache', swarm: 'ws' });
+const wsAnsweredByRedis = announceCacheAnswers.child({ from: 'redis', swarm: 'ws' });
+const wsRefreshesSent = announceCacheRefreshes.child({ outcome: 'sent', swarm: 'ws' });
+const wsRefreshesFailed = announceCacheRefreshes.child({ outcome: 'failed', swarm: 'ws' });
 
 /** numwant as the uint32 argument; the functions treat it as a signed count. */
 function numwantArgument(numwant: number): number {
@@ -105,6 +113,7 @@ export class RedisStore implements Store {
   private readonly wsAnnounceDecoder: typeof decodeWsAnnounce;
   private readonly announceFailed: (() => void) | undefined;
   private readonly cache: AnnounceCache | undefined;
+  private readonly wsCache: WsAnnounceCache | undefined;
 
   private constructor(
     private readonly redis: Redis | Cluster,
@@ -128,6 +137,7 @@ export class RedisStore implements Store {
     const cache = options.announceCache;
     if (cache !== undefined && options.events !== undefined) throw new Error('the announce cache cannot be used with swarm events');
     this.cache = cache === undefined ? undefined : this.makeAnnounceCache(cache, version);
+    this.wsCache = cache === undefined ? undefined : this.makeWsAnnounceCache(cache, version);
   }
 
   /** The announce cache, its refreshes sent as calls of the `refresh` function of this library version. */
@@ -147,6 +157,30 @@ export class RedisStore implements Store {
       },
       onRefreshError: (error, peers) => {
         refreshesFailed.inc(peers);
+        (options.onRefreshError ?? options.onError)(error, peers);
+      },
+    });
+  }
+
+  /** The WebSocket announce cache, its refreshes sent as calls of `refresh_ws` of this library version. */
+  private makeWsAnnounceCache(cache: NonNullable<RedisStoreOptions['announceCache']>, version: string): WsAnnounceCache {
+    const refreshCall = new FunctionCall(`${FUNCTIONS.refreshWs.name}_${version}`, FUNCTIONS.refreshWs.keys);
+    const { options } = this;
+    return new WsAnnounceCache({
+      ms: cache.ms,
+      sample: cache.wsSample,
+      refreshesPerCall: REFRESHES_PER_CALL,
+      refresh: (infoHash, peers) => {
+        const routed = peers.map(({ peerId, route, tags }) => ({ peerId, route: Buffer.from(route, 'utf8'), tags }));
+        const command = refreshWsCommand(refreshCall, infoHash, routed, options.now(), options.wsPeerTtlSeconds, EXPIRY_LIMIT);
+        return this.client.call(swarmSlot(infoHash), command, (reply) => {
+          const refreshed = decodeWsRefresh(reply);
+          wsRefreshesSent.inc(peers.length);
+          return refreshed;
+        });
+      },
+      onRefreshError: (error, peers) => {
+        wsRefreshesFailed.inc(peers);
         (options.onRefreshError ?? options.onError)(error, peers);
       },
     });
@@ -200,7 +234,26 @@ export class RedisStore implements Store {
     return this.client.call(swarmSlot(request.infoHash, this.partitions), command, this.announceDecoder, this.announceFailed);
   }
 
+  /** With the announce cache, a re-announce of this process's peer is answered from it; otherwise undefined. */
+  announceWsNow(request: WsAnnounceRequest): WsAnnounceResult | undefined {
+    const held = this.wsCache?.answer(request);
+    if (held !== undefined) wsAnsweredFromCache.inc();
+    return held;
+  }
+
   announceWs(request: WsAnnounceRequest): Promise<WsAnnounceResult> {
+    const cache = this.wsCache;
+    if (cache === undefined) return this.callWs(request, request.numwant);
+    wsAnsweredByRedis.inc();
+    cache.beforeCall(request);
+    const asked = cache.asked(request);
+    return this.callWs(request, asked > 0 ? asked : request.numwant).then((result) => {
+      cache.learn(request, result, asked);
+      return result.peers.length <= request.numwant ? result : { ...result, peers: result.peers.slice(0, request.numwant) };
+    });
+  }
+
+  private callWs(request: WsAnnounceRequest, numwant: number): Promise<WsAnnounceResult> {
     const route = Buffer.from(request.route, 'utf8');
     if (route.length > 255 || request.peerId.length > 255) return Promise.reject(new Error('WebSocket peer_id or route longer than 255 bytes'));
     const command = wsAnnounceCommand(
@@ -210,7 +263,7 @@ export class RedisStore implements Store {
       route,
       this.options.now(),
       this.options.wsPeerTtlSeconds,
-      numwantArgument(request.numwant),
+      numwantArgument(numwant),
       randomPosition(),
       EXPIRY_LIMIT,
       EVENT_CODES[request.event],
@@ -286,7 +339,7 @@ export class RedisStore implements Store {
   }
 
   async close(): Promise<void> {
-    await this.cache?.close();
+    await Promise.all([this.cache?.close(), this.wsCache?.close()]);
     this.client.close();
     this.topology.close();
     await this.redis.quit().catch(() => this.redis.disconnect());
