@@ -8,7 +8,8 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import type { AnnounceEvent, InfoHash } from '../../src/protocol/types.js';
 import { REFRESH_TAGS } from '../../src/store/redis/function-contract.js';
-import { WsAnnounceCache, type WsRefreshPeer } from '../../src/store/redis/ws-announce-cache.js';
+import type { WsRefresh } from '../../src/store/redis/function-calls.js';
+import { WsAnnounceCache } from '../../src/store/redis/ws-announce-cache.js';
 import type { WsAnnounceRequest, WsPeer } from '../../src/store/store.js';
 import { hash, wsPeerId } from './conformance.js';
 
@@ -20,7 +21,7 @@ const peer = (n: number): WsPeer => ({ peerId: wsPeerId(n), route: `r/${n}` });
 const counts = { complete: 1, incomplete: 2, downloaded: 3 };
 
 function cacheOn(clock: { now: number }, lost: number[] = []) {
-  const sent: WsRefreshPeer[][] = [];
+  const sent: WsRefresh[][] = [];
   const cache = new WsAnnounceCache({
     ms: 1000,
     sample: () => 50,

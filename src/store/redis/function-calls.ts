@@ -236,17 +236,17 @@ export function decodeRefresh(reply: Reply): ScrapeCounts {
   return countsOf(reply);
 }
 
-/** A WebSocket peer of a refresh: peer_id (latin1) and route (UTF-8 bytes, ≤ 255), and its REFRESH_TAGS bits. */
+/** A WebSocket peer of a refresh: its peer_id (latin1), its route (at most 255 bytes of UTF-8) and its REFRESH_TAGS bits. */
 export interface WsRefresh {
   readonly peerId: string;
-  readonly route: Buffer;
+  readonly route: string;
   readonly tags: number;
 }
 
 /** A WebSocket refresh (ws-announce-cache.ts): the arguments, then per peer its tag byte, peer_id and route after their lengths. */
 export function refreshWsCommand(call: FunctionCall, infoHash: InfoHash, peers: readonly WsRefresh[], now: number, ttl: number, limit: number): Buffer {
   let size = REFRESH_ARGUMENTS.size;
-  for (const peer of peers) size += 3 + peer.peerId.length + peer.route.length;
+  for (const peer of peers) size += 3 + peer.peerId.length + Buffer.byteLength(peer.route, 'utf8');
   const command = call.command(infoHash, size);
   let at = argumentAt(command, size);
   command.writeUInt32LE(now, at + REFRESH_ARGUMENTS.offset.now);
@@ -257,8 +257,9 @@ export function refreshWsCommand(call: FunctionCall, infoHash: InfoHash, peers: 
     command[at] = tags;
     command[at + 1] = peerId.length;
     at += 2 + command.write(peerId, at + 2, 'latin1');
-    command[at] = route.length;
-    at += 1 + route.copy(command, at + 1);
+    const length = command.write(route, at + 1, 'utf8');
+    command[at] = length;
+    at += 1 + length;
   }
   return command;
 }

@@ -171,8 +171,7 @@ export class RedisStore implements Store {
       sample: cache.wsSample,
       refreshesPerCall: REFRESHES_PER_CALL,
       refresh: (infoHash, peers) => {
-        const routed = peers.map(({ peerId, route, tags }) => ({ peerId, route: Buffer.from(route, 'utf8'), tags }));
-        const command = refreshWsCommand(refreshCall, infoHash, routed, options.now(), options.wsPeerTtlSeconds, EXPIRY_LIMIT);
+        const command = refreshWsCommand(refreshCall, infoHash, peers, options.now(), options.wsPeerTtlSeconds, EXPIRY_LIMIT);
         return this.client.call(swarmSlot(infoHash), command, (reply) => {
           const refreshed = decodeWsRefresh(reply);
           wsRefreshesSent.inc(peers.length);

@@ -16,6 +16,7 @@
 import type { InfoHash, ScrapeCounts } from '../../protocol/types.js';
 import type { WsAnnounceRequest, WsAnnounceResult, WsPeer } from '../store.js';
 import { REFRESH_TAGS } from './function-contract.js';
+import type { WsRefresh } from './function-calls.js';
 import { HeldSwarms, type HeldSwarm } from './held-swarms.js';
 
 /** A WebSocket swarm as the cache holds it. */
@@ -29,13 +30,6 @@ interface CachedWsSwarm extends HeldSwarm<string> {
   readonly members: Map<string, string>;
 }
 
-/** A peer of a refresh: its route and its REFRESH_TAGS bits. */
-export interface WsRefreshPeer {
-  readonly peerId: string;
-  readonly route: string;
-  readonly tags: number;
-}
-
 export interface WsAnnounceCacheOptions {
   /** How long a swarm's reply answers, and how late at most its collected refreshes go out (ms). */
   readonly ms: number;
@@ -47,7 +41,7 @@ export interface WsAnnounceCacheOptions {
    * Sends a swarm's collected changes; resolves with its counts after them and the positions (in `peers`) of
    * those Redis no longer holds for their route.
    */
-  readonly refresh: (infoHash: InfoHash, peers: readonly WsRefreshPeer[]) => Promise<{ counts: ScrapeCounts; lost: readonly number[] }>;
+  readonly refresh: (infoHash: InfoHash, peers: readonly WsRefresh[]) => Promise<{ counts: ScrapeCounts; lost: readonly number[] }>;
   /** A refresh that failed (its peers are not retried: their next announce is). */
   readonly onRefreshError: (error: Error, peers: number) => void;
   /** Monotonic milliseconds; injectable for tests. */
@@ -150,7 +144,7 @@ export class WsAnnounceCache {
 
   /** A swarm's changes, each peer with its route; peers Redis no longer holds for their route stop being members. */
   private async refresh(swarm: CachedWsSwarm, peers: ReadonlyMap<string, number>): Promise<ScrapeCounts> {
-    const sent: WsRefreshPeer[] = [];
+    const sent: WsRefresh[] = [];
     for (const [peerId, tags] of peers) {
       // A member taken out since (a refresh found it gone, a call was refused) has nothing to refresh.
       const route = swarm.members.get(peerId);
