@@ -1,7 +1,7 @@
 /**
  * The WebSocket announce cache's own logic (src/store/redis/ws-announce-cache.ts) on a clock the test moves: which
  * peers a held reply offers, whom it answers for, and what it collects and sends. Its calls to Redis are a
- * recording function here; test/store/redis-ws-announce-cache.test.ts runs it on real Redis.
+ * recording function here; test/store/redis-announce-cache.test.ts ("WebSocket") runs it on real Redis.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';

@@ -16,7 +16,7 @@
 import type { AnnounceEvent, AnnounceRequest, AnnounceResult, InfoHash, ScrapeCounts } from '../../protocol/types.js';
 import { REFRESH_TAGS } from './function-contract.js';
 import { peerKey, type PeerKey } from './function-calls.js';
-import { HeldSwarms, type HeldSwarm } from './held-swarms.js';
+import { HeldSwarms, type HeldSwarm, type HeldSwarmsTiming } from './held-swarms.js';
 
 /** A swarm as the cache holds it. */
 interface CachedSwarm extends HeldSwarm<PeerKey> {
@@ -30,22 +30,14 @@ interface CachedSwarm extends HeldSwarm<PeerKey> {
   v6Asked: number;
 }
 
-export interface AnnounceCacheOptions {
-  /** How long a swarm's reply answers, and how late at most its collected refreshes go out (ms). */
-  readonly ms: number;
+export interface AnnounceCacheOptions extends HeldSwarmsTiming {
   /**
    * Peers a call asks for, to answer later requests from (each wants at most this many); read at every call
    * (`--numwant-max` may be reloaded).
    */
   readonly sample: () => number;
-  /** Peers one refresh call carries at most; a swarm with more gets several calls. */
-  readonly refreshesPerCall: number;
   /** Sends a swarm's collected changes (peer → REFRESH_TAGS bits); resolves with its counts after them. */
   readonly refresh: (infoHash: InfoHash, peers: ReadonlyMap<PeerKey, number>) => Promise<ScrapeCounts>;
-  /** A refresh that failed (its peers are not retried: their next announce is). */
-  readonly onRefreshError: (error: Error, peers: number) => void;
-  /** Monotonic milliseconds; injectable for tests. */
-  readonly now?: () => number;
 }
 
 /** A peer's collected change after one more announce of it (REFRESH_TAGS bits, `was`: 0 for none yet). */
@@ -109,12 +101,9 @@ export class AnnounceCache {
 
   constructor(private readonly options: AnnounceCacheOptions) {
     this.held = new HeldSwarms({
-      ms: options.ms,
-      refreshesPerCall: options.refreshesPerCall,
+      ...options,
       refresh: (swarm, peers) => options.refresh(swarm.infoHash, peers),
-      onRefreshError: options.onRefreshError,
       stale: (swarm, now) => swarm.v4Until <= now && swarm.v6Until <= now,
-      ...(options.now === undefined ? {} : { now: options.now }),
     });
   }
 

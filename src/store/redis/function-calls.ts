@@ -203,6 +203,16 @@ export function peerKey(peer: Uint8Array): PeerKey {
   return Buffer.from(peer.buffer, peer.byteOffset, peer.length).toString('latin1');
 }
 
+/** A refresh's command with an argument of `size` bytes, its fixed part written; where its peers start. */
+function refreshArguments(call: FunctionCall, infoHash: InfoHash, size: number, now: number, ttl: number, limit: number): [Buffer, number] {
+  const command = call.command(infoHash, size);
+  const at = argumentAt(command, size);
+  command.writeUInt32LE(now, at + REFRESH_ARGUMENTS.offset.now);
+  command.writeUInt32LE(ttl, at + REFRESH_ARGUMENTS.offset.ttl);
+  command.writeUInt32LE(limit, at + REFRESH_ARGUMENTS.offset.limit);
+  return [command, at + REFRESH_ARGUMENTS.size];
+}
+
 /**
  * A refresh (the announce cache's collected changes of one swarm): the arguments, then each peer's tag byte
  * (REFRESH_TAGS) and compact address. `peers`: the peer (PeerKey) → its REFRESH_TAGS bits but `ipv6`.
@@ -210,12 +220,8 @@ export function peerKey(peer: Uint8Array): PeerKey {
 export function refreshCommand(call: FunctionCall, infoHash: InfoHash, peers: ReadonlyMap<PeerKey, number>, now: number, ttl: number, limit: number): Buffer {
   let size = REFRESH_ARGUMENTS.size;
   for (const peer of peers.keys()) size += typeof peer === 'number' ? 7 : 19;
-  const command = call.command(infoHash, size);
-  let at = argumentAt(command, size);
-  command.writeUInt32LE(now, at + REFRESH_ARGUMENTS.offset.now);
-  command.writeUInt32LE(ttl, at + REFRESH_ARGUMENTS.offset.ttl);
-  command.writeUInt32LE(limit, at + REFRESH_ARGUMENTS.offset.limit);
-  at += REFRESH_ARGUMENTS.size;
+  const [command, first] = refreshArguments(call, infoHash, size, now, ttl, limit);
+  let at = first;
   for (const [peer, tags] of peers) {
     if (typeof peer === 'number') {
       command[at] = tags;
@@ -247,12 +253,8 @@ export interface WsRefresh {
 export function refreshWsCommand(call: FunctionCall, infoHash: InfoHash, peers: readonly WsRefresh[], now: number, ttl: number, limit: number): Buffer {
   let size = REFRESH_ARGUMENTS.size;
   for (const peer of peers) size += 3 + peer.peerId.length + Buffer.byteLength(peer.route, 'utf8');
-  const command = call.command(infoHash, size);
-  let at = argumentAt(command, size);
-  command.writeUInt32LE(now, at + REFRESH_ARGUMENTS.offset.now);
-  command.writeUInt32LE(ttl, at + REFRESH_ARGUMENTS.offset.ttl);
-  command.writeUInt32LE(limit, at + REFRESH_ARGUMENTS.offset.limit);
-  at += REFRESH_ARGUMENTS.size;
+  const [command, first] = refreshArguments(call, infoHash, size, now, ttl, limit);
+  let at = first;
   for (const { peerId, route, tags } of peers) {
     command[at] = tags;
     command[at + 1] = peerId.length;

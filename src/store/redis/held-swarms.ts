@@ -27,19 +27,23 @@ interface Due<Key, Swarm extends HeldSwarm<Key>> {
   readonly due: number;
 }
 
-export interface HeldSwarmsOptions<Key, Swarm extends HeldSwarm<Key>> {
+/** What both caches take as they are. */
+export interface HeldSwarmsTiming {
   /** How long a swarm's reply answers, and how late at most its collected refreshes go out (ms). */
   readonly ms: number;
   /** Peers one refresh call carries at most; a swarm with more gets several calls. */
   readonly refreshesPerCall: number;
-  /** Sends changes of a swarm (peer → REFRESH_TAGS bits); resolves with its counts after them. */
-  readonly refresh: (swarm: Swarm, peers: ReadonlyMap<Key, number>) => Promise<ScrapeCounts>;
   /** A refresh that failed (its peers are not retried: their next announce is). */
   readonly onRefreshError: (error: Error, peers: number) => void;
-  /** Whether a swarm with nothing to send may be forgotten: no reply it holds answers any more. */
-  readonly stale: (swarm: Swarm, now: number) => boolean;
   /** Monotonic milliseconds; injectable for tests. */
   readonly now?: () => number;
+}
+
+export interface HeldSwarmsOptions<Key, Swarm extends HeldSwarm<Key>> extends HeldSwarmsTiming {
+  /** Sends changes of a swarm (peer → REFRESH_TAGS bits); resolves with its counts after them. */
+  readonly refresh: (swarm: Swarm, peers: ReadonlyMap<Key, number>) => Promise<ScrapeCounts>;
+  /** Whether a swarm with nothing to send may be forgotten: no reply it holds answers any more. */
+  readonly stale: (swarm: Swarm, now: number) => boolean;
 }
 
 export class HeldSwarms<Key, Swarm extends HeldSwarm<Key>> {

@@ -17,7 +17,7 @@ import type { InfoHash, ScrapeCounts } from '../../protocol/types.js';
 import type { WsAnnounceRequest, WsAnnounceResult, WsPeer } from '../store.js';
 import { REFRESH_TAGS } from './function-contract.js';
 import type { WsRefresh } from './function-calls.js';
-import { HeldSwarms, type HeldSwarm } from './held-swarms.js';
+import { HeldSwarms, type HeldSwarm, type HeldSwarmsTiming } from './held-swarms.js';
 
 /** A WebSocket swarm as the cache holds it. */
 interface CachedWsSwarm extends HeldSwarm<string> {
@@ -30,36 +30,21 @@ interface CachedWsSwarm extends HeldSwarm<string> {
   readonly members: Map<string, string>;
 }
 
-export interface WsAnnounceCacheOptions {
-  /** How long a swarm's reply answers, and how late at most its collected refreshes go out (ms). */
-  readonly ms: number;
+export interface WsAnnounceCacheOptions extends HeldSwarmsTiming {
   /** Offer targets a call asks for, to answer later announces from; read at every call (a reload may change it). */
   readonly sample: () => number;
-  /** Peers one refresh call carries at most; a swarm with more gets several calls. */
-  readonly refreshesPerCall: number;
   /**
    * Sends a swarm's collected changes; resolves with its counts after them and the positions (in `peers`) of
    * those Redis no longer holds for their route.
    */
   readonly refresh: (infoHash: InfoHash, peers: readonly WsRefresh[]) => Promise<{ counts: ScrapeCounts; lost: readonly number[] }>;
-  /** A refresh that failed (its peers are not retried: their next announce is). */
-  readonly onRefreshError: (error: Error, peers: number) => void;
-  /** Monotonic milliseconds; injectable for tests. */
-  readonly now?: () => number;
 }
 
 export class WsAnnounceCache {
   private readonly held: HeldSwarms<string, CachedWsSwarm>;
 
   constructor(private readonly options: WsAnnounceCacheOptions) {
-    this.held = new HeldSwarms({
-      ms: options.ms,
-      refreshesPerCall: options.refreshesPerCall,
-      refresh: (swarm, peers) => this.refresh(swarm, peers),
-      onRefreshError: options.onRefreshError,
-      stale: (swarm, now) => swarm.until <= now,
-      ...(options.now === undefined ? {} : { now: options.now }),
-    });
+    this.held = new HeldSwarms({ ...options, refresh: (swarm, peers) => this.refresh(swarm, peers), stale: (swarm, now) => swarm.until <= now });
   }
 
   /** Swarms held, or with changes to send. */
