@@ -16,7 +16,7 @@
 import type { AnnounceEvent, AnnounceRequest, AnnounceResult, InfoHash, ScrapeCounts } from '../../protocol/types.js';
 import { REFRESH_TAGS } from './function-contract.js';
 import { peerKey, type PeerKey } from './function-calls.js';
-import { HeldSwarms, type HeldSwarm, type HeldSwarmsTiming } from './held-swarms.js';
+import { HeldSwarms, askedFor, type HeldSwarm, type HeldSwarmsTiming } from './held-swarms.js';
 
 /** A swarm as the cache holds it. */
 interface CachedSwarm extends HeldSwarm<PeerKey> {
@@ -139,13 +139,9 @@ export class AnnounceCache {
     };
   }
 
-  /**
-   * How many peers a call for `request` asks for: the sample, to hold for later announces; 0 for a stop (sent no
-   * peers) or an announce wanting more than the sample (asking for its own numwant, nothing held).
-   */
+  /** How many peers a call for `request` asks for (held-swarms.ts askedFor). */
   asked(request: AnnounceRequest): number {
-    const sample = this.options.sample();
-    return request.event !== 'stopped' && request.numwant <= sample ? sample : 0;
+    return askedFor(request, this.options.sample());
   }
 
   /** An announce about to go to Redis: the swarm's collected changes go first, so Redis applies them before it. */

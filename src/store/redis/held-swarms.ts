@@ -5,7 +5,15 @@
  * spread out, not in a burst. A call for a swarm first sends what is collected for it (`beforeCall`), on the
  * same connection, so Redis applies a peer's announces in the order they came.
  */
-import type { InfoHash, ScrapeCounts } from '../../protocol/types.js';
+import type { AnnounceEvent, InfoHash, ScrapeCounts } from '../../protocol/types.js';
+
+/**
+ * How many peers a call asks for: the sample, to hold for later announces; 0 for a stop (given no peers) or an
+ * announce wanting more than the sample (it asks for its own numwant, nothing held).
+ */
+export function askedFor(request: { readonly event: AnnounceEvent; readonly numwant: number }, sample: number): number {
+  return request.event !== 'stopped' && request.numwant <= sample ? sample : 0;
+}
 
 /** A held swarm: the counts Redis last returned, and its changes waiting to be sent. */
 export interface HeldSwarm<Key> {

@@ -17,7 +17,7 @@ import type { InfoHash, ScrapeCounts } from '../../protocol/types.js';
 import type { WsAnnounceRequest, WsAnnounceResult, WsPeer } from '../store.js';
 import { REFRESH_TAGS } from './function-contract.js';
 import type { WsRefresh } from './function-calls.js';
-import { HeldSwarms, type HeldSwarm, type HeldSwarmsTiming } from './held-swarms.js';
+import { HeldSwarms, askedFor, type HeldSwarm, type HeldSwarmsTiming } from './held-swarms.js';
 
 /** A WebSocket swarm as the cache holds it. */
 interface CachedWsSwarm extends HeldSwarm<string> {
@@ -70,10 +70,9 @@ export class WsAnnounceCache {
     };
   }
 
-  /** How many peers a call for `request` asks for: the sample, or 0 (a stop, or more wanted than the sample). */
+  /** How many peers a call for `request` asks for (held-swarms.ts askedFor). */
   asked(request: WsAnnounceRequest): number {
-    const sample = this.options.sample();
-    return request.event !== 'stopped' && request.numwant <= sample ? sample : 0;
+    return askedFor(request, this.options.sample());
   }
 
   /**
