@@ -62,3 +62,39 @@ it('expires exactly the peers past their time, keeping the rest findable', () =>
   assert.equal(table.count, 0);
   assert.equal(table.seeders, 0);
 });
+
+it('expires as a model does when expiries differ and move later: never a scan skipped while a peer is past its time', () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.record({ n: fc.integer({ min: 0, max: 60 }), op: fc.constantFrom('announce', 'announce', 'remove', 'expire'), ttl: fc.integer({ min: 1, max: 40 }), advance: fc.constantFrom(0, 0, 1, 5, 20) }), {
+        minLength: 50,
+        maxLength: 800,
+      }),
+      (ops) => {
+        const table = new PeerTable(new RecordSlabs(3));
+        const model = new Map<number, number>(); // peer → expiresAt
+        let now = 1000;
+        for (const { n, op, ttl, advance } of ops) {
+          now += advance;
+          const slot = table.find(v4(n));
+          if (op === 'announce') {
+            if (slot >= 0) table.update(slot, 0, now + ttl);
+            else table.insert(0, now + ttl);
+            model.set(n, now + ttl);
+          } else if (op === 'remove') {
+            if (slot >= 0) table.remove(slot);
+            model.delete(n);
+          } else {
+            const expired = [...model].filter(([, at]) => at <= now).map(([peer]) => peer);
+            if (expired.length > 0) assert.ok(table.due(now), `due at ${now}: ${expired.length} peers past their time`);
+            assert.equal(table.expire(now), expired.length);
+            for (const peer of expired) model.delete(peer);
+            assert.equal(table.count, model.size);
+            for (const peer of model.keys()) assert.ok(table.find(v4(peer)) >= 0, `peer ${peer} kept`);
+          }
+        }
+      },
+    ),
+    { numRuns: 100 },
+  );
+});

@@ -34,10 +34,6 @@ class Swarm {
   downloaded = 0;
   /** Swarm events: the sequence number of its last event. */
   seq = 0;
-  constructor(
-    /** Last second (since the store's epoch: a small integer, so V8 does not box it) expired peers were dropped. */
-    public checkedAt: number,
-  ) {}
 
   get complete(): number {
     return (this.v4?.seeders ?? 0) + (this.v6?.seeders ?? 0);
@@ -56,7 +52,6 @@ export class MemoryStore implements Store {
   private readonly wsSwarms: WsSwarms;
   private readonly ttl: number;
   private readonly now: () => number;
-  private readonly epoch: number;
   private readonly localityShare: () => number | null;
   private readonly locality = new LocalitySelector();
   // Totals kept as peers come and go, by family (IPv4, IPv6): totals() is O(1).
@@ -74,7 +69,6 @@ export class MemoryStore implements Store {
     this.localityShare = options.localityShare ?? (() => null);
     this.wsSwarms = new WsSwarms(options.wsPeerTtlSeconds, this.localityShare, events);
     this.now = options.now;
-    this.epoch = options.now();
   }
 
   async announce(request: AnnounceRequest): Promise<AnnounceResult> {
@@ -90,7 +84,7 @@ export class MemoryStore implements Store {
     let swarm = this.swarms.get(request.infoHash);
     if (swarm === undefined) {
       if (request.event === 'stopped') return { complete: 0, incomplete: 0, downloaded: 0, peers: EMPTY };
-      swarm = new Swarm(now - this.epoch);
+      swarm = new Swarm();
       this.swarms.set(request.infoHash, swarm);
     } else {
       this.expire(swarm, now, request.infoHash);
@@ -231,14 +225,14 @@ export class MemoryStore implements Store {
   }
 
   /**
-   * Drops a swarm's expired peers, at most once a second per swarm, keeping the store-wide totals right.
-   * Doing it whenever a swarm is touched is what keeps expired peers out of every count and reply between sweeps.
+   * Drops a swarm's expired peers, keeping the store-wide totals right. Doing it whenever a swarm is touched is
+   * what keeps expired peers out of every count and reply between sweeps; it costs a comparison until the
+   * soonest expiry among the swarm's peers has come (PeerTable.due), so a sweep with nothing due is O(swarms).
    */
   private expire(swarm: Swarm, now: number, infoHash: InfoHash): number {
-    if (swarm.checkedAt === now - this.epoch) return 0;
-    swarm.checkedAt = now - this.epoch;
-    let removed = 0;
     const { v4, v6 } = swarm;
+    if (!(v4?.due(now) ?? false) && !(v6?.due(now) ?? false)) return 0;
+    let removed = 0;
     const expired = this.events === undefined ? undefined : this.expiryEvents(swarm, now, infoHash);
     if (v4 !== null) {
       const seeders = v4.seeders;

@@ -52,6 +52,11 @@ export class PeerTable implements Block, LocalityView {
   private index: Int32Array | null = null; // record slot + 1; 0 marks an empty bucket
   count = 0;
   seeders = 0;
+  /**
+   * No peer here expires before this second: a lower bound (an update only moves an expiry later), exact after
+   * each expire(), which scans the table only once it has come.
+   */
+  private nextExpiry = Infinity;
 
   constructor(
     /** Shared record memory of this address family: stride 3 for IPv4, 6 for IPv6. */
@@ -116,6 +121,7 @@ export class PeerTable implements Block, LocalityView {
     for (let i = 0; i < this.addressWords; i++) r[base + i] = key[i]!;
     r[base + this.addressWords] = (key[PORT_SLOT]! << 16) | flags;
     r[base + this.addressWords + 1] = expiresAt;
+    if (expiresAt < this.nextExpiry) this.nextExpiry = expiresAt;
     if (flags & FLAG_SEEDER) this.seeders++;
     if (this.index !== null) {
       if (this.count > this.index.length * MAX_INDEX_LOAD) this.rebuildIndex();
@@ -137,6 +143,7 @@ export class PeerTable implements Block, LocalityView {
     this.seeders += (flags & FLAG_SEEDER) - (old & FLAG_SEEDER);
     this.array[at] = (old & 0xffff0000) | flags;
     this.array[at + 1] = expiresAt;
+    if (expiresAt < this.nextExpiry) this.nextExpiry = expiresAt;
   }
 
   /** Removes a peer; the last record moves into its slot. */
@@ -155,26 +162,36 @@ export class PeerTable implements Block, LocalityView {
     this.shrinkIfSparse();
   }
 
+  /** Whether a peer may have expired by `now`: only then does expire() scan. */
+  due(now: number): boolean {
+    return now >= this.nextExpiry;
+  }
+
   /**
    * Drops every peer with expiresAt <= now, keeping record order; returns how many went. `onExpired(slot)` (swarm
    * events) is told each one first, while peerAt(slot) still reads it.
    */
   expire(now: number, onExpired?: (slot: number, seeder: boolean) => void): number {
+    if (now < this.nextExpiry) return 0;
     const r = this.array;
     const stride = this.stride;
     const expiryAt = this.addressWords + 1;
     let kept = 0;
+    let soonest = Infinity;
     for (let slot = 0; slot < this.count; slot++) {
       const base = this.base + slot * stride;
-      if (r[base + expiryAt]! > now) {
+      const expiresAt = r[base + expiryAt]!;
+      if (expiresAt > now) {
         if (kept !== slot) r.copyWithin(this.base + kept * stride, base, base + stride);
         kept++;
+        if (expiresAt < soonest) soonest = expiresAt;
       } else {
         const seeder = (r[base + this.addressWords]! & FLAG_SEEDER) !== 0;
         onExpired?.(slot, seeder);
         if (seeder) this.seeders--;
       }
     }
+    this.nextExpiry = soonest;
     const removed = this.count - kept;
     if (removed > 0) {
       this.count = kept;

@@ -26,8 +26,11 @@ class WsSwarm {
   seq = 0;
   seeders = 0;
   downloaded = 0;
-  /** The second expired peers were last dropped. */
-  checkedAt = 0;
+  /**
+   * No peer here expires before this second: a lower bound (a renewal only moves an expiry later), exact after
+   * each expiry scan, which runs only once it has come.
+   */
+  nextExpiry = Infinity;
   readonly peerIds: string[] = [];
   /** The socket that announced the peer first: the only one it answers to while it lives. */
   readonly routes: string[] = [];
@@ -109,6 +112,7 @@ class WsSwarm {
     const counted = completed && (flags & FLAG_COUNTED) === 0;
     this.seeders += Number(seeder) - (flags & FLAG_SEEDER);
     this.states[slot] = (expiresAt - this.createdAt) * 4 + (seeder ? FLAG_SEEDER : 0) + (counted ? FLAG_COUNTED : flags & FLAG_COUNTED);
+    if (expiresAt < this.nextExpiry) this.nextExpiry = expiresAt;
     return counted;
   }
 
@@ -235,20 +239,29 @@ export class WsSwarms {
     return localFirst(local.map((slot) => swarm.peer(slot)), random, random.length);
   }
 
-  /** Drops a swarm's expired peers, at most once a second; returns how many went. */
+  /**
+   * Drops a swarm's expired peers once the soonest expiry among them has come (a comparison until then, so a
+   * sweep with nothing due is O(swarms)); returns how many went.
+   */
   private expire(swarm: WsSwarm, now: number): number {
-    if (swarm.checkedAt === now) return 0;
-    swarm.checkedAt = now;
+    if (now < swarm.nextExpiry) return 0;
     let removed = 0;
+    let soonest = Infinity;
     const seeders = swarm.seeders;
+    // From the end: the peer that remove() moves into a hole was seen already.
     for (let slot = swarm.count - 1; slot >= 0; slot--) {
-      if (swarm.expiresAt(slot) > now) continue;
+      const expiresAt = swarm.expiresAt(slot);
+      if (expiresAt > now) {
+        if (expiresAt < soonest) soonest = expiresAt;
+        continue;
+      }
       const peerId = swarm.peerIds[slot]!;
       const seeder = swarm.isSeeder(slot);
       swarm.remove(slot);
       removed++;
       this.events?.expired(swarm.infoHash, 'ws', peerId, seeder, ++swarm.seq, swarm.seeders, swarm.count - swarm.seeders, now);
     }
+    swarm.nextExpiry = soonest;
     this.peers -= removed;
     this.seeders -= seeders - swarm.seeders;
     return removed;
