@@ -32,12 +32,15 @@ import {
   statsCommand,
   statsHeadCommands,
   wsAnnounceCommand,
+  type PeerKey,
+  type WsRefresh,
 } from './function-calls.js';
 import { countAppendFailure, countingEvents } from '../../events/metrics.js';
 import { RedisEventArgs, type EventsOptions } from '../../events/store-events.js';
 import { EVENT_ARGS, EVENT_CODES, FUNCTIONS, PEER_FLAGS, functionLibrary } from './function-contract.js';
 import type { Reply } from './resp.js';
 import { ScriptClient } from './script-client.js';
+import type { HeldSwarmsTiming } from './held-swarms.js';
 import { AnnounceCache } from './announce-cache.js';
 import { WsAnnounceCache } from './ws-announce-cache.js';
 import { announceCacheAnswers, announceCacheRefreshes } from '../../metrics/tracker-metrics.js';
@@ -78,12 +81,12 @@ const REFRESHES_PER_CALL = 500;
 
 const answeredFromCache = announceCacheAnswers.child({ from: 'cache', swarm: 'wire' });
 const answeredByRedis = announceCacheAnswers.child({ from: 'redis', swarm: 'wire' });
-const refreshesSent = announceCacheRefreshes.child({ outcome: 'sent', swarm: 'wire' });
-const refreshesFailed = announceCacheRefreshes.child({ outcome: 'failed', swarm: 'wire' });
 const wsAnsweredFromCache = announceCacheAnswers.child({ from: 'cache', swarm: 'ws' });
 const wsAnsweredByRedis = announceCacheAnswers.child({ from: 'redis', swarm: 'ws' });
-const wsRefreshesSent = announceCacheRefreshes.child({ outcome: 'sent', swarm: 'ws' });
-const wsRefreshesFailed = announceCacheRefreshes.child({ outcome: 'failed', swarm: 'ws' });
+const REFRESH_COUNTS = {
+  wire: { sent: announceCacheRefreshes.child({ outcome: 'sent', swarm: 'wire' }), failed: announceCacheRefreshes.child({ outcome: 'failed', swarm: 'wire' }) },
+  ws: { sent: announceCacheRefreshes.child({ outcome: 'sent', swarm: 'ws' }), failed: announceCacheRefreshes.child({ outcome: 'failed', swarm: 'ws' }) },
+};
 
 /** numwant as the uint32 argument; the functions treat it as a signed count. */
 function numwantArgument(numwant: number): number {
@@ -136,53 +139,52 @@ export class RedisStore implements Store {
     this.scrapeWsCall = call(FUNCTIONS.scrapeWs, EVENT_ARGS.scrape);
     const cache = options.announceCache;
     if (cache !== undefined && options.events !== undefined) throw new Error('the announce cache cannot be used with swarm events');
-    this.cache = cache === undefined ? undefined : this.makeAnnounceCache(cache, version);
-    this.wsCache = cache === undefined ? undefined : this.makeWsAnnounceCache(cache, version);
+    const { now, peerTtlSeconds, wsPeerTtlSeconds } = options;
+    this.cache =
+      cache &&
+      new AnnounceCache({
+        sample: cache.sample,
+        ...this.refreshing('wire', FUNCTIONS.refresh, version, (call, infoHash, peers: ReadonlyMap<PeerKey, number>) =>
+          refreshCommand(call, infoHash, peers, now(), peerTtlSeconds, EXPIRY_LIMIT), decodeRefresh, (peers) => peers.size),
+      });
+    this.wsCache =
+      cache &&
+      new WsAnnounceCache({
+        sample: cache.wsSample,
+        ...this.refreshing('ws', FUNCTIONS.refreshWs, version, (call, infoHash, peers: readonly WsRefresh[]) =>
+          refreshWsCommand(call, infoHash, peers, now(), wsPeerTtlSeconds, EXPIRY_LIMIT), decodeWsRefresh, (peers) => peers.length),
+      });
   }
 
-  /** The announce cache, its refreshes sent as calls of the `refresh` function of this library version. */
-  private makeAnnounceCache(cache: NonNullable<RedisStoreOptions['announceCache']>, version: string): AnnounceCache {
-    const refreshCall = new FunctionCall(`${FUNCTIONS.refresh.name}_${version}`, FUNCTIONS.refresh.keys);
+  /**
+   * What both announce caches take besides their sample: the hold period, and their refreshes sent as calls of
+   * `fn` of this library version, counted under `swarm`.
+   */
+  private refreshing<Peers, Result>(
+    swarm: 'wire' | 'ws',
+    fn: { name: string; keys: readonly string[] },
+    version: string,
+    command: (call: FunctionCall, infoHash: InfoHash, peers: Peers) => Buffer,
+    decode: (reply: Reply) => Result,
+    size: (peers: Peers) => number,
+  ): HeldSwarmsTiming & { refresh: (infoHash: InfoHash, peers: Peers) => Promise<Result> } {
+    const call = new FunctionCall(`${fn.name}_${version}`, fn.keys);
+    const { sent, failed } = REFRESH_COUNTS[swarm];
     const { options } = this;
-    return new AnnounceCache({
-      ms: cache.ms,
-      sample: cache.sample,
+    return {
+      ms: options.announceCache!.ms,
       refreshesPerCall: REFRESHES_PER_CALL,
-      refresh: (infoHash, peers) => {
-        const command = refreshCommand(refreshCall, infoHash, peers, options.now(), options.peerTtlSeconds, EXPIRY_LIMIT);
-        return this.client.call(swarmSlot(infoHash), command, (reply) => {
-          refreshesSent.inc(peers.size);
-          return decodeRefresh(reply);
-        });
-      },
+      refresh: (infoHash, peers) =>
+        this.client.call(swarmSlot(infoHash), command(call, infoHash, peers), (reply) => {
+          const result = decode(reply);
+          sent.inc(size(peers));
+          return result;
+        }),
       onRefreshError: (error, peers) => {
-        refreshesFailed.inc(peers);
+        failed.inc(peers);
         (options.onRefreshError ?? options.onError)(error, peers);
       },
-    });
-  }
-
-  /** The WebSocket announce cache, its refreshes sent as calls of `refresh_ws` of this library version. */
-  private makeWsAnnounceCache(cache: NonNullable<RedisStoreOptions['announceCache']>, version: string): WsAnnounceCache {
-    const refreshCall = new FunctionCall(`${FUNCTIONS.refreshWs.name}_${version}`, FUNCTIONS.refreshWs.keys);
-    const { options } = this;
-    return new WsAnnounceCache({
-      ms: cache.ms,
-      sample: cache.wsSample,
-      refreshesPerCall: REFRESHES_PER_CALL,
-      refresh: (infoHash, peers) => {
-        const command = refreshWsCommand(refreshCall, infoHash, peers, options.now(), options.wsPeerTtlSeconds, EXPIRY_LIMIT);
-        return this.client.call(swarmSlot(infoHash), command, (reply) => {
-          const refreshed = decodeWsRefresh(reply);
-          wsRefreshesSent.inc(peers.length);
-          return refreshed;
-        });
-      },
-      onRefreshError: (error, peers) => {
-        wsRefreshesFailed.inc(peers);
-        (options.onRefreshError ?? options.onError)(error, peers);
-      },
-    });
+    };
   }
 
   /** Connects and waits until the node or cluster is ready (or fails after the timeout). */
