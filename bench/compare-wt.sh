@@ -18,11 +18,11 @@
 #           collections the bench asks for through the tracker's inspector, node --inspect), --rounds times.
 #           --paired: each other tracker idles at the same time as a fresh wt-tracker (a generator each), so
 #           that both take their pings and collections in one window. --heap-stats: also what grew in each
-#           of V8's heap spaces, per connection
+#           of V8's heap spaces, per connection. --timeline S: also the idle CPU of each S-second slice
 #
 #   bash bench/compare-wt.sh [--duration S] [--warmup S] [--rounds N] [--phases relay,idle] [--idle S]
 #                            [--trackers LIST] [--build] [--redis-cluster host:port,…] [--announce-cache MS]
-#                            [--generator node|c] [--paired] [--heap-stats]
+#                            [--generator node|c] [--paired] [--heap-stats] [--timeline S]
 #
 # --trackers: any of redswarm,wt-tracker,bittorrent-tracker (default all three); with --redis-cluster also
 #   redswarm-redis (redswarm on that Redis Cluster, which must be empty of other work; one process, --workers 1,
@@ -30,7 +30,7 @@
 #   --announce-cache MS also redswarm-redis-cache (the same with --redis-announce-cache MS);
 #   ws-floor (bench/ws-floor.ts: uWebSockets.js keeping no state, the floor under any tracker here) and
 #   ws-floor-relay (the same with --relay: the socket work of the relay load and nothing else) on request.
-# --build: run redswarm compiled by tsc (as deployed) instead of through tsx.
+# --build: run redswarm (and ws-floor) compiled by tsc (as deployed) instead of through tsx.
 # Environment: REDSWARM_CMD (default "node --import tsx src/cli.ts"), WT_TRACKER_DIR (a wt-tracker already
 #   built by bench/wt-tracker-build.sh; default: built into a scratch directory now), TRACKER_CPU, GEN_CPU;
 #   BASELINE_CMD: another redswarm (e.g. "node DIR/src/cli.js", an earlier commit compiled), tracker
@@ -58,7 +58,8 @@ GENERATOR=node
 PAIRED=0
 HEAP_STATS=0
 ANNOUNCE_CACHE=
-parse_options 'duration warmup rounds idle phases trackers redis-cluster announce-cache generator' 'build paired heap-stats' "$@"
+TIMELINE=0
+parse_options 'duration warmup rounds idle phases trackers redis-cluster announce-cache generator timeline' 'build paired heap-stats' "$@"
 [ "$PAIRED" = 0 ] || [[ ",$TRACKERS," == *,wt-tracker,* ]] || { echo "compare-wt: --paired needs wt-tracker among the trackers" >&2; exit 2; }
 whole_numbers "$DURATION" "$WARMUP" "$ROUNDS" "$IDLE"
 [ -z "$REDIS_CLUSTER" ] || TRACKERS="$TRACKERS,redswarm-redis"
@@ -123,9 +124,10 @@ start_tracker() { # name [inspect]
       NODE_OPTIONS="$inspect" "${PIN_TRACKER[@]}" "${TSX[@]}" bench/bittorrent-tracker-ws.ts --port "$port" >"$log" 2>&1 &
       ;;
     ws-floor|ws-floor-relay)
-      local relay=()
+      local relay=() floor=("${TSX[@]}" bench/ws-floor.ts)
       [ "$name" = ws-floor ] || relay=(--relay --sdp-bytes 700)
-      NODE_OPTIONS="$inspect" "${PIN_TRACKER[@]}" "${TSX[@]}" bench/ws-floor.ts --port "$port" "${relay[@]}" >"$log" 2>&1 &
+      [ "$BUILD" = 0 ] || floor=(node "$BUILD_DIR/bench/ws-floor.js") # compiled as redswarm is: no loader beside it
+      NODE_OPTIONS="$inspect" "${PIN_TRACKER[@]}" "${floor[@]}" --port "$port" "${relay[@]}" >"$log" 2>&1 &
       ;;
     *) echo "compare-wt: unknown tracker $name" >&2; exit 2 ;;
   esac
@@ -156,7 +158,7 @@ relay_load() { # tracker output-file [option...]
 # The idle load against a tracker started with its inspector: idle_load name port pid inspect-port output-file.
 idle_load() {
   "${PIN_GEN[@]}" "${TSX[@]}" bench/ws-idle.ts --port "$2" --cpu-pid "$3" --idle "$IDLE" --label "$1" --inspect-port "$4" \
-    "${HEAP_ARGS[@]}" >"$5" 2>&1
+    --timeline "$TIMELINE" "${HEAP_ARGS[@]}" >"$5" 2>&1
 }
 HEAP_ARGS=()
 [ "$HEAP_STATS" = 0 ] || HEAP_ARGS=(--heap-stats)

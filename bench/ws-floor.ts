@@ -12,16 +12,20 @@
  * load's generator answers those offers and counts the answers, so the messages in and out per announce, and
  * where they go, are those of a tracker.
  *
- *   node --import tsx bench/ws-floor.ts --port N [--relay] [--sdp-bytes 700]
+ * Idle sockets are pinged as redswarm and wt-tracker ping them (--idle-timeout, 240 s by default), so that what it
+ * costs idle is the floor under theirs too.
+ *
+ *   node --import tsx bench/ws-floor.ts --port N [--relay] [--sdp-bytes 700] [--idle-timeout 240]
  */
 import { uWS } from '../src/server/uws.js';
 import { assertLoopback, parseOptions, targetOptions } from './harness/options.js';
 
-const usage = 'usage: node --import tsx bench/ws-floor.ts --port N [--relay] [--sdp-bytes N]';
+const usage = 'usage: node --import tsx bench/ws-floor.ts --port N [--relay] [--sdp-bytes N] [--idle-timeout S]';
 const OPTIONS = {
   ...targetOptions('port to listen on', 'address to listen on (loopback only)'),
   relay: { type: 'flag', help: 'relay offers and answers as a tracker would (see above)' },
   'sdp-bytes': { type: 'int', arg: 'N', default: 700, min: 1, max: 30_000, help: "size of each relayed offer's and answer's SDP" },
+  'idle-timeout': { type: 'int', arg: 'S', default: 240, min: 8, max: 960, help: "seconds before a silent socket is pinged (less uWebSockets.js's 16) and closed: redswarm's and wt-tracker's default" },
 } as const;
 const opts = parseOptions(OPTIONS, process.argv.slice(2), usage);
 assertLoopback(opts.host);
@@ -143,6 +147,8 @@ uWS
   .ws<Socket>('/*', {
     compression: uWS.DISABLED,
     maxPayloadLength: 64 * 1024,
+    idleTimeout: opts.idleTimeout,
+    sendPingsAutomatically: true,
     ...(opts.relay ? relaying : { message: (ws) => void ws.send(REPLY, false) }),
   })
   .listen(opts.host, opts.port, (token) => {

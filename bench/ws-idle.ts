@@ -48,6 +48,7 @@ const OPTIONS = {
   'cpu-pid': { type: 'int', arg: 'PID', default: 0, min: 0, max: 2 ** 31, required: true, help: "the tracker's pid (memory and CPU of its process tree)" },
   label: { type: 'string', arg: 'NAME', help: 'name printed with the result' },
   'inspect-port': { type: 'int', arg: 'N', default: 0, min: 0, max: 65_535, help: "the tracker's inspector port: collect garbage before each RSS reading" },
+  timeline: { type: 'number', arg: 'S', default: 0, min: 0, max: 600, help: 'also print the idle CPU of each S-second slice of the window (0: no), to see when it is spent' },
   'heap-stats': { type: 'flag', help: "with --inspect-port: also print what grew per connection in each of V8's heap spaces (committed/used bytes)" },
 } as const;
 
@@ -106,6 +107,29 @@ function heapGrowth(before: Record<string, [number, number]>, after: Record<stri
       return `${space} ${((c1 - c0) / connections).toFixed(0)}/${((u1 - u0) / connections).toFixed(0)}`;
     })
     .join(', ');
+}
+
+/** Waits seconds; with slice > 0, the CPU ms of the tracker's process tree in each slice-second part of them. */
+async function idleSlices(pid: number, seconds: number, slice: number): Promise<number[]> {
+  if (slice <= 0) {
+    await sleep(seconds * 1000);
+    return [];
+  }
+  const cpu = (): number => {
+    const t = processTreeCpu(pid);
+    return t.user + t.system;
+  };
+  const start = Date.now();
+  const slices: number[] = [];
+  let last = cpu();
+  for (let elapsed = 0; elapsed < seconds; elapsed += slice) {
+    // Against the clock, so that the slices do not drift from the window by the time each reading takes.
+    await sleep(Math.max(0, start + Math.min(seconds, elapsed + slice) * 1000 - Date.now()));
+    const now = cpu();
+    slices.push((now - last) * 1000);
+    last = now;
+  }
+  return slices;
 }
 
 /** Open files allowed: [soft, hard] of a process, from /proc/PID/limits. */
@@ -218,7 +242,7 @@ async function main(): Promise<void> {
   if (opts.inspectPort > 0) await collectGarbage(opts.inspectPort);
   await sleep(opts.settle * 1000);
   const cpuBefore = processTreeCpu(opts.cpuPid);
-  await sleep(opts.idle * 1000);
+  const slices = await idleSlices(opts.cpuPid, opts.idle, opts.timeline);
   const cpuAfter = processTreeCpu(opts.cpuPid);
   const rssAfter = await settledRss(opts.cpuPid, opts.inspectPort);
   const heapAfter = heapBefore && (await heapStats(opts.inspectPort));
@@ -234,6 +258,7 @@ async function main(): Promise<void> {
   console.log(`  memory:   RSS${collected} ${(rssBefore / 2 ** 20).toFixed(1)} -> ${(rssAfter / 2 ** 20).toFixed(1)} MiB = ${(perConnection / 1024).toFixed(2)} KiB per connection`);
   if (heapAfter) console.log(`  heap growth per connection (committed/used bytes): ${heapGrowth(heapBefore!, heapAfter, connections)}`);
   console.log(`  idle CPU: ${idleCpu.toFixed(2)} CPU s in ${opts.idle} s = ${((100 * idleCpu) / opts.idle).toFixed(2)}% of one core`);
+  if (slices.length > 0) console.log(`  idle CPU ms by ${opts.timeline}-s slice: ${slices.map((s) => s.toFixed(0)).join(' ')}`);
   console.log(
     `RESULT connections=${connections} rss_before=${rssBefore} rss_after=${rssAfter} bytes_per_conn=${perConnection.toFixed(0)} ` +
       `idle_cpu_s=${idleCpu.toFixed(3)} idle_cpu_pct=${((100 * idleCpu) / opts.idle).toFixed(3)} closes=${closedByTracker} open_s=${openSeconds.toFixed(1)} redials=${redials}`,

@@ -185,7 +185,6 @@ export class WebSocketTracker {
     deps.router.receiveWith((socket, signal) => this.receive(socket as Connection, signal));
   }
 
-
   /** Open WebSocket connections. */
   get sockets(): number {
     return this.openSockets;
