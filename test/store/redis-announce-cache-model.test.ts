@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import type { AnnounceEvent, AnnounceRequest, InfoHash, ScrapeCounts } from '../../src/protocol/types.js';
 import type { AnnounceCache } from '../../src/store/redis/announce-cache.js';
-import type { WsRefresh } from '../../src/store/redis/function-calls.js';
+import { decodeWsAnnounce, type WsRefresh } from '../../src/store/redis/function-calls.js';
 import { HEADER_FIELD, POSITION_STEP, REFRESH_TAGS, SWARM_HEADER } from '../../src/store/redis/function-contract.js';
 import { RedisStore } from '../../src/store/redis/redis-store.js';
 import { WIRE_KEYS, WS_KEYS, swarmKey } from '../../src/store/redis/swarm-keys.js';
@@ -83,8 +83,8 @@ async function holder(client: Redis, infoHash: InfoHash, peerId: string): Promis
   const width = header.readUInt32LE(SWARM_HEADER.offset.width);
   const position = Math.floor(Number(value.toString()) / POSITION_STEP);
   const entry = await client.getrangeBuffer(swarmKey(WS_KEYS[1], infoHash), position * width, (position + 1) * width - 1);
-  const at = 2 + entry[0]!;
-  return entry.toString('latin1', at, at + entry[at - 1]!);
+  // An announce's reply with this one entry: the store's own decoder reads it.
+  return decodeWsAnnounce([header, entry]).peers[0]?.route;
 }
 
 /** A linear congruential generator from the run's seed: random(n) in [0, n). */
